@@ -1,0 +1,236 @@
+"""The records srmos keeps: benchmark outputs and their metrics, and MOS studies with their ratings.
+
+Benchmark side: a ``Method`` run on a ``TestImage`` gives an ``Output`` (a content-addressed PNG whose name says
+nothing about the method); each ``BenchmarkRun`` records the outputs it made or reused and their ``Metric`` rows.
+Study side: a ``Study`` shows ``Stimulus`` items (one output each, or the HR original through the reference method
+``hr``) to ``Rater``s; each ``RatingSession`` is an ordered list of ``Trial``s and each trial gets at most one
+``Rating``.
+"""
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+HR_METHOD = "hr"  # the reference condition: the original high-resolution image
+
+
+def new_token():
+    """An unguessable URL token (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+# --------------------------------------------------------------------------- benchmark side
+
+
+class Method(models.Model):
+    class Kind(models.TextChoices):
+        BUILTIN = "builtin", "built-in (sr_models registry)"
+        EXTERNAL = "external", "imported outputs"
+        PLUGIN = "plugin", "Python plugin"
+        REFERENCE = "reference", "HR reference"
+
+    name = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.BUILTIN)
+    description = models.TextField(blank=True)
+    plugin_path = models.CharField(max_length=300, blank=True, help_text="module:callable for plugin methods")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class TestImage(models.Model):
+    __test__ = False  # not a pytest test class
+
+    dataset = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    hr_sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    channels = models.PositiveSmallIntegerField(default=3)
+
+    class Meta:
+        ordering = ["dataset", "name"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="unique_test_image")]
+
+    def __str__(self):
+        return f"{self.dataset}/{self.name}"
+
+
+class Output(models.Model):
+    """One method's x4 output for one test image, stored once under its content hash."""
+
+    method = models.ForeignKey(Method, on_delete=models.PROTECT, related_name="outputs")
+    image = models.ForeignKey(TestImage, on_delete=models.PROTECT, related_name="outputs")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    file = models.CharField(max_length=500, help_text="path of the PNG, relative to MEDIA_ROOT")
+    weights_sha256 = models.CharField(max_length=64, blank=True, default="")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["image", "method"]
+        constraints = [
+            models.UniqueConstraint(fields=["method", "image", "weights_sha256"], name="unique_output"),
+        ]
+
+    def __str__(self):
+        return f"{self.method} on {self.image}"
+
+
+class BenchmarkRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    datasets = models.JSONField(default=list)
+    methods = models.JSONField(default=list)
+    output_dir = models.CharField(max_length=500)
+    y_convention = models.CharField(max_length=20, default="integer")
+    crop_border = models.PositiveSmallIntegerField(default=4)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    error = models.TextField(blank=True)
+    outputs = models.ManyToManyField(Output, blank=True, related_name="runs")
+    started = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started"]
+
+    def __str__(self):
+        return f"run {self.pk} ({self.status})"
+
+
+class Metric(models.Model):
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="metrics")
+    y_convention = models.CharField(max_length=20, default="integer")
+    crop_border = models.PositiveSmallIntegerField(default=4)
+    psnr_y = models.FloatField()
+    ssim_y = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["output", "y_convention", "crop_border"], name="unique_metric"),
+        ]
+
+
+# --------------------------------------------------------------------------- study side
+
+
+class Study(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        OPEN = "open"
+        CLOSED = "closed"
+
+    name = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200, blank=True)
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="studies"
+    )
+    researchers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="shared_studies")
+    images_per_session = models.PositiveIntegerField(default=0, help_text="0: every stimulus once per session")
+    ratings_per_stimulus = models.PositiveIntegerField(default=26)
+    calibration_images = models.PositiveIntegerField(default=0)
+    repeated_trials = models.PositiveIntegerField(default=0, help_text="trials shown twice per session (test-retest)")
+    instructions = models.TextField(blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name_plural = "studies"
+
+    def __str__(self):
+        return self.name
+
+
+class Stimulus(models.Model):
+    """One image shown in one study; ``token`` is the only name a rater ever sees."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="stimuli")
+    output = models.ForeignKey(Output, on_delete=models.PROTECT, related_name="stimuli")
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    is_calibration = models.BooleanField(default=False)
+    calibration_score = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "stimuli"
+        constraints = [
+            models.UniqueConstraint(fields=["study", "output", "is_calibration"], name="unique_stimulus"),
+            models.CheckConstraint(
+                condition=Q(calibration_score__isnull=True) | Q(calibration_score__gte=1, calibration_score__lte=5),
+                name="calibration_score_1_to_5",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.study}: {self.output}"
+
+
+class Rater(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="raters")
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    participant_id = models.CharField(max_length=200, blank=True, help_text="panel id, e.g. PROLIFIC_PID")
+    consented_at = models.DateTimeField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "participant_id"], condition=~Q(participant_id=""), name="unique_participant"
+            ),
+        ]
+
+    def __str__(self):
+        return self.participant_id or f"rater {self.pk}"
+
+
+class RatingSession(models.Model):
+    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="sessions")
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="sessions")
+    seed = models.BigIntegerField(help_text="seed of this session's random order")
+    completion_code = models.CharField(max_length=64, default=new_token, editable=False)
+    started = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"session {self.pk} of {self.rater}"
+
+
+class Trial(models.Model):
+    class Kind(models.TextChoices):
+        CALIBRATION = "calibration"
+        TRIAL = "trial"
+        REPEAT = "repeat"
+
+    session = models.ForeignKey(RatingSession, on_delete=models.CASCADE, related_name="trials")
+    position = models.PositiveIntegerField()
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.PROTECT, related_name="trials")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TRIAL)
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+
+    class Meta:
+        ordering = ["session", "position"]
+        constraints = [models.UniqueConstraint(fields=["session", "position"], name="unique_trial_position")]
+
+
+class Rating(models.Model):
+    """A rater's score for one trial: one per trial, an integer from 1 (bad) to 5 (excellent)."""
+
+    trial = models.OneToOneField(Trial, on_delete=models.CASCADE, related_name="rating")
+    score = models.PositiveSmallIntegerField()
+    response_ms = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="score_1_to_5")]
