@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The quick start: set up, then run the main job on the embedded defaults (SQLite, tasks in-process, the Set5 copy
+# shipped in data/datasets): benchmark nn and bicubic on Set5, print the PSNR/SSIM table, create a demo MOS study and
+# print the rater link. With a terminal attached it then serves the app on http://127.0.0.1:8000/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+PY=.venv/bin/python
+
+echo "==> benchmark: nn and bicubic x4 on Set5"
+$PY manage.py run_benchmark --datasets Set5 --methods nn,bicubic
+
+if $PY manage.py help create_study >/dev/null 2>&1; then
+  echo "==> demo MOS study"
+  $PY manage.py create_study --name demo --datasets Set5 --methods nn,bicubic --include-hr --if-missing
+fi
+
+if [ -t 0 ] && [ -t 1 ]; then
+  echo "==> serving on http://127.0.0.1:8000/ (Ctrl-C stops; researcher pages need: $PY manage.py createsuperuser)"
+  exec $PY manage.py runserver 127.0.0.1:8000
+else
+  echo "==> to open the study: $PY manage.py runserver 127.0.0.1:8000, then the link above"
+fi
