@@ -3,6 +3,7 @@
 Defaults give the embedded quick start: SQLite in ``var/``, tasks run in-process, DEBUG off.
 ``SRMOS_PRODUCTION=1`` switches on the production checks: a secret key must come from the environment.
 """
+import json
 import os
 from pathlib import Path
 
@@ -85,6 +86,8 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'srmos.sqlite3'}"),
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        # A persistent connection the server dropped (restart, pg_terminate_backend) is replaced, not used.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -116,6 +119,36 @@ SRMOS_DATA_DIR = Path(os.environ.get("SRMOS_DATA_DIR", BASE_DIR / "data" / "data
 SRMOS_WEIGHTS_DIR = Path(os.environ.get("SRMOS_WEIGHTS_DIR", BASE_DIR / "var" / "weights"))
 SRMOS_OUTPUT_DIR = Path(os.environ.get("SRMOS_OUTPUT_DIR", BASE_DIR / "var" / "benchmark"))
 
+# Cache (rate-limit counters): per process by default; CACHE_URL=redis://... shares it between gunicorn workers.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL and not CACHE_URL.startswith("locmem://"):
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: use redis://host:port/db (or leave it unset).")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "srmos"}}
+
+# Rate limits of mos_study.security.rate_limit, per scope and key ("N/s", "N/m", "N/h"; "off" disables one).
+# SRMOS_RATE_LIMITS (JSON) overrides single entries, e.g. '{"rating": {"ip": "off"}}' for a load test.
+SRMOS_RATE_LIMITS = {
+    "rating": {"ip": "1200/m", "token": "120/m"},
+    "session": {"ip": "30/m", "token": "600/m"},
+    "upload": {"ip": "30/h", "token": "30/h"},
+}
+try:
+    _overrides = json.loads(os.environ.get("SRMOS_RATE_LIMITS", "") or "{}")
+    for _scope, _limits in _overrides.items():
+        SRMOS_RATE_LIMITS.setdefault(_scope, {}).update(_limits)
+except (ValueError, AttributeError) as _error:
+    raise ImproperlyConfigured(f'SRMOS_RATE_LIMITS must be JSON like {{"rating": {{"ip": "off"}}}}: {_error}')
+# How many reverse proxies in front append to X-Forwarded-For (0: use the socket's address, never the header).
+SRMOS_PROXY_COUNT = int(os.environ.get("SRMOS_PROXY_COUNT", "0"))
+
+# Request and upload size limits (bodies above DATA_UPLOAD_MAX_MEMORY_SIZE are refused with 400).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("SRMOS_MAX_BODY_BYTES", 2_621_440))
+SRMOS_MAX_UPLOAD_BYTES = int(os.environ.get("SRMOS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("SRMOS_MAX_UPLOAD_FILES", "200"))
+
 # Celery: without a broker, tasks run in-process (the embedded quick start).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL or None)
@@ -144,6 +177,9 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("SRMOS_LOG_LEVEL", "WARNING")},
+    # Refused hosts, bad CSRF tokens and rate limits are worth seeing in production logs.
+    "loggers": {"django.security": {"level": "WARNING"}, "mos_study.security": {"level": "WARNING"}},
 }
