@@ -1,0 +1,116 @@
+"""``python -m sr_models train``: pick a preset, override it from a config file and flags, train, validate on Set5.
+
+Every TrainConfig field is a flag (``--crop-size 64``, ``--augment/--no-augment``, ``--lr-milestones 100000``).
+Precedence: preset < ``--config FILE`` (.toml/.json) < flags. ``--resume CHECKPOINT`` starts from the configuration
+stored in the checkpoint instead of the preset. Under torchrun every process runs this; only rank 0 writes.
+"""
+import argparse
+import dataclasses
+import sys
+
+from sr_models.errors import SRMOSError
+from sr_models.train.config import PRESETS, TrainConfig, apply_overrides, preset, read_config_file
+
+# Flags with a short explanation; the rest are documented by their TrainConfig field name and default.
+HELP = {
+    "data": "folder(s) of HR training images, searched recursively",
+    "init": "generator checkpoint to start from (SRGAN stage: the SRResNet-MSE result), or 'scratch'",
+    "steps": "total number of updates (a resumed run continues up to this)",
+    "output_dir": "where checkpoints/, tensorboard/ and config.json go",
+    "vgg_weights": "torchvision vgg19 state_dict file (default: the torch hub cache)",
+    "vgg_random_weights_for_testing": "random VGG19 weights: for tests only, the losses are meaningless",
+    "amp": "mixed precision on the GPU: none, bf16 or fp16 (with a GradScaler)",
+    "val_dataset": "validation set name or folder ('none' to skip validation)",
+    "val_data_dir": "folder holding the validation set (default: $SRMOS_DATA_DIR or data/datasets)",
+}
+
+
+def build_parser(prog="python -m sr_models train"):
+    parser = argparse.ArgumentParser(prog=prog, description="Train SRResNet / SRGAN as in the SRGAN paper.",
+                                     argument_default=argparse.SUPPRESS)
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="the paper's settings for a registry method (default: the config file's 'preset', "
+                             "else srresnet-mse)")
+    parser.add_argument("--config", help="TOML or JSON file of settings named like the flags (with underscores)")
+    parser.add_argument("--resume", help="training checkpoint to continue, with its optimiser, RNG and data state")
+    defaults = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        text = HELP.get(f.name, f"default {default!r} (preset may change it)")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
+        elif isinstance(default, list):
+            item = int if f.name == "lr_milestones" else str
+            parser.add_argument(flag, nargs="*" if item is int else "+", type=item, help=text)
+        elif isinstance(default, (int, float)):
+            parser.add_argument(flag, type=type(default), help=text)
+        else:
+            parser.add_argument(flag, help=text)
+    return parser
+
+
+def config_from_args(args):
+    """(TrainConfig, resume path or None) from parsed arguments."""
+    options = vars(args).copy()
+    preset_name, config_file = options.pop("preset", None), options.pop("config", None)
+    resume = options.pop("resume", None)
+    file_values = read_config_file(config_file) if config_file is not None else {}
+    preset_name = preset_name or file_values.pop("preset", None) or "srresnet-mse"
+    file_values.pop("preset", None)
+    if resume is not None:
+        from sr_models.train.trainer import config_from_checkpoint
+
+        config = config_from_checkpoint(resume)
+    else:
+        config = preset(preset_name)
+    config = apply_overrides(config, file_values, source=config_file)
+    return apply_overrides(config, options, source="the command line"), resume
+
+
+def build_validator(config):
+    """A validate(generator) callable: mean Y-channel PSNR/SSIM on the validation set (None when switched off)."""
+    if config.val_dataset.lower() in ("", "none"):
+        return None
+    # benchmarks sits above sr_models: only this CLI may import it, and only here.
+    from benchmarks.datasets import get_dataset
+    from benchmarks.metrics import psnr_y, ssim_y
+    from sr_models.inference import upscale_array
+
+    dataset = get_dataset(config.val_dataset, data_dir=config.val_data_dir, scale=config.scale)
+    pairs = [dataset.load(image) for image in dataset.images]
+
+    def validate(generator):
+        device = next(generator.parameters()).device
+        psnrs, ssims = [], []
+        for lr, hr in pairs:
+            sr = upscale_array(generator, lr, device=device)
+            psnrs.append(psnr_y(sr, hr, crop_border=config.scale))
+            ssims.append(ssim_y(sr, hr, crop_border=config.scale))
+        return {"psnr": sum(psnrs) / len(psnrs), "ssim": sum(ssims) / len(ssims)}
+
+    return validate
+
+
+def main(argv=None, prog="python -m sr_models train"):
+    """Parse argv, train; returns the exit status (0 done, 2 a user error reported on stderr)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        argv = argv[1:]
+    args = build_parser(prog).parse_args(argv)
+    from sr_models.train.trainer import train
+
+    try:
+        config, resume = config_from_args(args)
+        result = train(config, validate=build_validator(config.check()), resume=resume)
+    except SRMOSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    best = result["best"]
+    print(f"trained to step {result['step']}; last checkpoint {result['checkpoint']}"
+          + (f"; best {best['metric']} {best['value']:.3f} at step {best['step']}" if best else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
