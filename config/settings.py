@@ -39,6 +39,8 @@ if not SECRET_KEY:
         _key_file.parent.mkdir(parents=True, exist_ok=True)
         _key_file.write_text(secrets.token_urlsafe(50))
     SECRET_KEY = _key_file.read_text().strip()
+elif PRODUCTION and SECRET_KEY.startswith("change-me"):
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY is still the placeholder from docker/.env.example: set a random one.")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
