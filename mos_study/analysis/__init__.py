@@ -1,0 +1,27 @@
+"""Statistics of MOS studies: plain numpy/pandas/scipy/matplotlib, no Django.
+
+One code path serves the command line (``python -m mos_study.analysis``), ``manage.py export_results`` and the
+dashboard: ``prepare_ratings``/``read_ratings`` -> ``build_results`` -> ``write_results`` (or the figure functions).
+"""
+from .export import render_files, write_files, write_results
+from .figures import FIGURES, mos_figure, mos_psnr_figure, score_distribution_figure
+from .metrics import check_metrics, read_metrics
+from .ratings import RatingsError, parse_columns, parse_scale, prepare_ratings, read_ratings
+from .results import AnalysisOptions, Results, build_results
+from .screening import RULES, ScreeningOptions
+
+
+def run_analysis(ratings, output_dir, options=None, metrics=None, extra_files=None, figures=True):
+    """Analyse a canonical ratings DataFrame and write every output file (plus ``extra_files``: name -> bytes)
+    to output_dir, all or nothing. Returns the Results."""
+    results = build_results(ratings, options, metrics=metrics)
+    files = render_files(results, figures=figures)
+    files.update(extra_files or {})
+    write_files(files, output_dir)
+    return results
+
+
+__all__ = ["AnalysisOptions", "FIGURES", "RULES", "RatingsError", "Results", "ScreeningOptions", "build_results",
+           "check_metrics", "mos_figure", "mos_psnr_figure", "parse_columns", "parse_scale", "prepare_ratings",
+           "read_metrics", "read_ratings", "render_files", "run_analysis", "score_distribution_figure",
+           "write_files", "write_results"]

@@ -1,0 +1,66 @@
+"""``python -m mos_study.analysis RATINGS.csv --output-dir DIR [options]``: analyse any long table of ratings."""
+import argparse
+import sys
+
+from . import AnalysisOptions, RatingsError, ScreeningOptions, RULES, parse_columns, parse_scale, read_metrics, read_ratings, run_analysis
+
+
+def parse_rules(spec):
+    if spec.strip().lower() == "none":
+        return ()
+    rules = tuple(part.strip() for part in spec.split(",") if part.strip())
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:
+        raise RatingsError(f"--screening: unknown rule(s) {', '.join(unknown)}; use {','.join(RULES)} or none")
+    return rules
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m mos_study.analysis", description=__doc__)
+    parser.add_argument("ratings", help="CSV, one row per rating: rater,image,method,score[,dataset,kind,...]")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--screening", default=",".join(RULES), help=f"comma list of {','.join(RULES)}, or none")
+    parser.add_argument("--subjective-model", default="p910", choices=["p910", "none"])
+    parser.add_argument("--keep-screened", action="store_true", help="keep screened raters in MOS and CIs")
+    parser.add_argument("--columns", default="", help="map names: rater=subject,image=content,...")
+    parser.add_argument("--scale", default="1,5", help="LOW,HIGH of the rating scale")
+    parser.add_argument("--dataset", help="dataset name when the table has no dataset column (default: file name)")
+    parser.add_argument("--metrics", help="metrics_per_image.csv (dataset,image,method,psnr_y,ssim_y)")
+    parser.add_argument("--bias-removal", action="store_true", help="ITU-T P.913 §12.4 subject bias removal")
+    parser.add_argument("--bootstrap", type=int, default=0, help="resamples for a rater x image bootstrap CI")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-figures", action="store_true")
+    defaults = ScreeningOptions()
+    parser.add_argument("--calibration-min-agreement", type=float, default=defaults.calibration_min_agreement)
+    parser.add_argument("--retest-max-mad", type=float, default=defaults.retest_max_mad)
+    parser.add_argument("--speed-min-median-ms", type=float, default=defaults.speed_min_median_ms)
+    return parser
+
+
+def options_from_args(args):
+    screening = ScreeningOptions(rules=parse_rules(args.screening),
+                                 calibration_min_agreement=args.calibration_min_agreement,
+                                 retest_max_mad=args.retest_max_mad, speed_min_median_ms=args.speed_min_median_ms)
+    return AnalysisOptions(scale=parse_scale(args.scale), screening=screening, keep_screened=args.keep_screened,
+                           subjective_model=args.subjective_model, bias_removal=args.bias_removal,
+                           bootstrap=args.bootstrap, seed=args.seed)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        options = options_from_args(args)
+        ratings = read_ratings(args.ratings, columns=parse_columns(args.columns), scale=options.scale, dataset=args.dataset)
+        metrics = read_metrics(args.metrics) if args.metrics else None
+        results = run_analysis(ratings, args.output_dir, options, metrics=metrics, figures=not args.no_figures)
+    except RatingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    rejected = results.rejected_raters
+    print(f"{len(results.ratings)} ratings, {results.ratings['rater'].nunique()} raters "
+          f"({len(rejected)} screened out{': ' + ', '.join(rejected) if rejected else ''}); results in {args.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""PSNR/SSIM beside MOS: correlations and the paper's Table 2 (CSV, Markdown, LaTeX)."""
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .ratings import RatingsError
+
+METRIC_COLUMNS = ("dataset", "image", "method", "psnr_y", "ssim_y")
+METRICS = ("psnr_y", "ssim_y")
+
+
+def read_metrics(path):
+    """Read a metrics_per_image.csv (dataset,image,method,psnr_y,ssim_y) as written by benchmarks.tables."""
+    try:
+        table = pd.read_csv(path, dtype={"dataset": str, "image": str, "method": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise RatingsError(f"{path}: cannot read the metrics table ({exc})") from None
+    return check_metrics(table, str(path))
+
+
+def check_metrics(table, source="metrics"):
+    missing = [c for c in METRIC_COLUMNS if c not in table.columns]
+    if missing:
+        raise RatingsError(f"{source}:1: missing column(s) {', '.join(missing)} (expected {','.join(METRIC_COLUMNS)})")
+    table = table[list(METRIC_COLUMNS)].copy()
+    for metric in METRICS:
+        values = pd.to_numeric(table[metric], errors="coerce")
+        bad = values.isna() & table[metric].notna()
+        if bad.any():
+            line = int(np.flatnonzero(bad)[0]) + 2
+            raise RatingsError(f"{source}:{line}: column {metric!r} is not a number: {table[metric][bad].iloc[0]!r}")
+        table[metric] = values
+    return table
+
+
+def correlations(mos_per_image, mos, metrics):
+    """Pearson, Spearman and Kendall of each metric with MOS, over stimuli (per dataset and all datasets) and over
+    methods (per dataset: method MOS against the method's mean metric over images)."""
+    stimuli = mos_per_image.merge(metrics, on=["dataset", "image", "method"], how="inner")
+    methods = mos.merge(method_means(metrics), on=["dataset", "method"], how="inner")
+    rows = []
+    groups = [("stimulus", name, part) for name, part in stimuli.groupby("dataset", sort=True)]
+    groups.append(("stimulus", "all", stimuli))
+    groups += [("method", name, part) for name, part in methods.groupby("dataset", sort=True)]
+    for level, dataset, part in groups:
+        for metric in METRICS:
+            pair = part[["mos", metric]].dropna()
+            rows.append({"dataset": dataset, "level": level, "metric": metric, "n": len(pair), **_coefficients(pair, metric)})
+    return pd.DataFrame(rows, columns=["dataset", "level", "metric", "n", "pearson", "spearman", "kendall"])
+
+
+def _coefficients(pair, metric):
+    if len(pair) < 3 or pair[metric].nunique() < 2 or pair["mos"].nunique() < 2:
+        return {"pearson": np.nan, "spearman": np.nan, "kendall": np.nan}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {"pearson": stats.pearsonr(pair[metric], pair["mos"])[0],
+                "spearman": stats.spearmanr(pair[metric], pair["mos"])[0],
+                "kendall": stats.kendalltau(pair[metric], pair["mos"])[0]}
+
+
+def method_means(metrics):
+    return metrics.groupby(["dataset", "method"], as_index=False, sort=True)[list(METRICS)].mean()
+
+
+def table2(mos, metrics):
+    """Long table dataset,method,psnr_y,ssim_y,mos,ci95_low,ci95_high (methods with MOS or metrics)."""
+    table = method_means(metrics).merge(mos[["dataset", "method", "mos", "ci95_low", "ci95_high"]],
+                                        on=["dataset", "method"], how="outer")
+    return table.sort_values(["dataset", "method"]).reset_index(drop=True)
+
+
+def table2_markdown(table):
+    """The paper's layout: a row per dataset and measure (PSNR, SSIM, MOS), a column per method."""
+    methods, rows = _wide(table)
+    lines = ["| dataset | measure | " + " | ".join(methods) + " |", "| --- | --- |" + " --- |" * len(methods)]
+    lines += [f"| {dataset} | {label} | " + " | ".join(cells) + " |" for dataset, label, cells in rows]
+    return "\n".join(lines) + "\n"
+
+
+def table2_latex(table):
+    methods, rows = _wide(table)
+    escape = lambda text: str(text).replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
+    lines = [r"\begin{tabular}{ll" + "c" * len(methods) + "}", r"\hline",
+             "Dataset & Measure & " + " & ".join(escape(m) for m in methods) + r" \\", r"\hline"]
+    lines += [f"{escape(dataset)} & {label} & " + " & ".join(cells) + r" \\" for dataset, label, cells in rows]
+    lines += [r"\hline", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _wide(table):
+    methods = sorted(table["method"].unique())
+    rows = []
+    for dataset, part in table.groupby("dataset", sort=True):
+        part = part.set_index("method")
+        for label, column, digits in (("PSNR", "psnr_y", 2), ("SSIM", "ssim_y", 4), ("MOS", "mos", 2)):
+            cells = [_cell(part[column].get(m, np.nan), digits) for m in methods]
+            rows.append((dataset, label, cells))
+    return methods, rows
+
+
+def _cell(value, digits):
+    return "-" if pd.isna(value) else f"{value:.{digits}f}"

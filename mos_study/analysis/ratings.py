@@ -1,0 +1,125 @@
+"""Reading and checking long tables of ratings: one row per rating.
+
+Columns: ``rater,image,method,score`` required; ``dataset`` (default: one dataset named after the file), ``kind``
+(``trial``, ``repeat`` or ``calibration``; default ``trial``), ``is_calibration`` (true/false, an alternative to
+``kind``), ``session``, ``trial``, ``repetition``, ``response_ms``, ``timestamp`` optional. Other columns are ignored.
+Every problem is reported with the file, the line and the column, before anything is computed or written.
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sr_models.errors import SRMOSError
+
+REQUIRED = ("rater", "image", "method", "score")
+OPTIONAL = ("dataset", "kind", "is_calibration", "session", "trial", "repetition", "response_ms", "timestamp")
+KINDS = ("trial", "repeat", "calibration")
+TRUE_WORDS = {"true", "1", "yes", "y", "t"}
+FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
+# The canonical columns every analysis function relies on, in this order.
+CANONICAL = ("dataset", "rater", "image", "method", "score", "kind", "session", "trial", "repetition",
+             "response_ms", "timestamp", "line")
+
+
+class RatingsError(SRMOSError):
+    """A ratings table that cannot be analysed: a missing column, an empty key, an unparsable or out-of-scale value."""
+
+
+def parse_columns(spec):
+    """``"rater=subject,image=content"`` -> ``{"subject": "rater", "content": "image"}`` (file name -> our name)."""
+    mapping = {}
+    for item in filter(None, (part.strip() for part in (spec or "").split(","))):
+        ours, sep, theirs = item.partition("=")
+        ours, theirs = ours.strip(), theirs.strip()
+        if not sep or not ours or not theirs:
+            raise RatingsError(f"--columns item {item!r} is not of the form OURS=THEIRS (e.g. rater=subject)")
+        if ours not in REQUIRED + OPTIONAL:
+            raise RatingsError(f"--columns names unknown column {ours!r}; known: {', '.join(REQUIRED + OPTIONAL)}")
+        mapping[theirs] = ours
+    return mapping
+
+
+def parse_scale(spec):
+    """``"1,5"`` -> ``(1.0, 5.0)``."""
+    try:
+        low, high = (float(part) for part in str(spec).split(","))
+    except ValueError:
+        raise RatingsError(f"--scale {spec!r} is not LOW,HIGH (e.g. 1,5)") from None
+    if not low < high:
+        raise RatingsError(f"--scale {spec!r}: LOW must be below HIGH")
+    return low, high
+
+
+def read_ratings(path, *, columns=None, scale=(1, 5), dataset=None):
+    """Read a CSV of ratings into the canonical DataFrame; raises RatingsError naming file, line and column."""
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except FileNotFoundError:
+        raise RatingsError(f"{path}: no such file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise RatingsError(f"{path}: not a readable CSV table ({exc})") from None
+    raw = raw.rename(columns={c: c.strip() for c in raw.columns}).rename(columns=columns or {})
+    raw["line"] = np.arange(len(raw)) + 2  # line 1 is the header
+    if "dataset" not in raw.columns:
+        raw["dataset"] = dataset or path.stem
+    return prepare_ratings(raw, source=str(path), scale=scale)
+
+
+def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
+    """Check and normalise a ratings DataFrame (from a file or from the database) to the canonical columns."""
+    frame = frame.copy()
+    if "line" not in frame.columns:
+        frame["line"] = np.arange(len(frame)) + 2
+    missing = [c for c in REQUIRED + ("dataset",) if c not in frame.columns]
+    if missing:
+        raise RatingsError(f"{source}:1: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}"
+                           " (map other names with --columns rater=subject,...)")
+    if frame.empty:
+        raise RatingsError(f"{source}: the table has no ratings")
+    for key in ("dataset", "rater", "image", "method"):
+        frame[key] = frame[key].astype(str).str.strip()
+        _fail_where(frame, frame[key] == "", source, key, "is empty")
+    frame["score"] = _numbers(frame, "score", source)
+    _fail_where(frame, frame["score"].isna(), source, "score", "is empty")
+    low, high = scale
+    _fail_where(frame, (frame["score"] < low) | (frame["score"] > high), source, "score",
+                f"is outside the scale {low:g}..{high:g} (set --scale LOW,HIGH)")
+    frame["kind"] = _kinds(frame, source)
+    for name in ("trial", "repetition", "response_ms"):
+        frame[name] = _numbers(frame, name, source) if name in frame.columns else np.nan
+    _fail_where(frame, frame["response_ms"] < 0, source, "response_ms", "is negative")
+    for name in ("session", "timestamp"):
+        frame[name] = frame[name].astype(str).str.strip() if name in frame.columns else ""
+    return frame[list(CANONICAL)].reset_index(drop=True)
+
+
+def _numbers(frame, column, source):
+    text = frame[column].astype(str).str.strip()
+    values = pd.to_numeric(text.replace("", np.nan), errors="coerce")
+    _fail_where(frame, values.isna() & (text != "") & (text.str.lower() != "nan") | np.isinf(values), source, column,
+                "is not a number", text)
+    return values.astype(float)
+
+
+def _kinds(frame, source):
+    kind = pd.Series("trial", index=frame.index)
+    if "kind" in frame.columns:
+        given = frame["kind"].astype(str).str.strip().str.lower()
+        _fail_where(frame, ~given.isin(KINDS + ("",)), source, "kind", f"must be one of {', '.join(KINDS)}", given)
+        kind = given.where(given != "", "trial")
+    if "is_calibration" in frame.columns:
+        flag = frame["is_calibration"].astype(str).str.strip().str.lower()
+        _fail_where(frame, ~flag.isin(TRUE_WORDS | FALSE_WORDS), source, "is_calibration", "must be true or false", flag)
+        kind = kind.where(~flag.isin(TRUE_WORDS), "calibration")
+    return kind
+
+
+def _fail_where(frame, bad, source, column, problem, values=None):
+    bad = np.asarray(bad, dtype=bool)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        value = (values if values is not None else frame[column]).iloc[first]
+        more = f" ({int(bad.sum()) - 1} more rows like it)" if bad.sum() > 1 else ""
+        raise RatingsError(f"{source}:{frame['line'].iloc[first]}: column {column!r} {problem}: {value!r}{more}")
