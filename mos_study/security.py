@@ -1,0 +1,106 @@
+"""Rate limits for the public endpoints (rating, session creation, uploads).
+
+``@rate_limit("rating", token_kwarg="rater_token")`` counts a view's requests per client IP and per URL token in
+Django's cache (Redis in production, so every gunicorn worker shares the counters) over fixed windows, with the
+rates of ``settings.SRMOS_RATE_LIMITS[scope]`` (e.g. ``{"ip": "1200/m", "token": "120/m"}``). Over the limit the
+view is not called: the client gets 429 JSON saying when to retry, and a ``Retry-After`` header.
+"""
+import hashlib
+import logging
+import math
+import time
+from functools import wraps
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from django.http import JsonResponse
+
+logger = logging.getLogger(__name__)
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+PERIOD_WORDS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+KEY_WORDS = {"ip": "from this address", "token": "for this link"}
+
+
+def parse_rate(rate):
+    """``"120/m"`` -> ``(120, 60)``; ``"off"`` or ``None`` -> ``None`` (no limit)."""
+    if rate is None or str(rate).strip().lower() in {"off", "none", ""}:
+        return None
+    try:
+        count, period = str(rate).split("/")
+        count, seconds = int(count), PERIODS[period.strip().lower()]
+    except (ValueError, KeyError):
+        raise ImproperlyConfigured(f"rate {rate!r}: write it as N/s, N/m, N/h or N/d (or 'off')") from None
+    if count < 1:
+        raise ImproperlyConfigured(f"rate {rate!r}: the count must be at least 1 (or write 'off')")
+    return count, seconds
+
+
+def client_ip(request):
+    """The client's address: the socket's, or the one the last trusted proxy saw (SRMOS_PROXY_COUNT)."""
+    proxies = getattr(settings, "SRMOS_PROXY_COUNT", 0)
+    if proxies > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        # Each trusted proxy appends the address it saw; entries further left are the client's to forge.
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def hit(scope, kind, identity, rate, now=None):
+    """Count one request; return 0 when allowed, else the seconds until the window ends (>= 1)."""
+    limit = parse_rate(rate)
+    if limit is None or not identity:
+        return 0
+    count, seconds = limit
+    now = time.time() if now is None else now
+    window = int(now // seconds)
+    digest = hashlib.sha256(str(identity).encode()).hexdigest()[:32]  # tokens never appear in the cache
+    key = f"srmos:rl:{scope}:{kind}:{digest}:{window}"
+    try:
+        # add() then incr(): atomic in Redis and in the local-memory cache, so concurrent requests never slip through.
+        cache.add(key, 0, timeout=seconds + 1)
+        used = cache.incr(key)
+    except Exception:  # noqa: BLE001 -- a cache outage must not stop raters: fail open, loudly
+        logger.exception("rate limit %s/%s: cache unavailable, request allowed", scope, kind)
+        return 0
+    if used <= count:
+        return 0
+    if used == count + 1:
+        logger.warning("rate limit %s/%s reached (%s per %ss)", scope, kind, count, seconds)
+    return max(1, math.ceil((window + 1) * seconds - now))
+
+
+def too_many(scope, kind, rate, retry_after):
+    count, seconds = parse_rate(rate)
+    message = (
+        f"Too many requests: at most {count} per {PERIOD_WORDS.get(seconds, f'{seconds} s')} "
+        f"{KEY_WORDS[kind]}. Try again in {retry_after} s."
+    )
+    response = JsonResponse({"error": message, "retry_after": retry_after}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def rate_limit(scope, *, token_kwarg=None, methods=("POST",)):
+    """Limit a view per client IP and per URL token (the view's ``token_kwarg`` argument), see the module docstring.
+
+    Only requests whose method is in ``methods`` count, so reading a page never uses up the budget for answering.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method in methods:
+                limits = settings.SRMOS_RATE_LIMITS.get(scope, {})
+                identities = {"ip": client_ip(request), "token": kwargs.get(token_kwarg) if token_kwarg else None}
+                for kind, identity in identities.items():
+                    retry_after = hit(scope, kind, identity, limits.get(kind))
+                    if retry_after:
+                        return too_many(scope, kind, limits[kind], retry_after)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
