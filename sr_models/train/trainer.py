@@ -294,7 +294,7 @@ class Trainer:
         c = self.config
         provenance = {"trainer": "sr_models.train", "preset": c.method, "content_loss": c.content_loss,
                       "adversarial_weight": c.adversarial_weight, "data": [str(d) for d in c.data],
-                      "init": c.init, "seed": c.seed, "metrics": metrics, "torch": torch.__version__}
+                      "init": c.init, "seed": c.seed, "metrics": metrics}
         save_checkpoint(path, self.generator, method=c.method, arch="srresnet", step=self.step,
                         provenance=provenance, extra={STATE_KEY: self.state_dict()})
 
