@@ -1,6 +1,13 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from sr_models.errors import SRMOSError
 
 from . import models
+from .forms import CreateStudyForm
+from .services import study as studies
 
 
 @admin.register(models.Method)
@@ -30,3 +37,107 @@ class BenchmarkRunAdmin(admin.ModelAdmin):
 @admin.register(models.Metric)
 class MetricAdmin(admin.ModelAdmin):
     list_display = ["output", "y_convention", "crop_border", "psnr_y", "ssim_y"]
+
+
+# --------------------------------------------------------------------------- studies
+
+
+class StimulusInline(admin.TabularInline):
+    model = models.Stimulus
+    fields = ["output", "is_calibration", "calibration_score", "token"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["name", "title", "status", "owner", "ratings_per_stimulus", "created", "dashboard_link"]
+    list_filter = ["status"]
+    search_fields = ["name", "title"]
+    filter_horizontal = ["researchers"]
+    readonly_fields = ["token", "config", "created", "rater_link"]
+    inlines = [StimulusInline]
+    actions = ["open_studies", "close_studies"]
+
+    def get_urls(self):
+        create = path("create/", self.admin_site.admin_view(self.create_view), name="mos_study_study_create")
+        return [create, *super().get_urls()]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # A study is made from benchmark outputs, never as an empty row.
+        return redirect("admin:mos_study_study_create")
+
+    def create_view(self, request):
+        """The admin's form for ``create_study``: runs the benchmark where outputs are missing."""
+        if not self.has_add_permission(request):
+            return redirect("admin:index")
+        form = CreateStudyForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                study = studies.create_study(**form.cleaned_data, owner=request.user)
+            except SRMOSError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"Study {study.name} created. Rater link: {self.link(request, study)}")
+                return redirect("admin:mos_study_study_change", study.pk)
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                   "title": "Create a study from benchmark outputs"}
+        return render(request, "admin/mos_study/study/create.html", context)
+
+    def get_queryset(self, request):
+        return studies.visible_studies(request.user) if not request.user.is_superuser else super().get_queryset(request)
+
+    def link(self, request, study):
+        return request.build_absolute_uri(reverse("mos_study:start", args=[study.token]))
+
+    @admin.display(description="rater link")
+    def rater_link(self, study):
+        return reverse("mos_study:start", args=[study.token]) if study.pk else "-"
+
+    @admin.display(description="dashboard")
+    def dashboard_link(self, study):
+        return format_html('<a href="{}">progress</a>', reverse("mos_study:study_detail", args=[study.pk]))
+
+    @admin.action(description="Open the selected studies to raters")
+    def open_studies(self, request, queryset):
+        queryset.update(status=models.Study.Status.OPEN)
+
+    @admin.action(description="Close the selected studies (no more ratings)")
+    def close_studies(self, request, queryset):
+        queryset.update(status=models.Study.Status.CLOSED)
+
+
+@admin.register(models.Stimulus)
+class StimulusAdmin(admin.ModelAdmin):
+    list_display = ["study", "output", "is_calibration", "calibration_score"]
+    list_filter = ["study", "is_calibration", "output__method"]
+    readonly_fields = ["token"]
+
+
+@admin.register(models.Rater)
+class RaterAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "study", "participant_id", "consented_at", "created"]
+    list_filter = ["study"]
+    search_fields = ["participant_id"]
+    readonly_fields = ["token"]
+
+
+@admin.register(models.RatingSession)
+class RatingSessionAdmin(admin.ModelAdmin):
+    list_display = ["pk", "rater", "study", "started", "finished"]
+    list_filter = ["study"]
+    readonly_fields = ["completion_code", "seed"]
+
+
+@admin.register(models.Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ["trial", "score", "response_ms", "created"]
+    list_filter = ["trial__session__study", "score"]
+    # Ratings are evidence: the admin shows them, nobody edits them.
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,4 +1,28 @@
-from django.urls import path  # noqa: F401  (routes are added by the study views)
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+from django.views.generic import RedirectView
+
+from .views import dashboard, rater, stimuli
 
 app_name = "mos_study"
-urlpatterns = []
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="mos_study:dashboard"), name="home"),
+    # Raters: one link per study, then a personal link that resumes the session.
+    path("s/<str:study_token>/", rater.start, name="start"),
+    path("r/<str:rater_token>/", rater.rate, name="rate"),
+    path("r/<str:rater_token>/state/", rater.state, name="session_state"),
+    path("r/<str:rater_token>/rate/", rater.submit, name="submit_rating"),
+    path("i/<str:token>.png", stimuli.image, name="image"),
+    # Researchers.
+    path("dashboard/", dashboard.index, name="dashboard"),
+    path("dashboard/<int:pk>/", dashboard.detail, name="study_detail"),
+    path("dashboard/<int:pk>/ratings.csv", dashboard.ratings_csv, name="ratings_csv"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="mos_study/login.html", next_page=reverse_lazy("mos_study:dashboard")
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(next_page=reverse_lazy("mos_study:login")), name="logout"),
+]

@@ -1,0 +1,486 @@
+"""MOS studies: creation from benchmark outputs, balanced assignment, session building, rating submission.
+
+Views and commands call these functions; they hold the study logic so that a view stays a few lines.
+Every error a rater or researcher can cause is a ``StudyError`` (an ``SRMOSError``) whose ``status`` is the HTTP
+code a view answers with.
+"""
+import math
+import random
+import secrets
+from collections import Counter, defaultdict
+from datetime import timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from sr_models.errors import SRMOSError
+
+from ..models import HR_METHOD, Output, Rater, Rating, RatingSession, Stimulus, Study, TestImage, Trial
+
+NN_METHOD = "nn"  # calibration shows nearest-neighbour upscales as the example of score 1, HR as score 5
+CALIBRATION_SCORES = {NN_METHOD: 1, HR_METHOD: 5}
+SCORE_LABELS = {1: "bad", 2: "poor", 3: "fair", 4: "good", 5: "excellent"}
+MAX_RESPONSE_MS = 10 * 60 * 1000  # longer answers are clamped: the rater was away, not looking for 3 hours
+SESSION_TIMEOUT = timedelta(hours=2)  # unfinished sessions older than this stop holding their unrated trials
+ACTIVE_WINDOW = timedelta(minutes=15)  # a rater counts as active with a rating (or a start) this recent
+PARTICIPANT_PARAMS = ("PROLIFIC_PID", "pid")  # URL parameters that carry a panel's participant id
+
+
+class StudyError(SRMOSError):
+    """A request the study cannot accept; ``status`` is the HTTP answer."""
+
+    status = 400
+
+
+class InvalidRating(StudyError):
+    status = 400
+
+
+class TrialNotFound(StudyError):
+    status = 404
+
+
+class RatingConflict(StudyError):
+    status = 409
+
+
+class StudyNotOpen(StudyError):
+    status = 409
+
+
+# --------------------------------------------------------------------------- creating a study
+
+
+def outputs_missing(dataset, method):
+    """True when ``method`` has no stored output for some stored test image of ``dataset``."""
+    n_images = TestImage.objects.filter(dataset=dataset).count()
+    n_done = Output.objects.filter(method__name=method, image__dataset=dataset).values("image").distinct().count()
+    return n_images == 0 or n_done < n_images
+
+
+def ensure_outputs(datasets, methods, *, data_dir=None, run_missing=True):
+    """Run the benchmark (or record HR originals) for the (dataset, method) pairs that lack outputs."""
+    if not run_missing:
+        return
+    from . import benchmark  # imported here so that the rater views never load the benchmark and torch
+
+    to_run = [m for m in methods if m != HR_METHOD and any(outputs_missing(d, m) for d in datasets)]
+    if to_run:
+        benchmark.run_and_record(datasets, to_run, data_dir=data_dir, progress=False)
+    if HR_METHOD in methods:
+        for dataset in datasets:
+            if outputs_missing(dataset, HR_METHOD):
+                benchmark.record_hr_outputs(dataset, data_dir=data_dir)
+
+
+def latest_outputs(datasets, methods):
+    """The newest output per (method, test image), e.g. after a method's weights changed."""
+    newest = {}
+    rows = Output.objects.filter(method__name__in=methods, image__dataset__in=datasets).select_related("method", "image")
+    for output in rows.order_by("created", "pk"):
+        newest[(output.method.name, output.image_id)] = output
+    for dataset in datasets:
+        for method in methods:
+            if not any(o.method.name == method and o.image.dataset == dataset for o in newest.values()):
+                raise StudyError(
+                    f"no outputs of method {method!r} on dataset {dataset!r}: run "
+                    f"`python -m benchmarks run --datasets {dataset} --methods {method}` or check the names"
+                )
+    return sorted(newest.values(), key=lambda o: (o.image.dataset, o.image.name, o.method.name))
+
+
+def choose_calibration(outputs, n, rng):
+    """``n`` test images shown as NN (score 1) and HR (score 5): a list of (output, score)."""
+    by_image = defaultdict(dict)
+    for output in outputs:
+        by_image[output.image_id][output.method.name] = output
+    usable = sorted(image for image, methods in by_image.items() if set(CALIBRATION_SCORES) <= set(methods))
+    if n > len(usable):
+        raise StudyError(f"--calibration-images {n} asks for more images than the {len(usable)} available")
+    chosen = rng.sample(usable, n)
+    return [(by_image[image][method], score) for image in chosen for method, score in CALIBRATION_SCORES.items()]
+
+
+def create_study(
+    name,
+    datasets,
+    methods,
+    *,
+    include_hr=False,
+    images_per_session=0,
+    ratings_per_stimulus=26,
+    calibration_images=0,
+    repeated_trials=0,
+    title="",
+    instructions="",
+    owner=None,
+    data_dir=None,
+    seed=None,
+    run_missing=True,
+):
+    """Build an open study whose stimuli are the stored outputs of ``methods`` on ``datasets``."""
+    datasets, methods = list(dict.fromkeys(datasets)), list(dict.fromkeys(methods))
+    if include_hr and HR_METHOD not in methods:
+        methods.append(HR_METHOD)
+    if not datasets or not methods:
+        raise StudyError("a study needs at least one dataset and one method")
+    if Study.objects.filter(name=name).exists():
+        raise StudyError(f"a study named {name!r} already exists: choose another name")
+    for value, option in [
+        (images_per_session, "images per session"),
+        (calibration_images, "calibration images"),
+        (repeated_trials, "repeated trials"),
+    ]:
+        if value < 0:
+            raise StudyError(f"{option} must be 0 or more, not {value}")
+    if ratings_per_stimulus < 1:
+        raise StudyError(f"ratings per stimulus must be at least 1, not {ratings_per_stimulus}")
+
+    calibration_methods = list(CALIBRATION_SCORES) if calibration_images else []
+    needed = list(dict.fromkeys(methods + calibration_methods))
+    ensure_outputs(datasets, needed, data_dir=data_dir, run_missing=run_missing)
+    outputs = latest_outputs(datasets, needed)
+    seed = secrets.randbits(62) if seed is None else seed
+    calibration = choose_calibration(outputs, calibration_images, random.Random(seed))
+    shown = [o for o in outputs if o.method.name in methods]
+    if images_per_session > len(shown):
+        raise StudyError(f"images per session ({images_per_session}) exceeds the study's {len(shown)} stimuli")
+    if repeated_trials > (images_per_session or len(shown)):
+        raise StudyError(f"repeated trials ({repeated_trials}) exceeds the trials in a session")
+
+    with transaction.atomic():
+        study = Study.objects.create(
+            name=name,
+            title=title or name,
+            owner=owner,
+            images_per_session=images_per_session,
+            ratings_per_stimulus=ratings_per_stimulus,
+            calibration_images=calibration_images,
+            repeated_trials=repeated_trials,
+            instructions=instructions,
+            config={"datasets": datasets, "methods": methods, "seed": seed},
+        )
+        Stimulus.objects.bulk_create([Stimulus(study=study, output=o) for o in shown])
+        Stimulus.objects.bulk_create(
+            [Stimulus(study=study, output=o, is_calibration=True, calibration_score=s) for o, s in calibration]
+        )
+    return study
+
+
+# --------------------------------------------------------------------------- building a session
+
+
+def lock_study(study):
+    """Serialise session building per study so that concurrent raters stay balanced."""
+    if connection.vendor == "sqlite":
+        # SQLite has no row locks; a write takes the database's write lock until the transaction ends.
+        Study.objects.filter(pk=study.pk).update(status=study.status)
+    else:
+        Study.objects.select_for_update().get(pk=study.pk)
+
+
+def assigned_counts(study, now=None):
+    """Ratings each (non-calibration) stimulus has or is still expected to get: {stimulus pk: count}.
+
+    A trial counts when rated, or when its session is finished or still fresh; trials of abandoned sessions
+    free their place so that later raters fill it.
+    """
+    cutoff = (now or timezone.now()) - SESSION_TIMEOUT
+    counts = dict.fromkeys(study.stimuli.filter(is_calibration=False).values_list("pk", flat=True), 0)
+    live = Trial.objects.filter(session__study=study, kind=Trial.Kind.TRIAL).filter(
+        Q(rating__isnull=False) | Q(session__finished__isnull=False) | Q(session__started__gte=cutoff)
+    )
+    for row in live.values("stimulus").annotate(n=Count("pk")):
+        counts[row["stimulus"]] = row["n"]
+    return counts
+
+
+def choose_stimuli(stimuli, counts, k, rng):
+    """The ``k`` stimuli with the fewest assigned ratings; ties broken at random, spread over test images."""
+    shuffled = list(stimuli)
+    rng.shuffle(shuffled)
+    shuffled.sort(key=lambda s: counts[s.pk])  # stable sort: random order within each count
+    seen = Counter()
+    keys = {}
+    for index, stimulus in enumerate(shuffled):
+        tier = (counts[stimulus.pk], stimulus.output.image_id)
+        keys[stimulus.pk] = (counts[stimulus.pk], seen[tier], index)  # an image's 2nd stimulus after all 1st ones
+        seen[tier] += 1
+    return sorted(shuffled, key=lambda s: keys[s.pk])[:k]
+
+
+def arrangeable(counts, first_not=None):
+    """Whether items with these per-image counts can be lined up with no image twice in a row."""
+    n = sum(counts.values())
+    biggest = max(counts.values(), default=0)
+    if biggest > (n + 1) // 2:
+        return False
+    # With n odd, an image holding (n + 1) / 2 items must take the first place.
+    return not (n % 2 == 1 and first_not is not None and counts.get(first_not, 0) == (n + 1) // 2)
+
+
+def order_apart(items, image_of, rng, last=None):
+    """A random order of ``items`` in which no image follows itself (nor ``last``), wherever one exists."""
+    groups = defaultdict(list)
+    for item in items:
+        groups[image_of(item)].append(item)
+    for group in groups.values():
+        rng.shuffle(group)
+    order = []
+    while groups:
+        counts = {image: len(group) for image, group in groups.items()}
+        candidates = []
+        for image in groups:
+            if image == last:
+                continue
+            after = {**counts, image: counts[image] - 1}
+            if arrangeable(after, first_not=image):
+                candidates.append(image)
+        if not candidates:
+            # No arrangement exists (too many items of one image): spend the biggest group first, so that as few
+            # neighbours as possible share an image.
+            others = [image for image in groups if image != last] or list(groups)
+            biggest = max(counts[image] for image in others)
+            candidates = [image for image in others if counts[image] == biggest]
+        image = rng.choices(candidates, weights=[counts[c] for c in candidates])[0]
+        order.append(groups[image].pop())
+        if not groups[image]:
+            del groups[image]
+        last = image
+    return order
+
+
+def plan_session(study, calibration, stimuli, counts, rng):
+    """The session's trials as (stimulus, kind): calibration first, then trials and repeats in random order."""
+    image_of = lambda pair: pair[0].output.image_id  # noqa: E731
+    first = order_apart([(s, Trial.Kind.CALIBRATION) for s in calibration], image_of, rng)
+    k = study.images_per_session or len(stimuli)
+    chosen = choose_stimuli(stimuli, counts, k, rng)
+    repeats = rng.sample(chosen, min(study.repeated_trials, len(chosen)))
+    rest = [(s, Trial.Kind.TRIAL) for s in chosen] + [(s, Trial.Kind.REPEAT) for s in repeats]
+    last = image_of(first[-1]) if first else None
+    return first + order_apart(rest, image_of, rng, last=last)
+
+
+def check_open(study):
+    if study.status != Study.Status.OPEN:
+        raise StudyNotOpen("this study is not open for ratings at the moment")
+
+
+def study_is_full(study, counts):
+    return bool(counts) and min(counts.values()) >= study.ratings_per_stimulus
+
+
+def clean_participant_id(value):
+    value = (value or "").strip()
+    if len(value) > 200:
+        raise StudyError("the participant id is too long (200 characters at most)")
+    return value
+
+
+def find_rater(study, participant_id):
+    """The rater who already started ``study`` under this panel participant id, or None."""
+    participant_id = clean_participant_id(participant_id)
+    if not participant_id:
+        return None
+    return Rater.objects.filter(study=study, participant_id=participant_id).first()
+
+
+def start_session(study, *, participant_id="", user_agent="", seed=None, now=None):
+    """A new consenting rater with a balanced, randomly ordered session; a known participant id resumes its own."""
+    check_open(study)
+    participant_id = clean_participant_id(participant_id)
+    with transaction.atomic():
+        lock_study(study)
+        rater = find_rater(study, participant_id)
+        if rater is not None:
+            return current_session(rater)
+        stimuli = list(study.stimuli.select_related("output").order_by("pk"))
+        trial_stimuli = [s for s in stimuli if not s.is_calibration]
+        counts = assigned_counts(study, now=now)
+        if study_is_full(study, counts):
+            raise StudyNotOpen("this study has collected all the ratings it needs: thank you for your interest")
+        rater = Rater.objects.create(
+            study=study, participant_id=participant_id, consented_at=timezone.now(), user_agent=user_agent[:500]
+        )
+        seed = secrets.randbits(62) if seed is None else seed
+        session = RatingSession.objects.create(rater=rater, study=study, seed=seed)
+        calibration = [s for s in stimuli if s.is_calibration]
+        plan = plan_session(study, calibration, trial_stimuli, counts, random.Random(seed))
+        Trial.objects.bulk_create(
+            [Trial(session=session, position=i, stimulus=s, kind=kind) for i, (s, kind) in enumerate(plan)]
+        )
+    return session
+
+
+def current_session(rater):
+    """The rater's latest session (one per rater in the browser flow)."""
+    return rater.sessions.order_by("-started", "-pk").first()
+
+
+# --------------------------------------------------------------------------- ratings
+
+
+def clean_score(score):
+    if isinstance(score, bool) or not isinstance(score, (int, float, str)):
+        raise InvalidRating("score must be a whole number from 1 (bad) to 5 (excellent)")
+    try:
+        value = float(score)
+    except ValueError:
+        raise InvalidRating("score must be a whole number from 1 (bad) to 5 (excellent)") from None
+    if not value.is_integer() or not 1 <= value <= 5:
+        raise InvalidRating(f"score must be a whole number from 1 (bad) to 5 (excellent), not {score!r}")
+    return int(value)
+
+
+def clean_response_ms(value):
+    """Milliseconds from image shown to answer as measured by the page: None, or clamped to [0, MAX]."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise InvalidRating("response_ms must be a non-negative number of milliseconds")
+    return min(int(round(value)), MAX_RESPONSE_MS)
+
+
+def submit_rating(rater, trial_token, score, response_ms=None):
+    """Store one rating in one transaction; returns (rating, created).
+
+    Idempotent: the same score again returns the stored rating; a different one raises ``RatingConflict``.
+    """
+    score = clean_score(score)
+    response_ms = clean_response_ms(response_ms)
+    with transaction.atomic():
+        trial = (
+            Trial.objects.select_for_update()
+            .select_related("session__study")
+            .filter(token=str(trial_token), session__rater=rater)
+            .first()
+        )
+        if trial is None:
+            raise TrialNotFound("no such trial in your session")
+        stored = Rating.objects.filter(trial=trial).first()
+        if stored is None:
+            check_open(trial.session.study)
+            try:
+                with transaction.atomic():
+                    rating = Rating.objects.create(trial=trial, score=score, response_ms=response_ms)
+            except IntegrityError:  # a concurrent request rated it first
+                stored = Rating.objects.get(trial=trial)
+            else:
+                mark_finished(trial.session)
+                return rating, True
+        if stored.score != score:
+            raise RatingConflict(f"this image was already rated {stored.score}; a rating cannot be changed")
+        return stored, False
+
+
+def mark_finished(session):
+    """Stamp the session finished once every trial has its rating."""
+    if not session.finished and not session.trials.filter(rating__isnull=True).exists():
+        session.finished = timezone.now()
+        session.save(update_fields=["finished"])
+
+
+def session_state(session):
+    """What the rating page needs, and nothing that names a method, dataset or image."""
+    trials = list(session.trials.select_related("stimulus__output").annotate(rated=Count("rating")))
+    return {
+        "total": len(trials),
+        "done": sum(t.rated for t in trials),
+        "finished": session.finished is not None,
+        "trials": [
+            {
+                "token": t.token,
+                "position": t.position,
+                "width": t.stimulus.output.width,
+                "height": t.stimulus.output.height,
+                # Calibration trials say which score they show; "repeat" stays hidden from the rater.
+                "calibration_score": t.stimulus.calibration_score if t.kind == Trial.Kind.CALIBRATION else None,
+            }
+            for t in trials
+            if not t.rated
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- researchers
+
+
+def visible_studies(user):
+    """Studies a researcher may see: all for a superuser, else those they own or are listed on."""
+    studies = Study.objects.all()
+    if not user.is_superuser:
+        studies = studies.filter(Q(owner=user) | Q(researchers=user)).distinct()
+    return studies
+
+
+def can_view(user, study):
+    return user.is_authenticated and visible_studies(user).filter(pk=study.pk).exists()
+
+
+def study_progress(study, now=None):
+    """Dashboard figures: per-stimulus ratings against the target, sessions, active raters."""
+    now = now or timezone.now()
+    rated = Count("trials__rating", filter=Q(trials__kind=Trial.Kind.TRIAL))
+    stimuli = (
+        study.stimuli.filter(is_calibration=False)
+        .select_related("output__method", "output__image")
+        .annotate(ratings=rated)
+        .order_by("output__image__dataset", "output__image__name", "output__method__name")
+    )
+    counts = assigned_counts(study, now=now)
+    rows = [
+        {
+            "stimulus": s,
+            "method": s.output.method.name,
+            "image": str(s.output.image),
+            "ratings": s.ratings,
+            "assigned": counts.get(s.pk, 0),
+            "percent": min(100, round(100 * s.ratings / study.ratings_per_stimulus)),
+        }
+        for s in stimuli
+    ]
+    sessions = study.sessions.annotate(last_rating=Max("trials__rating__created"))
+    active = sessions.filter(finished__isnull=True).filter(
+        Q(last_rating__gte=now - ACTIVE_WINDOW) | Q(started__gte=now - ACTIVE_WINDOW)
+    )
+    total = sum(r["ratings"] for r in rows)
+    return {
+        "rows": rows,
+        "target": study.ratings_per_stimulus,
+        "ratings": total,
+        "ratings_needed": study.ratings_per_stimulus * len(rows),
+        "complete_stimuli": sum(r["ratings"] >= study.ratings_per_stimulus for r in rows),
+        "raters": study.raters.count(),
+        "sessions_finished": sessions.filter(finished__isnull=False).count(),
+        "active_raters": active.values("rater").distinct().count(),
+    }
+
+
+RATING_COLUMNS = ("dataset", "rater", "image", "method", "score", "kind", "session", "trial", "repetition",
+                  "response_ms", "timestamp")  # the long table mos_study.analysis reads
+
+
+def rating_rows(study):
+    """One dict per stored rating, in the columns of ``mos_study.analysis.ratings``."""
+    ratings = (
+        Rating.objects.filter(trial__session__study=study)
+        .select_related("trial__session__rater", "trial__stimulus__output__method", "trial__stimulus__output__image")
+        .order_by("trial__session", "trial__position")
+    )
+    for rating in ratings:
+        trial, output = rating.trial, rating.trial.stimulus.output
+        yield {
+            "dataset": output.image.dataset,
+            "rater": trial.session.rater.participant_id or f"rater-{trial.session.rater_id}",
+            "image": output.image.name,
+            "method": output.method.name,
+            "score": rating.score,
+            "kind": trial.kind,
+            "session": trial.session_id,
+            "trial": trial.position,
+            "repetition": 1 if trial.kind == Trial.Kind.REPEAT else 0,
+            "response_ms": "" if rating.response_ms is None else rating.response_ms,
+            "timestamp": rating.created.isoformat(),
+        }

@@ -1,0 +1,57 @@
+"""The researcher dashboard: studies one may see, each study's progress, its ratings as CSV."""
+import csv
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse, reverse_lazy
+
+from ..models import Study
+from ..services import study as studies
+
+researcher_required = login_required(login_url=reverse_lazy("mos_study:login"))
+
+
+def study_for(user, pk):
+    """The study, if this researcher may see it (owner, listed researcher or superuser)."""
+    study = get_object_or_404(Study, pk=pk)
+    if not studies.can_view(user, study):
+        raise PermissionDenied("only the study's owner and listed researchers may see it")
+    return study
+
+
+@researcher_required
+def index(request):
+    rows = studies.visible_studies(request.user).annotate(n_raters=Count("raters", distinct=True))
+    return render(request, "mos_study/dashboard/index.html", {"studies": rows})
+
+
+@researcher_required
+def detail(request, pk):
+    study = study_for(request.user, pk)
+    context = {
+        "study": study,
+        "progress": studies.study_progress(study),
+        "rater_link": request.build_absolute_uri(reverse("mos_study:start", args=[study.token])),
+    }
+    return render(request, "mos_study/dashboard/detail.html", context)
+
+
+class Echo:
+    """A file-like object whose write returns the line, for streaming CSV."""
+
+    def write(self, value):
+        return value
+
+
+@researcher_required
+def ratings_csv(request, pk):
+    study = study_for(request.user, pk)
+    writer = csv.DictWriter(Echo(), fieldnames=studies.RATING_COLUMNS)
+    lines = (writer.writerow(row) for row in studies.rating_rows(study))
+    header = ",".join(studies.RATING_COLUMNS) + "\r\n"
+    response = StreamingHttpResponse((line for part in ([header], lines) for line in part), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{study.name}-ratings.csv"'
+    return response

@@ -1,0 +1,126 @@
+"""The rater's side: /s/<study token>/ (consent), /r/<rater token>/ (rating page, its state and its POSTs)."""
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from ..forms import ConsentForm
+from ..models import Rater, Study
+from ..services import study as studies
+from .common import read_json, study_error_response
+
+SESSION_KEY = "mos_study_raters"  # {study token: rater token} in the Django session (a cookie)
+
+
+def participant_from(request):
+    for name in studies.PARTICIPANT_PARAMS:
+        if request.GET.get(name):
+            return request.GET[name]
+    return request.POST.get("participant_id", "")
+
+
+def remember(request, rater):
+    raters = request.session.get(SESSION_KEY, {})
+    if raters.get(rater.study.token) != rater.token:
+        request.session[SESSION_KEY] = {**raters, rater.study.token: rater.token}
+
+
+def known_rater(request, study, participant_id):
+    """The rater this browser or this panel participant id already is for ``study``."""
+    rater = studies.find_rater(study, participant_id)
+    if rater is None and not participant_id:
+        token = request.session.get(SESSION_KEY, {}).get(study.token)
+        rater = Rater.objects.filter(study=study, token=token).first() if token else None
+    return rater
+
+
+def unavailable(request, message, status):
+    return render(request, "mos_study/rater/unavailable.html", {"message": message}, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def start(request, study_token):
+    study = get_object_or_404(Study, token=study_token)
+    try:
+        participant_id = studies.clean_participant_id(participant_from(request))
+    except studies.StudyError as error:
+        return unavailable(request, str(error), error.status)
+    rater = known_rater(request, study, participant_id)
+    if rater is not None:
+        return redirect("mos_study:rate", rater.token)
+    if study.status != Study.Status.OPEN:
+        return unavailable(request, "This study is not open for ratings at the moment.", 409)
+    form = ConsentForm(request.POST or None, initial={"participant_id": participant_id})
+    if request.method == "POST" and form.is_valid():
+        try:
+            session = studies.start_session(
+                study, participant_id=participant_id, user_agent=request.headers.get("User-Agent", "")
+            )
+        except studies.StudyError as error:
+            return unavailable(request, str(error), error.status)
+        remember(request, session.rater)
+        return redirect("mos_study:rate", session.rater.token)
+    context = {"study": study, "form": form, "labels": studies.SCORE_LABELS.items()}
+    return render(request, "mos_study/rater/start.html", context)
+
+
+def rater_session(rater_token):
+    rater = get_object_or_404(Rater.objects.select_related("study"), token=rater_token)
+    session = studies.current_session(rater)
+    if session is None:
+        raise Http404("no session")
+    return rater, session
+
+
+@never_cache
+@require_safe
+def rate(request, rater_token):
+    rater, session = rater_session(rater_token)
+    remember(request, rater)
+    if session.finished:
+        return render(request, "mos_study/rater/done.html", {"session": session, "study": rater.study})
+    config = {
+        "stateUrl": reverse("mos_study:session_state", args=[rater.token]),
+        "submitUrl": reverse("mos_study:submit_rating", args=[rater.token]),
+        "labels": studies.SCORE_LABELS,
+    }
+    return render(request, "mos_study/rater/rate.html", {"config": config, "study": rater.study})
+
+
+@never_cache
+@require_safe
+def state(request, rater_token):
+    _, session = rater_session(rater_token)
+    data = studies.session_state(session)
+    for trial in data["trials"]:
+        trial["image"] = reverse("mos_study:image", args=[trial["token"]])
+    return JsonResponse(data)
+
+
+@never_cache
+@require_POST
+def submit(request, rater_token):
+    rater, session = rater_session(rater_token)
+    try:
+        payload = read_json(request)
+        rating, created = studies.submit_rating(
+            rater, payload.get("trial", ""), payload.get("score"), payload.get("response_ms")
+        )
+    except studies.StudyError as error:
+        return study_error_response(error)
+    session.refresh_from_db(fields=["finished"])
+    done = session.trials.filter(rating__isnull=False).count()
+    return JsonResponse(
+        {
+            "ok": True,
+            "created": created,
+            "trial": rating.trial.token,
+            "score": rating.score,
+            "done": done,
+            "total": session.trials.count(),
+            "finished": session.finished is not None,
+        },
+        status=201 if created else 200,
+    )

@@ -1,0 +1,40 @@
+"""Stored outputs without running the benchmark: small PNGs and their rows, for the study tests."""
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mos_study.models import HR_METHOD, Method, Output, TestImage
+
+DATASET = "Set5"
+IMAGES = ["img_001", "img_002", "img_003", "img_004", "img_005"]
+METHODS = ["nn", "bicubic", "srgan-vgg54", HR_METHOD]
+
+
+def png_bytes(seed, size=(24, 16)):
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def store_outputs(media_root, dataset=DATASET, images=IMAGES, methods=METHODS):
+    """One content-addressed PNG and Output row per (image, method); returns the outputs."""
+    outputs = []
+    for i, name in enumerate(images):
+        image = TestImage.objects.create(dataset=dataset, name=name, hr_sha256="0" * 64, width=24, height=16)
+        for j, method_name in enumerate(methods):
+            method, _ = Method.objects.get_or_create(name=method_name)
+            data = png_bytes(1000 * i + j)
+            sha = hashlib.sha256(data).hexdigest()
+            path = Path(media_root) / "outputs" / f"{sha}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            outputs.append(
+                Output.objects.create(
+                    method=method, image=image, sha256=sha, file=f"outputs/{sha}.png", width=24, height=16
+                )
+            )
+    return outputs
