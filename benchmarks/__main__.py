@@ -1,0 +1,136 @@
+"""``python -m benchmarks run | import | download | list``: the benchmark harness without Django."""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sr_models.errors import SRMOSError
+
+DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent.parent / "var" / "benchmark"
+
+
+def comma_list(text):
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one name, comma-separated")
+    return items
+
+
+def output_dir(args):
+    return Path(args.output_dir or os.environ.get("SRMOS_OUTPUT_DIR") or DEFAULT_OUTPUT_DIR)
+
+
+def weights_dir(args):
+    return args.weights_dir or os.environ.get("SRMOS_WEIGHTS_DIR")
+
+
+def cmd_run(args):
+    from benchmarks.runner import run_benchmark
+
+    result = run_benchmark(args.datasets, args.methods, output_dir(args), data_dir=args.data_dir,
+                           weights_dir=weights_dir(args), progress=not args.quiet, convention=args.y_convention,
+                           crop_border=args.crop_border, device=args.device)
+    print(f"{result.n_generated} outputs generated, {result.n_skipped} already stored; "
+          f"tables in {result.output_dir}\n")
+    print(result.markdown)
+
+
+def cmd_import(args):
+    from benchmarks.runner import import_outputs
+    from benchmarks.tables import markdown_table, summarise
+
+    rows = import_outputs(args.name, args.dataset, args.outputs, output_dir(args), data_dir=args.data_dir,
+                          convention=args.y_convention, crop_border=args.crop_border, progress=not args.quiet)
+    print(f"{len(rows)} outputs of {args.name} stored in {output_dir(args)}; add it to a run with "
+          f"--methods ...,{args.name}\n")
+    print(markdown_table(summarise(rows), args.y_convention, rows[0]["crop_border"]))
+
+
+def cmd_download(args):
+    from benchmarks.datasets import download, get_dataset, resolve_data_dir
+
+    target = resolve_data_dir(args.data_dir) / args.name
+    existed = target.exists()
+    path = download(args.name, args.url, args.sha256, args.data_dir, root=args.root, force=args.force,
+                    allow_unverified=args.allow_unverified, progress=not args.quiet)
+    dataset = get_dataset(args.name, args.data_dir)
+    state = "already present" if existed and not args.force else "installed"
+    print(f"{args.name}: {len(dataset)} images {state} at {path}")
+
+
+def cmd_list(args):
+    from benchmarks.datasets import KNOWN_DATASETS, available, resolve_data_dir
+    from benchmarks.download import DATASET_SOURCES
+    from sr_models import methods
+
+    data_dir = resolve_data_dir(args.data_dir)
+    present = available(data_dir)
+    print(f"datasets in {data_dir}:")
+    for name in dict.fromkeys([*KNOWN_DATASETS, *present]):
+        state = "present" if name in present else (
+            "missing (python -m benchmarks download %s)" % name if name in DATASET_SOURCES else "missing")
+        print(f"  {name:12s} {state}")
+    print("methods:")
+    for name in methods.available():
+        print(f"  {name}")
+
+
+def add_measure_options(parser):
+    parser.add_argument("--data-dir", help="datasets folder (default $SRMOS_DATA_DIR or data/datasets)")
+    parser.add_argument("--output-dir", help="results folder (default $SRMOS_OUTPUT_DIR or var/benchmark)")
+    parser.add_argument("--y-convention", default="integer", choices=("integer", "float"),
+                        help="how RGB becomes Y before PSNR/SSIM (see docs/benchmarks.md)")
+    parser.add_argument("--crop-border", type=int, default=None, help="pixels removed at each border (default 4)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="generate outputs, measure PSNR/SSIM, write tables")
+    run.add_argument("--datasets", type=comma_list, default=["Set5"], help="comma-separated names or folders")
+    run.add_argument("--methods", type=comma_list, required=True, help="comma-separated method names")
+    run.add_argument("--weights-dir", help="checkpoints folder (default $SRMOS_WEIGHTS_DIR)")
+    run.add_argument("--device", help="torch device for the networks (default: CUDA when there is one)")
+    add_measure_options(run)
+    run.set_defaults(func=cmd_run)
+
+    imp = commands.add_parser("import", help="store and measure an external model's x4 outputs as a method")
+    imp.add_argument("name", help="method name to store them under")
+    imp.add_argument("--dataset", required=True, help="the dataset the outputs belong to")
+    imp.add_argument("--outputs", required=True, help="folder of output images named after the dataset's images")
+    add_measure_options(imp)
+    imp.set_defaults(func=cmd_import)
+
+    down = commands.add_parser("download", help="fetch, verify and unpack a test set")
+    down.add_argument("name", help="Set5, Set14, BSD100 or a new name with --url")
+    down.add_argument("--url", help="archive URL (zip or tar.gz; default from the registry or "
+                                    "$SRMOS_DATASET_URL_<NAME>)")
+    down.add_argument("--sha256", help="the archive's SHA-256 (or $SRMOS_DATASET_SHA256_<NAME>)")
+    down.add_argument("--root", help="folder inside the archive to install (default: the one holding image_SRF_4)")
+    down.add_argument("--data-dir", help="datasets folder (default $SRMOS_DATA_DIR or data/datasets)")
+    down.add_argument("--force", action="store_true", help="replace a dataset that is already there")
+    down.add_argument("--allow-unverified", action="store_true",
+                      help="accept an archive with no known SHA-256 (its checksum is printed)")
+    down.add_argument("--quiet", action="store_true", help="no progress bar")
+    down.set_defaults(func=cmd_download)
+
+    lst = commands.add_parser("list", help="datasets and methods")
+    lst.add_argument("--data-dir", help="datasets folder (default $SRMOS_DATA_DIR or data/datasets)")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SRMOSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,420 @@
+"""Benchmark runner: every (method, image) output stored once, content-addressed, measured and tabulated.
+
+A run is three steps, so that a task queue can take the middle one:
+
+1. ``plan_jobs`` checks everything a user can get wrong (datasets, methods, weights) before anything is written and
+   returns one JSON-serialisable Job dict per (dataset, image, method).
+2. An executor turns the jobs still to do into results: ``execute_job(job)`` is the whole of one job (load LR/HR,
+   upscale, store ``outputs/<sha256>.png``, measure PSNR/SSIM on Y). The default executor runs them in-process,
+   loading each method once; Django passes one that sends them to Celery.
+3. ``run_benchmark`` merges the results into the manifest ``outputs.csv`` and writes the tables at the end.
+
+A job's key is the SHA-256 of (dataset, image, method, scale, the LR file's SHA-256 or, where LR is made from HR, the
+HR file's, the weights file's SHA-256): a re-run skips every job whose key, output file and output SHA-256 are
+unchanged in the manifest.
+"""
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import tables
+from benchmarks.datasets import IMAGE_SUFFIXES, Dataset, DatasetError, TestImage, get_dataset
+from sr_models.errors import SRMOSError, UnknownMethodError
+
+SCALE = 4
+OUTPUTS = "outputs"
+MANIFEST = "outputs.csv"
+MANIFEST_COLUMNS = ("dataset", "image", "method", "sha256", "path", "job_key", "source", "lr_sha256", "hr_sha256",
+                    "weights_sha256", "convention", "crop_border", "psnr_y", "ssim_y")
+
+
+@dataclass
+class BenchmarkResult:
+    output_dir: Path
+    per_image: list
+    summary: list
+    files: dict
+    n_generated: int
+    n_skipped: int
+    convention: str
+    crop_border: int
+    markdown: str = ""
+    jobs: list = field(default_factory=list, repr=False)
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def job_key(dataset, image, method, scale, lr_sha256, hr_sha256, weights_sha256):
+    lr_source = lr_sha256 or f"imresize:{hr_sha256}"
+    text = json.dumps([dataset, image, method, scale, lr_source, weights_sha256])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- planning: every check before any work
+
+
+def resolve_datasets(datasets, data_dir=None, scale=SCALE):
+    """Datasets by name, path or Dataset; every image is read now so a bad file stops the run before work."""
+    if isinstance(datasets, (str, Dataset)):
+        datasets = [datasets]
+    resolved = [get_dataset(d, data_dir, scale) for d in datasets]
+    names = [d.name for d in resolved]
+    if len(set(names)) != len(names):
+        raise DatasetError(f"datasets named twice: {', '.join(names)}")
+    for dataset in resolved:
+        dataset.verify()
+    return resolved
+
+
+def resolve_method(name, weights_dir=None, device=None):
+    """``(upscaler, weights_path)``; raises UnknownMethodError / WeightsError now rather than half-way."""
+    from sr_models import methods
+
+    weights = methods.weights_path_for(name, weights_dir)
+    return methods.load(name, weights=weights, device=device), weights
+
+
+def plan_jobs(datasets, methods, output_dir, *, data_dir=None, weights_dir=None, convention="integer",
+              crop_border=None, device=None, upscalers=None):
+    """One Job dict per (dataset, image, method). ``upscalers`` (a dict) receives the methods loaded to check them."""
+    from benchmarks.metrics import Y_CONVENTIONS
+
+    if convention not in Y_CONVENTIONS:
+        raise SRMOSError(f"unknown Y convention {convention!r}; choose one of {', '.join(Y_CONVENTIONS)}")
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    if not methods or len(set(methods)) != len(methods):
+        raise SRMOSError(f"give each method once, at least one: got {methods}")
+    datasets = resolve_datasets(datasets, data_dir)
+    crop_border = SCALE if crop_border is None else int(crop_border)
+    output_dir = Path(output_dir)
+    manifest = read_manifest(output_dir)
+    upscalers = {} if upscalers is None else upscalers
+    weights = {}
+    for method in methods:
+        if imported_rows(manifest, method):
+            continue  # an external method's outputs, brought in by import_outputs
+        try:
+            upscalers[method], weights_path = resolve_method(method, weights_dir, device)
+        except UnknownMethodError as exc:
+            raise UnknownMethodError(f"{exc} (outputs of an external model can be brought in with "
+                                     f"`python -m benchmarks import {method} ...`)") from exc
+        weights[method] = (str(weights_path), file_sha256(weights_path)) if weights_path else (None, None)
+
+    jobs = []
+    for dataset in datasets:
+        hashes = {image.name: (file_sha256(image.lr_path) if image.lr_path else None, file_sha256(image.hr_path))
+                  for image in dataset.images}
+        for method in methods:
+            if method not in upscalers:
+                jobs += imported_jobs(manifest, dataset, method, output_dir, convention, crop_border)
+                continue
+            weights_path, weights_sha256 = weights[method]
+            for image in dataset.images:
+                lr_sha256, hr_sha256 = hashes[image.name]
+                jobs.append({
+                    "key": job_key(dataset.name, image.name, method, dataset.scale, lr_sha256, hr_sha256,
+                                   weights_sha256),
+                    "dataset": dataset.name, "dataset_root": str(dataset.root), "scale": dataset.scale,
+                    "image": image.name, "hr_path": str(image.hr_path),
+                    "lr_path": str(image.lr_path) if image.lr_path else None,
+                    "lr_sha256": lr_sha256, "hr_sha256": hr_sha256,
+                    "method": method, "weights_path": weights_path, "weights_sha256": weights_sha256,
+                    "device": device, "output_dir": str(output_dir),
+                    "convention": convention, "crop_border": crop_border, "source": "generated",
+                })
+    return jobs
+
+
+def imported_rows(manifest, method):
+    return [row for row in manifest.values() if row["method"] == method and row["source"].startswith("import")]
+
+
+def imported_jobs(manifest, dataset, method, output_dir, convention, crop_border):
+    """Jobs for an imported method: already done, as long as every image's output is still stored."""
+    jobs, missing = [], []
+    for image in dataset.images:
+        row = manifest.get((dataset.name, image.name, method))
+        if row is None or not (output_dir / row["path"]).is_file():
+            missing.append(image.name)
+            continue
+        jobs.append({"key": row["job_key"], "dataset": dataset.name, "dataset_root": str(dataset.root),
+                     "scale": dataset.scale, "image": image.name, "hr_path": str(image.hr_path),
+                     "lr_path": str(image.lr_path) if image.lr_path else None, "lr_sha256": row["lr_sha256"] or None,
+                     "hr_sha256": file_sha256(image.hr_path), "method": method, "weights_path": None,
+                     "weights_sha256": None, "device": None, "output_dir": str(output_dir),
+                     "convention": convention, "crop_border": crop_border, "source": row["source"]})
+    if missing:
+        raise SRMOSError(f"method {method!r} was imported, but its outputs for {dataset.name} are missing for: "
+                         f"{', '.join(missing)}; import them again with `python -m benchmarks import {method} "
+                         f"--dataset {dataset.name} --outputs FOLDER`")
+    return jobs
+
+
+# ---------------------------------------------------------------- one job
+
+
+def job_dataset(job):
+    """The job's dataset and image, rebuilt from the job's fields without rescanning the folder."""
+    lr_path = Path(job["lr_path"]) if job["lr_path"] else None
+    image = TestImage(job["image"], Path(job["hr_path"]), lr_path)
+    return Dataset(name=job["dataset"], root=Path(job["dataset_root"]), images=[image], scale=job["scale"]), image
+
+
+def load_upscaler(job):
+    from sr_models import methods
+
+    return methods.load(job["method"], weights=job["weights_path"], device=job.get("device"))
+
+
+def execute_job(job, upscaler=None):
+    """Generate, store and measure one (method, image) output; return a JSON-serialisable result dict."""
+    started = time.perf_counter()
+    dataset, image = job_dataset(job)
+    lr, hr = dataset.load(image)
+    upscaler = upscaler or load_upscaler(job)
+    sr = upscaler.upscale(lr)
+    if sr.shape[:2] != hr.shape[:2]:
+        raise SRMOSError(f"method {job['method']} made a {sr.shape[1]}x{sr.shape[0]} image from {job['image']} "
+                         f"where the HR image is {hr.shape[1]}x{hr.shape[0]}")
+    sha256, path = store_output(sr, job["output_dir"])
+    psnr, ssim = measure(sr, hr, job["convention"], job["crop_border"])
+    return result_row(job, sha256, path, psnr, ssim, seconds=time.perf_counter() - started)
+
+
+def result_row(job, sha256, path, psnr, ssim, seconds=None):
+    row = {column: job.get(column) for column in MANIFEST_COLUMNS}
+    row.update(job_key=job["key"], sha256=sha256, path=path, psnr_y=psnr, ssim_y=ssim, seconds=seconds)
+    return row
+
+
+def measure(sr, hr, convention, crop_border):
+    from benchmarks.metrics import evaluate_pair
+
+    values = evaluate_pair(same_channels(sr, hr), hr, crop_border=crop_border, convention=convention)
+    return values["psnr_y"], values["ssim_y"]
+
+
+def same_channels(sr, hr):
+    """A colour output of a greyscale image whose three channels agree is that grey image (its own Y)."""
+    if hr.ndim == 2 and sr.ndim == 3:
+        if not ((sr[..., 0] == sr[..., 1]).all() and (sr[..., 0] == sr[..., 2]).all()):
+            raise SRMOSError("the HR image is greyscale but the output is in colour; give a greyscale output")
+        return sr[..., 0]
+    if hr.ndim == 3 and sr.ndim == 2:
+        raise SRMOSError("the HR image is in colour but the output is greyscale")
+    return sr
+
+
+def store_output(image, output_dir):
+    """Store ``outputs/<sha256 of the PNG bytes>.png`` once: an existing file of that name is left untouched."""
+    from sr_models.imageio import png_bytes, sha256_hex
+
+    data = png_bytes(image)
+    sha256 = sha256_hex(data)
+    path = Path(output_dir) / OUTPUTS / f"{sha256}.png"
+    if not (path.is_file() and file_sha256(path) == sha256):
+        tables.write_files_atomically({path: data})
+    return sha256, f"{OUTPUTS}/{sha256}.png"
+
+
+def run_jobs_locally(jobs, *, upscalers=None, progress=True):
+    """The default executor: jobs in order, each method loaded once (or taken from ``upscalers``)."""
+    from tqdm import tqdm
+
+    upscalers = {} if upscalers is None else upscalers
+    results = []
+    for job in tqdm(jobs, desc="benchmark", unit="image", disable=not progress):
+        if job["method"] not in upscalers:
+            upscalers[job["method"]] = load_upscaler(job)
+        results.append(execute_job(job, upscalers[job["method"]]))
+    return results
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def read_manifest(output_dir):
+    """{(dataset, image, method): row} from ``outputs.csv`` (empty when there is none yet)."""
+    path = Path(output_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    rows = tables.read_csv(path)
+    if rows and set(MANIFEST_COLUMNS) - set(rows[0]):
+        raise SRMOSError(f"{path} is not an srmos outputs manifest (columns {', '.join(rows[0])}); "
+                         f"choose another --output-dir")
+    return {(row["dataset"], row["image"], row["method"]): row for row in rows}
+
+
+def write_manifest(output_dir, manifest):
+    text = tables.csv_text(MANIFEST_COLUMNS, list(manifest.values()))
+    tables.write_files_atomically({Path(output_dir) / MANIFEST: text})
+
+
+def stored_output_ok(output_dir, row):
+    path = Path(output_dir) / row["path"]
+    return path.is_file() and file_sha256(path) == row["sha256"]
+
+
+def is_done(job, manifest):
+    row = manifest.get((job["dataset"], job["image"], job["method"]))
+    return row is not None and row["job_key"] == job["key"] and stored_output_ok(job["output_dir"], row)
+
+
+def measured_row(job, row):
+    """A skipped job's manifest row, measured again only if the convention, border or HR file changed."""
+    same = (row["convention"] == job["convention"] and str(row["crop_border"]) == str(job["crop_border"])
+            and row["hr_sha256"] == job["hr_sha256"] and row["psnr_y"] not in ("", None))
+    if same:
+        return dict(row, psnr_y=float(row["psnr_y"]), ssim_y=float(row["ssim_y"]))
+    from sr_models.imageio import read_image
+
+    dataset, image = job_dataset(job)
+    sr = read_image(Path(job["output_dir"]) / row["path"])
+    psnr, ssim = measure(sr, dataset.load_hr(image), job["convention"], job["crop_border"])
+    return dict(result_row(job, row["sha256"], row["path"], psnr, ssim), source=row["source"])
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def run_benchmark(datasets, methods, output_dir, *, data_dir=None, weights_dir=None, executor=None, progress=True,
+                  convention="integer", crop_border=None, device=None):
+    """Generate what is missing, measure everything asked for, write manifest and tables; return the result."""
+    upscalers = {}
+    jobs = plan_jobs(datasets, methods, output_dir, data_dir=data_dir, weights_dir=weights_dir,
+                     convention=convention, crop_border=crop_border, device=device, upscalers=upscalers)
+    output_dir = Path(output_dir)
+    manifest = read_manifest(output_dir)
+    pending = [job for job in jobs if not is_done(job, manifest)]
+    if executor is None:
+        def executor(pending_jobs):
+            return run_jobs_locally(pending_jobs, upscalers=upscalers, progress=progress)
+    results = list(executor(pending)) if pending else []
+    by_key = {result["job_key"]: result for result in results}
+    lost = [f"{job['dataset']}/{job['image']}/{job['method']}" for job in pending if job["key"] not in by_key]
+    if lost:
+        raise SRMOSError(f"the executor returned no result for {len(lost)} jobs: {', '.join(lost[:10])}")
+
+    per_image = []
+    for job in jobs:
+        key = (job["dataset"], job["image"], job["method"])
+        row = by_key.get(job["key"]) or measured_row(job, manifest[key])
+        manifest[key] = {column: row.get(column) for column in MANIFEST_COLUMNS}
+        per_image.append(row)
+    write_manifest(output_dir, manifest)
+    crop_border = jobs[0]["crop_border"]
+    summary = tables.summarise(per_image)
+    files = tables.write_tables(summary, output_dir, per_image=per_image, convention=convention,
+                                crop_border=crop_border, scale=SCALE)
+    files["manifest"] = output_dir / MANIFEST
+    return BenchmarkResult(output_dir=output_dir, per_image=per_image, summary=summary, files=files,
+                           n_generated=len(pending), n_skipped=len(jobs) - len(pending), convention=convention,
+                           crop_border=crop_border, markdown=files["markdown"].read_text(), jobs=jobs)
+
+
+# ---------------------------------------------------------------- external methods
+
+
+def match_outputs(dataset, outputs_dir):
+    """{image name: file} for a folder of an external model's outputs.
+
+    A file belongs to an image when its stem is the image's name (``img_001``) or starts with it and ``_``
+    (``img_001_SRF_4_HR.png``, ``img_001_x4_SR.png``; in a plain folder, the HR file's stem and any suffix). Where
+    several names fit, the longest wins. Every image needs exactly one file.
+    """
+    outputs_dir = Path(outputs_dir)
+    if not outputs_dir.is_dir():
+        raise SRMOSError(f"outputs folder {outputs_dir} does not exist")
+    names = sorted((image.name for image in dataset.images), key=len, reverse=True)
+    found, unmatched = {}, []
+    for path in sorted(outputs_dir.iterdir()):
+        if not (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
+            continue
+        owner = next((n for n in names if path.stem == n or path.stem.startswith(n + "_")), None)
+        if owner is None:
+            unmatched.append(path.name)
+        else:
+            found.setdefault(owner, []).append(path)
+    problems = []
+    missing = [image.name for image in dataset.images if image.name not in found]
+    if missing:
+        problems.append(f"no file for {', '.join(missing)}")
+    doubles = {name: paths for name, paths in found.items() if len(paths) > 1}
+    if doubles:
+        problems.append("several files for " + "; ".join(
+            f"{name} ({', '.join(p.name for p in paths)})" for name, paths in doubles.items()))
+    if problems:
+        extra = f" (files matching no image: {', '.join(unmatched)})" if unmatched else ""
+        raise SRMOSError(f"outputs in {outputs_dir} do not match {dataset.name}'s images: {'; '.join(problems)}"
+                         f"{extra}. Name each file after its image, e.g. {dataset.images[0].name}.png or "
+                         f"{dataset.images[0].hr_path.stem}_<anything>.png")
+    return {name: paths[0] for name, paths in found.items()}
+
+
+def import_outputs(name, dataset, outputs_dir, output_dir, *, data_dir=None, convention="integer",
+                   crop_border=None, progress=True):
+    """Store an external model's x4 outputs as method ``name`` and measure them like a built-in method.
+
+    Every file is read and its size checked against the (cropped) HR image before anything is stored; the pixels
+    are stored re-encoded as ``outputs/<sha256>.png`` (no metadata) and the manifest gains one row per image.
+    Returns the per-image result rows.
+    """
+    from tqdm import tqdm
+
+    from benchmarks.metrics import Y_CONVENTIONS
+    from sr_models import methods
+    from sr_models.imageio import read_image
+
+    if convention not in Y_CONVENTIONS:
+        raise SRMOSError(f"unknown Y convention {convention!r}; choose one of {', '.join(Y_CONVENTIONS)}")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name or ""):
+        raise SRMOSError(f"method name {name!r}: use letters, digits and _ . + - only")
+    dataset = get_dataset(dataset, data_dir)
+    crop_border = SCALE if crop_border is None else int(crop_border)
+    files = match_outputs(dataset, outputs_dir)
+    output_dir = Path(output_dir)
+    manifest = read_manifest(output_dir)
+    clash = [row for key, row in manifest.items() if key[2] == name and not row["source"].startswith("import")]
+    if clash or name in methods.available():
+        raise SRMOSError(f"{name!r} is the name of a built-in method; import the outputs under another name")
+
+    staged, mismatched = [], []
+    for image in dataset.images:
+        path = files[image.name]
+        sr, hr = read_image(path), dataset.load_hr(image)
+        if sr.shape[:2] != hr.shape[:2]:
+            mismatched.append(f"{path.name} is {sr.shape[1]}x{sr.shape[0]}, HR is {hr.shape[1]}x{hr.shape[0]}")
+            continue
+        try:
+            staged.append((image, same_channels(sr, hr), hr))
+        except SRMOSError as exc:
+            mismatched.append(f"{path.name}: {exc}")
+    if mismatched:
+        raise SRMOSError(f"outputs in {outputs_dir} do not fit {dataset.name}'s HR images (cropped to a multiple "
+                         f"of {dataset.scale}): {'; '.join(mismatched)}")
+
+    rows = []
+    for image, sr, hr in tqdm(staged, desc=f"import {name}", unit="image", disable=not progress):
+        source_sha256 = file_sha256(files[image.name])
+        job = {"key": hashlib.sha256(json.dumps(["import", dataset.name, image.name, name, source_sha256])
+                                     .encode()).hexdigest(),
+               "dataset": dataset.name, "image": image.name, "method": name, "source": f"import:{source_sha256}",
+               "lr_sha256": None, "hr_sha256": file_sha256(image.hr_path), "weights_sha256": None,
+               "convention": convention, "crop_border": crop_border}
+        sha256, path = store_output(sr, output_dir)
+        psnr, ssim = measure(sr, hr, convention, crop_border)
+        rows.append(result_row(job, sha256, path, psnr, ssim))
+    for row in rows:
+        manifest[(row["dataset"], row["image"], row["method"])] = {c: row.get(c) for c in MANIFEST_COLUMNS}
+    write_manifest(output_dir, manifest)
+    return rows

@@ -1,0 +1,142 @@
+"""Benchmark tables: per-image and summary CSVs (full float precision), and Markdown/LaTeX summaries with the SRGAN
+paper's published values beside ours (PSNR printed to 2 decimals, SSIM to 4).
+
+Every file is written to a temporary name and renamed into place, and all four are complete on disk before the
+first rename, so a failed run leaves the previous tables as they were.
+"""
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+from statistics import fmean
+
+PER_IMAGE_COLUMNS = ("dataset", "image", "method", "psnr_y", "ssim_y")
+SUMMARY_COLUMNS = ("dataset", "method", "n_images", "psnr_y", "ssim_y")
+TABLE_FILES = {
+    "summary_csv": "metrics_summary.csv",
+    "per_image_csv": "metrics_per_image.csv",
+    "markdown": "metrics_summary.md",
+    "latex": "metrics_summary.tex",
+}
+
+
+def summarise(per_image):
+    """Mean PSNR/SSIM per (dataset, method), in the order the pairs first appear."""
+    groups = {}
+    for row in per_image:
+        groups.setdefault((row["dataset"], row["method"]), []).append(row)
+    return [{"dataset": dataset, "method": method, "n_images": len(rows),
+             "psnr_y": fmean(float(r["psnr_y"]) for r in rows), "ssim_y": fmean(float(r["ssim_y"]) for r in rows)}
+            for (dataset, method), rows in groups.items()]
+
+
+def csv_text(columns, rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)  # floats as repr: full precision, so sums recomputed from the CSV agree
+    return out.getvalue()
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_files_atomically(contents):
+    """Write {path: text or bytes} to temporary files first, then rename each into place."""
+    staged = []
+    try:
+        for path, content in contents.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(content.encode() if isinstance(content, str) else content)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def published_values(method, dataset):
+    """The paper's (PSNR, SSIM) for a method/dataset, or None."""
+    from benchmarks import published
+
+    return published.lookup(method, dataset)
+
+
+def convention_note(convention, crop_border, scale=4):
+    from benchmarks.metrics import Y_CONVENTIONS
+
+    description = Y_CONVENTIONS[convention] if isinstance(Y_CONVENTIONS, dict) else convention
+    return (f"x{scale}; PSNR (dB) and SSIM on the Y channel of ITU-R BT.601 YCbCr, {convention!r} convention "
+            f"({description}); {crop_border} pixels removed at each border. "
+            f"\"paper\": the SRGAN paper's Table 2 (Ledig et al., CVPR 2017), where it reports the pair.")
+
+
+def fmt(value, decimals):
+    return "-" if value is None else f"{value:.{decimals}f}"
+
+
+def table_rows(summary):
+    """Rows of printed cells: dataset, method, n, PSNR, SSIM, paper PSNR, paper SSIM."""
+    rows = []
+    for row in summary:
+        paper = published_values(row["method"], row["dataset"])
+        rows.append([row["dataset"], row["method"], str(row["n_images"]), fmt(float(row["psnr_y"]), 2),
+                     fmt(float(row["ssim_y"]), 4), fmt(paper and paper[0], 2), fmt(paper and paper[1], 4)])
+    return rows
+
+
+HEADERS = ["dataset", "method", "images", "PSNR (dB)", "SSIM", "paper PSNR", "paper SSIM"]
+
+
+def markdown_table(summary, convention, crop_border, scale=4):
+    lines = ["| " + " | ".join(HEADERS) + " |", "| --- | --- | " + " | ".join(["---:"] * 5) + " |"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(summary)]
+    return "\n".join(lines) + "\n\n" + convention_note(convention, crop_border, scale) + "\n"
+
+
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text):
+    return "".join(LATEX_SPECIAL.get(char, char) for char in text)
+
+
+def latex_table(summary, convention, crop_border, scale=4):
+    body = [" & ".join(latex_escape(cell) for cell in cells) + r" \\" for cells in table_rows(summary)]
+    return "\n".join([
+        "% needs \\usepackage{booktabs}",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\begin{tabular}{llrrrrr}",
+        r"\toprule",
+        r"dataset & method & images & PSNR (dB) & SSIM & paper PSNR & paper SSIM \\",
+        r"\midrule",
+        *body,
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\caption{" + latex_escape(convention_note(convention, crop_border, scale)) + "}",
+        r"\end{table}",
+        "",
+    ])
+
+
+def write_tables(summary, output_dir, *, per_image, convention="integer", crop_border=4, scale=4):
+    """Write the four table files into ``output_dir``; return {kind: path}."""
+    output_dir = Path(output_dir)
+    paths = {kind: output_dir / filename for kind, filename in TABLE_FILES.items()}
+    write_files_atomically({
+        paths["summary_csv"]: csv_text(SUMMARY_COLUMNS, summary),
+        paths["per_image_csv"]: csv_text(PER_IMAGE_COLUMNS, per_image),
+        paths["markdown"]: markdown_table(summary, convention, crop_border, scale),
+        paths["latex"]: latex_table(summary, convention, crop_border, scale),
+    })
+    return paths
