@@ -15,7 +15,6 @@ unchanged in the manifest.
 """
 import hashlib
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -77,11 +76,15 @@ def resolve_datasets(datasets, data_dir=None, scale=SCALE):
 
 
 def resolve_method(name, weights_dir=None, device=None):
-    """``(upscaler, weights_path)``; raises UnknownMethodError / WeightsError now rather than half-way."""
+    """``(upscaler, weights file or None)``; raises UnknownMethodError / WeightsError now rather than half-way.
+
+    Learned methods take ``<weights_dir>/<name>.pt`` (default ``$SRMOS_WEIGHTS_DIR``, see sr_models.methods).
+    """
     from sr_models import methods
 
-    weights = methods.weights_path_for(name, weights_dir)
-    return methods.load(name, weights=weights, device=device), weights
+    upscaler = methods.load(name, weights=weights_dir, device=device)
+    weights = getattr(upscaler, "info", {}).get("weights")
+    return upscaler, Path(weights) if weights else None
 
 
 def plan_jobs(datasets, methods, output_dir, *, data_dir=None, weights_dir=None, convention="integer",
@@ -178,17 +181,31 @@ def load_upscaler(job):
 
 def execute_job(job, upscaler=None):
     """Generate, store and measure one (method, image) output; return a JSON-serialisable result dict."""
+    return execute_jobs([job], upscaler)[0]
+
+
+def execute_jobs(jobs, upscaler=None):
+    """``execute_job`` for several jobs of one method, upscaled as one batch (``Upscaler.upscale_many``)."""
+    from benchmarks.metrics import evaluate_many
+
     started = time.perf_counter()
-    dataset, image = job_dataset(job)
-    lr, hr = dataset.load(image)
-    upscaler = upscaler or load_upscaler(job)
-    sr = upscaler.upscale(lr)
-    if sr.shape[:2] != hr.shape[:2]:
-        raise SRMOSError(f"method {job['method']} made a {sr.shape[1]}x{sr.shape[0]} image from {job['image']} "
-                         f"where the HR image is {hr.shape[1]}x{hr.shape[0]}")
-    sha256, path = store_output(sr, job["output_dir"])
-    psnr, ssim = measure(sr, hr, job["convention"], job["crop_border"])
-    return result_row(job, sha256, path, psnr, ssim, seconds=time.perf_counter() - started)
+    upscaler = upscaler or load_upscaler(jobs[0])
+    pairs = [dataset.load(image) for dataset, image in map(job_dataset, jobs)]
+    outputs = upscaler.upscale_many([lr for lr, _ in pairs])
+    measured = []
+    for job, sr, (_, hr) in zip(jobs, outputs, pairs):
+        if sr.shape[:2] != hr.shape[:2]:
+            raise SRMOSError(f"method {job['method']} made a {sr.shape[1]}x{sr.shape[0]} image from "
+                             f"{job['image']} where the HR image is {hr.shape[1]}x{hr.shape[0]}")
+        measured.append((same_channels(sr, hr), hr))
+    first = jobs[0]
+    metrics = evaluate_many(measured, crop_border=first["crop_border"], convention=first["convention"])
+    seconds = (time.perf_counter() - started) / len(jobs)
+    results = []
+    for job, (sr, _), values in zip(jobs, measured, metrics):
+        sha256, path = store_output(sr, job["output_dir"])
+        results.append(result_row(job, sha256, path, values["psnr_y"], values["ssim_y"], seconds=seconds))
+    return results
 
 
 def result_row(job, sha256, path, psnr, ssim, seconds=None):
@@ -227,17 +244,29 @@ def store_output(image, output_dir):
     return sha256, f"{OUTPUTS}/{sha256}.png"
 
 
-def run_jobs_locally(jobs, *, upscalers=None, progress=True):
-    """The default executor: jobs in order, each method loaded once (or taken from ``upscalers``)."""
+def run_jobs_locally(jobs, *, upscalers=None, progress=True, batch_size=8):
+    """The default executor: each method loaded once (or taken from ``upscalers``), its jobs run in batches."""
     from tqdm import tqdm
 
     upscalers = {} if upscalers is None else upscalers
-    results = []
-    for job in tqdm(jobs, desc="benchmark", unit="image", disable=not progress):
-        if job["method"] not in upscalers:
-            upscalers[job["method"]] = load_upscaler(job)
-        results.append(execute_job(job, upscalers[job["method"]]))
-    return results
+    results = {}
+    with tqdm(total=len(jobs), desc="benchmark", unit="image", disable=not progress) as bar:
+        for group in group_jobs(jobs, batch_size):
+            method = group[0]["method"]
+            if method not in upscalers:
+                upscalers[method] = load_upscaler(group[0])
+            for result in execute_jobs(group, upscalers[method]):
+                results[result["job_key"]] = result
+            bar.update(len(group))
+    return [results[job["key"]] for job in jobs]
+
+
+def group_jobs(jobs, batch_size):
+    """Batches of at most ``batch_size`` jobs that share method, convention and border."""
+    groups = {}
+    for job in jobs:
+        groups.setdefault((job["method"], job["convention"], job["crop_border"]), []).append(job)
+    return [group[i:i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)]
 
 
 # ---------------------------------------------------------------- manifest
