@@ -1,0 +1,145 @@
+"""PSNR/SSIM on Y, pinned by hand-computed values, closed forms, scikit-image and a direct scipy ssim_index."""
+import math
+
+import numpy as np
+import pytest
+from scipy.signal import correlate2d
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from benchmarks.metrics import (Y_CONVENTIONS, evaluate_many, evaluate_pair, psnr_rgb, psnr_y, rgb_to_y,
+                                ssim_y)
+from sr_models.errors import SRMOSError
+
+C1 = (0.01 * 255) ** 2
+C2 = (0.03 * 255) ** 2
+
+
+def natural_pair(seed, shape=(40, 52, 3)):
+    """A smooth 'HR' image and a noisy 'SR' version of it, both uint8."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    base = 120 + 60 * np.sin(xx / 5.0)[..., None] * np.cos(yy / 7.0)[..., None] + rng.normal(0, 10, shape)
+    hr = np.clip(np.rint(base), 0, 255).astype(np.uint8)
+    sr = np.clip(np.rint(base + rng.normal(0, 8, shape)), 0, 255).astype(np.uint8)
+    return sr, hr
+
+
+def ssim_index_reference(a, b):
+    """Wang et al.'s ssim_index.m written out directly: fspecial('gaussian', 11, 1.5), filter2(..., 'valid')."""
+    x = np.arange(11) - 5
+    window = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * 1.5**2))
+    window /= window.sum()
+    a, b = a.astype(np.float64), b.astype(np.float64)
+
+    def filt(m):
+        return correlate2d(m, window, mode="valid")
+
+    mu1, mu2 = filt(a), filt(b)
+    s1, s2, s12 = filt(a * a) - mu1**2, filt(b * b) - mu2**2, filt(a * b) - mu1 * mu2
+    ssim_map = ((2 * mu1 * mu2 + C1) * (2 * s12 + C2)) / ((mu1**2 + mu2**2 + C1) * (s1 + s2 + C2))
+    return ssim_map.mean()
+
+
+def test_conventions_are_named_and_described():
+    assert set(Y_CONVENTIONS) == {"integer", "float"}
+    assert all(isinstance(text, str) and text for text in Y_CONVENTIONS.values())
+
+
+def test_rgb_to_y_by_hand():
+    pixels = np.array([[[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [100, 150, 200]]],
+                      dtype=np.uint8)
+    # 16 + (65.481 R + 128.553 G + 24.966 B) / 255; (100,150,200): 16 + 30824.25/255 = 136.8794...
+    floats = [235.0, 16.0, 81.481, 144.553, 40.966, 16 + 30824.25 / 255]
+    np.testing.assert_allclose(rgb_to_y(pixels, "float")[0], floats, atol=1e-12)
+    np.testing.assert_array_equal(rgb_to_y(pixels)[0], [235, 16, 81, 145, 41, 137])  # integer is the default
+    grey = np.array([[3, 250]], dtype=np.uint8)
+    np.testing.assert_array_equal(rgb_to_y(grey), [[3, 250]])
+    np.testing.assert_array_equal(rgb_to_y(grey, "float"), [[3, 250]])
+
+
+def test_psnr_by_hand():
+    hr = np.zeros((2, 2), np.uint8)
+    sr = np.array([[1, 2], [3, 4]], np.uint8)
+    # MSE = (1 + 4 + 9 + 16) / 4 = 7.5; 10 log10(255^2 / 7.5) = 10 log10(8670)
+    assert psnr_y(sr, hr, crop_border=0) == pytest.approx(39.380190, abs=1e-6)
+    assert psnr_y(hr, hr, crop_border=0) == math.inf
+    # RGB PSNR over the three channels: MSE = (9 + 16 + 0) / 3
+    rgb_hr = np.zeros((1, 1, 3), np.uint8)
+    rgb_sr = np.array([[[3, 4, 0]]], np.uint8)
+    assert psnr_rgb(rgb_sr, rgb_hr, crop_border=0) == pytest.approx(10 * math.log10(255**2 * 3 / 25), abs=1e-12)
+
+
+def test_crop_border_removes_the_strip():
+    hr = np.full((12, 12), 100, np.uint8)
+    sr = hr.copy()
+    sr[:4, :] = 0
+    sr[:, -4:] = 255  # differences only in the 4-pixel border
+    assert psnr_y(sr, hr) == math.inf
+    assert ssim_y(sr, hr, crop_border=0) < 1
+    sr[5, 5] = 110  # one pixel inside: MSE = 100 / 16 over the 4x4 interior
+    assert psnr_y(sr, hr) == pytest.approx(10 * math.log10(255**2 * 16 / 100), abs=1e-12)
+
+
+def test_ssim_of_constant_images_closed_form():
+    # Constant images: all variances are 0, so SSIM = (2 c d + C1) / (c^2 + d^2 + C1).
+    hr = np.full((20, 24), 100, np.uint8)
+    sr = np.full((20, 24), 110, np.uint8)
+    expected = (2 * 100 * 110 + C1) / (100**2 + 110**2 + C1)
+    assert ssim_y(sr, hr, crop_border=0) == pytest.approx(expected, abs=1e-12)
+    assert ssim_y(hr, hr, crop_border=0) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("convention", ["integer", "float"])
+def test_against_scikit_image_and_direct_ssim_index(convention):
+    sr, hr = natural_pair(3)
+    y_sr, y_hr = rgb_to_y(sr, convention)[4:-4, 4:-4], rgb_to_y(hr, convention)[4:-4, 4:-4]
+    assert psnr_y(sr, hr, convention=convention) == pytest.approx(
+        peak_signal_noise_ratio(y_hr, y_sr, data_range=255), abs=1e-10)
+    ours = ssim_y(sr, hr, convention=convention)
+    assert ours == pytest.approx(ssim_index_reference(y_sr, y_hr), abs=2e-6)
+    # scikit-image pads the borders; its map's interior (5 pixels in) is the 'valid' map.
+    _, full = structural_similarity(y_hr, y_sr, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                    data_range=255, full=True)
+    assert ours == pytest.approx(full[5:-5, 5:-5].mean(), abs=2e-6)
+    assert 0.3 < ours < 0.99  # a real, non-trivial value
+
+
+def test_conventions_differ_and_grey_is_its_own_y():
+    sr, hr = natural_pair(4)
+    assert psnr_y(sr, hr, convention="integer") != psnr_y(sr, hr, convention="float")
+    grey_sr, grey_hr = sr[..., 1], hr[..., 1]
+    assert psnr_y(grey_sr, grey_hr) == pytest.approx(peak_signal_noise_ratio(grey_hr[4:-4, 4:-4].astype(float),
+                                                                              grey_sr[4:-4, 4:-4].astype(float),
+                                                                              data_range=255), abs=1e-10)
+    assert ssim_y(grey_sr, grey_hr, convention="integer") == ssim_y(grey_sr, grey_hr, convention="float")
+    assert ssim_y(grey_sr[..., None], grey_hr[..., None]) == ssim_y(grey_sr, grey_hr)
+
+
+def test_evaluate_many_matches_one_by_one():
+    pairs = [natural_pair(5), natural_pair(6, (30, 33, 3)), natural_pair(7)]
+    pairs.append((pairs[0][0][..., 0], pairs[0][1][..., 0]))  # a greyscale pair of the first shape
+    pairs.append((pairs[1][1], pairs[1][1]))  # identical
+    together = evaluate_many(pairs)
+    for (sr, hr), values in zip(pairs, together):
+        assert values == evaluate_pair(sr, hr)
+        assert values["psnr_y"] == pytest.approx(psnr_y(sr, hr), abs=1e-12)
+        assert values["ssim_y"] == pytest.approx(ssim_index_reference(rgb_to_y(sr)[4:-4, 4:-4],
+                                                                      rgb_to_y(hr)[4:-4, 4:-4]), abs=2e-6)
+    assert together[4] == {"psnr_y": math.inf, "ssim_y": pytest.approx(1.0, abs=1e-12)}
+    assert evaluate_many([]) == []
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda a, b: psnr_y(a, b[:-1]), "shapes differ"),
+    (lambda a, b: evaluate_many([(a, b), (a, b[..., 0])]), "pair 1: SR shape"),
+    (lambda a, b: psnr_y(a.astype(np.float32), b), "uint8 images as saved"),
+    (lambda a, b: psnr_y(a, b, convention="bt709"), "unknown Y convention"),
+    (lambda a, b: psnr_y(a, b, crop_border=-1), "non-negative integer"),
+    (lambda a, b: psnr_y(a, b, crop_border=20), "too small"),
+    (lambda a, b: ssim_y(a, b, crop_border=15), "at least 11x11"),
+    (lambda a, b: psnr_y(np.dstack([a, a[..., :1]]), np.dstack([b, b[..., :1]])), "HxWx3"),
+])
+def test_errors(call, message):
+    sr, hr = natural_pair(8)
+    with pytest.raises(SRMOSError, match=message):
+        call(sr, hr)
