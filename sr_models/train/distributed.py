@@ -85,3 +85,18 @@ def broadcast_flag(flag, context):
     tensor = torch.tensor([int(flag)], device=context.device)
     dist.broadcast(tensor, src=0)
     return bool(tensor.item())
+
+
+def average_buffers(model, context):
+    """Average floating-point buffers (BN running statistics) over the processes.
+
+    Without SyncBatchNorm (the CPU/gloo case) each process tracks statistics of its own shard; averaging them before
+    a checkpoint or validation makes every rank hold the same, better-estimated, model.
+    """
+    if not context.enabled:
+        return
+    with torch.no_grad():
+        for buffer in model.buffers():
+            if buffer.is_floating_point():
+                dist.all_reduce(buffer)
+                buffer.div_(context.world_size)

@@ -213,6 +213,8 @@ class Trainer:
                 means = distributed.mean_across({k: float(v) / window_steps for k, v in sums.items()}, ctx)
                 self._log_progress(writer, bar, means, window_steps / elapsed)
                 sums, window_start, window_steps = {}, time.perf_counter(), 0
+            if self.step % c.val_every == 0 or self.step % c.checkpoint_every == 0 or last:
+                self._sync_buffers()
             if self.step % c.val_every == 0 or last:
                 metrics = self._validate(writer, lr, hr)
             if self.step % c.checkpoint_every == 0 or last:
@@ -222,6 +224,11 @@ class Trainer:
             writer.close()
         distributed.barrier(ctx)
         return {"step": self.step, "checkpoint": checkpoint, "best": self.best, "metrics": metrics}
+
+    def _sync_buffers(self):
+        distributed.average_buffers(self.generator, self.ctx)
+        if self.config.gan:
+            distributed.average_buffers(self.discriminator, self.ctx)
 
     def _open_run_dir(self):
         checkpoints = self.output_dir / CHECKPOINT_DIR

@@ -60,6 +60,7 @@ def check_resume_matches(config, tmp_path):
     return a, b
 
 
+@pytest.mark.slow
 def test_srresnet_resume_equals_uninterrupted_run(images, tmp_path):
     a, _ = check_resume_matches(tiny_config(images, tmp_path / "a"), tmp_path)
     # The checkpoint is the registry's format: method named by the preset, generator rebuildable.
