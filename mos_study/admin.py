@@ -76,7 +76,7 @@ class StudyAdmin(admin.ModelAdmin):
         """The admin's form for ``create_study``: runs the benchmark where outputs are missing."""
         if not self.has_add_permission(request):
             return redirect("admin:index")
-        form = CreateStudyForm(request.POST or None)
+        form = CreateStudyForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 study = studies.create_study(**form.cleaned_data, owner=request.user)

@@ -52,7 +52,8 @@ def start(request, study_token):
         return redirect("mos_study:rate", rater.token)
     if study.status != Study.Status.OPEN:
         return unavailable(request, "This study is not open for ratings at the moment.", 409)
-    form = ConsentForm(request.POST or None, initial={"participant_id": participant_id})
+    data = request.POST if request.method == "POST" else None
+    form = ConsentForm(data, initial={"participant_id": participant_id})
     if request.method == "POST" and form.is_valid():
         try:
             session = studies.start_session(
