@@ -1,0 +1,266 @@
+"""Benchmark runs recorded in the database: the Django side of ``benchmarks.runner``.
+
+The runner generates, stores and measures outputs (through the Celery executor of ``mos_study.tasks``) and writes
+the tables; this module then records the run, its outputs and their metrics in one transaction, and publishes each
+output as ``MEDIA_ROOT/outputs/<sha256>.png`` (the same content-addressed name as in the runner's output folder), so
+the study app can serve it. A run that fails keeps its ``BenchmarkRun`` row, marked failed with the error, and writes
+no other row.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from sr_models.errors import SRMOSError
+
+from ..models import HR_METHOD, BenchmarkRun, Method, Metric, Output, TestImage
+from ..tasks import DEFAULT_TIMEOUT_S, celery_executor
+
+PLUGIN_SEPARATOR = ":"  # "package.module:callable" names a plugin method (sr_models.methods.load)
+
+
+class RecordError(SRMOSError):
+    """Results that cannot be recorded without contradicting what the database already holds."""
+
+
+# ---------------------------------------------------------------- runs
+
+
+def run_and_record(datasets, methods, *, data_dir=None, weights_dir=None, output_dir=None, y_convention="integer",
+                   progress=True, crop_border=None, timeout=DEFAULT_TIMEOUT_S, queue=None, device=None):
+    """Run the benchmark (every output a Celery task) and record the run, outputs and metrics; return the run.
+
+    ``datasets`` and ``methods`` are names (lists or comma-separated strings). Directories default to the
+    ``SRMOS_*_DIR`` settings. ``timeout`` bounds the wait for each next result from workers; ``queue`` is the
+    Celery queue the jobs go to. The runner's ``BenchmarkResult`` is left on the returned run as ``run.result``.
+    """
+    from benchmarks.runner import run_benchmark
+
+    datasets, methods = as_list(datasets), as_list(methods)
+    output_dir = Path(output_dir or settings.SRMOS_OUTPUT_DIR)
+    run = BenchmarkRun.objects.create(datasets=datasets, methods=methods, output_dir=str(output_dir),
+                                      y_convention=y_convention, crop_border=crop_border or 4)
+    with failures_recorded(run):
+        result = run_benchmark(
+            datasets, methods, output_dir, data_dir=data_dir or settings.SRMOS_DATA_DIR,
+            weights_dir=weights_dir or settings.SRMOS_WEIGHTS_DIR, progress=progress, convention=y_convention,
+            crop_border=crop_border, device=device,
+            executor=celery_executor(timeout=timeout, queue=queue, progress=progress))
+        hr_paths = {(job["dataset"], job["image"]): (job["hr_path"], job["scale"]) for job in result.jobs}
+        record_rows(run, result.per_image, output_dir, hr_paths, crop_border=result.crop_border)
+    run.result = result
+    return run
+
+
+def import_and_record(name, dataset, outputs_dir, *, data_dir=None, output_dir=None, y_convention="integer",
+                      progress=True, crop_border=None, description=""):
+    """Bring in an external model's x4 outputs (``benchmarks.runner.import_outputs``) as method ``name``, record
+    them like a built-in method's (``Method.kind`` external) and return the ``BenchmarkRun`` of the import."""
+    from benchmarks.datasets import get_dataset
+    from benchmarks.runner import import_outputs
+
+    data_dir = data_dir or settings.SRMOS_DATA_DIR
+    output_dir = Path(output_dir or settings.SRMOS_OUTPUT_DIR)
+    existing = Method.objects.filter(name=name).exclude(kind=Method.Kind.EXTERNAL).first()
+    if existing:
+        raise RecordError(f"method {name!r} is already recorded as {existing.get_kind_display()}; "
+                          f"import the outputs under another name")
+    run = BenchmarkRun.objects.create(datasets=[str(dataset)], methods=[name], output_dir=str(output_dir),
+                                      y_convention=y_convention, crop_border=crop_border or 4)
+    with failures_recorded(run):
+        rows = import_outputs(name, dataset, outputs_dir, output_dir, data_dir=data_dir, convention=y_convention,
+                              crop_border=crop_border, progress=progress)
+        found = get_dataset(dataset, data_dir)
+        hr_paths = {(found.name, image.name): (image.hr_path, found.scale) for image in found.images}
+        record_rows(run, rows, output_dir, hr_paths, crop_border=int(rows[0]["crop_border"]),
+                    descriptions={name: description})
+    run.rows = rows
+    return run
+
+
+class failures_recorded:
+    """Mark the run failed with the error, outside any transaction, whatever went wrong, and re-raise."""
+
+    def __init__(self, run):
+        self.run = run
+
+    def __enter__(self):
+        return self.run
+
+    def __exit__(self, exc_type, exc, traceback):
+        if exc is not None:
+            self.run.status = BenchmarkRun.Status.FAILED
+            self.run.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SRMOSError) else str(exc)
+            self.run.finished = timezone.now()
+            self.run.save(update_fields=["status", "error", "finished"])
+        return False
+
+
+def record_rows(run, rows, output_dir, hr_paths, *, crop_border, descriptions=None):
+    """Publish the outputs under MEDIA_ROOT, then write every row of the run in one transaction.
+
+    ``hr_paths`` maps (dataset, image) to (HR file, scale): the TestImage's size is the HR size cropped to a
+    multiple of the scale, as every output is measured against.
+    """
+    descriptions = descriptions or {}
+    published = {row["sha256"]: publish_output(output_dir, row["path"], row["sha256"]) for row in rows}
+    sizes = {row["sha256"]: image_header(Path(settings.MEDIA_ROOT) / published[row["sha256"]]) for row in rows}
+    hr_sizes = {key: image_header(path, scale) for key, (path, scale) in hr_paths.items()}
+    with transaction.atomic():
+        methods, images, outputs = {}, {}, []
+        for row in rows:
+            name = row["method"]
+            if name not in methods:
+                methods[name] = ensure_method(name, method_kind(row), description=descriptions.get(name, ""))
+            key = (row["dataset"], row["image"])
+            if key not in images:
+                images[key] = ensure_test_image(*key, row["hr_sha256"], *hr_sizes[key])
+            width, height, _ = sizes[row["sha256"]]
+            output = upsert_output(methods[name], images[key], row["sha256"], published[row["sha256"]],
+                                   row.get("weights_sha256") or "", width, height)
+            Metric.objects.update_or_create(
+                output=output, y_convention=row["convention"], crop_border=crop_border,
+                defaults={"psnr_y": float(row["psnr_y"]), "ssim_y": float(row["ssim_y"])})
+            outputs.append(output)
+        run.outputs.add(*outputs)
+        run.status = BenchmarkRun.Status.DONE
+        run.crop_border = crop_border
+        run.finished = timezone.now()
+        run.save(update_fields=["status", "crop_border", "finished"])
+
+
+# ---------------------------------------------------------------- HR originals
+
+
+def record_hr_outputs(dataset, *, data_dir=None):
+    """Store a dataset's HR originals (cropped to a multiple of the scale, as every method is measured against)
+    as Outputs of the reference method ``hr``, content-addressed under MEDIA_ROOT like every output."""
+    from benchmarks.datasets import get_dataset
+    from benchmarks.runner import file_sha256, store_output
+
+    dataset = get_dataset(dataset, data_dir or settings.SRMOS_DATA_DIR)
+    staged = []
+    for image in dataset.images:
+        hr = dataset.load_hr(image)
+        sha256, path = store_output(hr, settings.MEDIA_ROOT)  # MEDIA_ROOT/outputs/<sha256>.png
+        staged.append((image.name, file_sha256(image.hr_path), sha256, path, hr.shape))
+    with transaction.atomic():
+        method = ensure_method(HR_METHOD, Method.Kind.REFERENCE, description="the original high-resolution image")
+        outputs = []
+        for name, hr_sha256, sha256, path, shape in staged:
+            height, width = shape[:2]
+            image = ensure_test_image(dataset.name, name, hr_sha256, width, height, channels_of(shape))
+            outputs.append(upsert_output(method, image, sha256, path, "", width, height))
+    return outputs
+
+
+# ---------------------------------------------------------------- rows
+
+
+def method_kind(row):
+    if str(row.get("source") or "").startswith("import"):
+        return Method.Kind.EXTERNAL
+    if PLUGIN_SEPARATOR in row["method"]:
+        return Method.Kind.PLUGIN
+    return Method.Kind.BUILTIN
+
+
+def ensure_method(name, kind, description=""):
+    plugin_path = name if kind == Method.Kind.PLUGIN else ""
+    method, created = Method.objects.get_or_create(
+        name=name, defaults={"kind": kind, "plugin_path": plugin_path, "description": description})
+    if not created and method.kind != kind:
+        raise RecordError(f"method {name!r} is recorded as {method.get_kind_display()} but these results come from "
+                          f"a {Method.Kind(kind).label} method; give one of them another name")
+    if not created and description and method.description != description:
+        method.description = description
+        method.save(update_fields=["description"])
+    return method
+
+
+def ensure_test_image(dataset, name, hr_sha256, width, height, channels):
+    """The TestImage row, brought up to date if the dataset's HR file changed since it was recorded."""
+    fields = {"hr_sha256": hr_sha256 or "", "width": width, "height": height, "channels": channels}
+    image, created = TestImage.objects.get_or_create(dataset=dataset, name=name, defaults=fields)
+    if not created and any(getattr(image, key) != value for key, value in fields.items()):
+        for key, value in fields.items():
+            setattr(image, key, value)
+        image.save(update_fields=list(fields))
+    return image
+
+
+def upsert_output(method, image, sha256, path, weights_sha256, width, height):
+    """One Output per (method, image, weights): created once, reused on re-runs.
+
+    Where the same method and weights now give different pixels (other hardware, a code change), the row follows
+    the new output, unless a study shows the old one: then a study's stimulus would change under its raters.
+    """
+    fields = {"sha256": sha256, "file": path, "width": width, "height": height}
+    output, created = Output.objects.get_or_create(method=method, image=image, weights_sha256=weights_sha256,
+                                                   defaults=fields)
+    if created or output.sha256 == sha256:
+        return output
+    if output.stimuli.exists():
+        raise RecordError(
+            f"{method} on {image} now gives {sha256[:12]}... where the recorded output {output.sha256[:12]}... is "
+            f"shown in studies ({', '.join(sorted({s.study.name for s in output.stimuli.all()}))}); record the new "
+            f"output under another method name (or other weights) so that those studies keep their images")
+    for key, value in fields.items():
+        setattr(output, key, value)
+    output.save(update_fields=list(fields))
+    return output
+
+
+# ---------------------------------------------------------------- files
+
+
+def publish_output(output_dir, path, sha256):
+    """Copy ``output_dir/path`` to ``MEDIA_ROOT/outputs/<sha256>.png`` atomically (temp file, hash checked, rename)
+    unless an intact copy is already there; return the path relative to MEDIA_ROOT."""
+    from benchmarks.runner import OUTPUTS, file_sha256
+
+    relative = f"{OUTPUTS}/{sha256}.png"
+    target = Path(settings.MEDIA_ROOT) / relative
+    if target.is_file() and file_sha256(target) == sha256:
+        return relative
+    source = Path(output_dir) / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if file_sha256(temp) != sha256:
+            raise RecordError(f"{source} does not hold the output {sha256} (it changed while being copied?); "
+                              f"run the benchmark again")
+        os.replace(temp, target)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    return relative
+
+
+def image_header(path, scale=1):
+    """``(width, height, channels)`` from an image file's header, without decoding its pixels: the size cropped
+    to a multiple of ``scale``, channels as ``sr_models.imageio.read_image`` gives them (grey 1, else 3)."""
+    from PIL import Image
+
+    from sr_models.imageio import GREY_MODES
+
+    with Image.open(path) as img:
+        channels = 1 if img.mode in GREY_MODES else 3
+        return img.width - img.width % scale, img.height - img.height % scale, channels
+
+
+def channels_of(shape):
+    return 1 if len(shape) == 2 else shape[2]
+
+
+def as_list(value):
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return [str(item) for item in value]

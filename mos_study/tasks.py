@@ -1,0 +1,152 @@
+"""Celery tasks: one benchmark job (one method on one image) per task.
+
+``generate_output`` wraps ``benchmarks.runner.execute_job``: the output is stored content-addressed and atomically
+(``sr_models.imageio.write_png``: temp file + ``os.replace``), so a retried or duplicated task rewrites nothing and
+leaves no half-written file. It touches no database row: the command records everything at the end of a run.
+Acknowledged late (settings), so a job whose worker dies is delivered again.
+
+``celery_executor`` is the executor that ``benchmarks.runner.run_benchmark`` calls with the jobs still to do.
+"""
+import logging
+from collections import OrderedDict
+
+from celery import group, shared_task
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from sr_models.errors import SRMOSError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 600  # the longest wait for the next result before we decide that no worker is listening
+UPSCALER_CACHE_SIZE = 4  # loaded models kept per worker process, so a method's weights load once per process
+
+
+def transient_errors():
+    """Errors worth a retry: I/O hiccups and lost broker or database connections."""
+    errors = [OSError, OperationalError, InterfaceError]
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        errors += [RedisConnectionError, RedisTimeoutError]
+    except ImportError:  # redis is only needed with a Redis broker
+        pass
+    return tuple(errors)
+
+
+# An OSError that will not go away by waiting: retrying it only delays the clear error.
+PERMANENT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+class WorkerTimeoutError(SRMOSError):
+    """No result came back from the Celery workers in time."""
+
+
+class JobFailedError(SRMOSError):
+    """A job failed on a worker; the message carries the worker's error."""
+
+
+_upscalers = OrderedDict()
+
+
+def cached_upscaler(job):
+    """The job's method, loaded once per process for the same method, weights and device."""
+    from benchmarks.runner import load_upscaler
+
+    key = (job["method"], job.get("weights_path"), job.get("weights_sha256"), job.get("device"))
+    if key not in _upscalers:
+        _upscalers[key] = load_upscaler(job)
+        while len(_upscalers) > UPSCALER_CACHE_SIZE:
+            _upscalers.popitem(last=False)
+    _upscalers.move_to_end(key)
+    return _upscalers[key]
+
+
+@shared_task(
+    name="mos_study.generate_output",
+    autoretry_for=transient_errors(),
+    dont_autoretry_for=PERMANENT_OS_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+    acks_late=True,
+)
+def generate_output(job):
+    """Generate, store and measure one (method, image) output; returns the runner's JSON-serialisable result row."""
+    from benchmarks.runner import execute_job
+
+    result = execute_job(job, cached_upscaler(job))
+    logger.info("generated %s/%s with %s -> %s", job["dataset"], job["image"], job["method"], result["path"])
+    return result
+
+
+def is_eager():
+    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False))
+
+
+def celery_executor(timeout=DEFAULT_TIMEOUT_S, queue=None, progress=True):
+    """An executor for ``run_benchmark``: jobs run in-process when Celery is eager, else as a group on workers.
+
+    With workers, it waits at most ``timeout`` seconds for each next result, so a queue that no worker listens to
+    ends in a clear ``WorkerTimeoutError`` rather than a hang.
+    """
+    def execute(jobs):
+        if is_eager():
+            return run_eagerly(jobs, progress)
+        return run_on_workers(jobs, timeout, queue, progress)
+
+    return execute
+
+
+def run_eagerly(jobs, progress):
+    from tqdm import tqdm
+
+    return [generate_output.apply(args=(job,), throw=True).get()
+            for job in tqdm(jobs, desc="benchmark", unit="image", disable=not progress)]
+
+
+def run_on_workers(jobs, timeout, queue, progress):
+    from tqdm import tqdm
+
+    queue = queue or default_queue()
+    group_result = group(generate_output.s(job) for job in jobs).apply_async(queue=queue)
+    results = []
+    try:
+        with tqdm(total=len(jobs), desc=f"benchmark (workers, queue {queue})", unit="image",
+                  disable=not progress) as bar:
+            for job, async_result in zip(jobs, group_result.results):
+                results.append(wait_for(async_result, job, timeout, queue))
+                bar.update(1)
+    except BaseException:
+        group_result.revoke()  # do not leave the rest of a failed run for workers to pick up later
+        raise
+    return results
+
+
+def wait_for(async_result, job, timeout, queue):
+    what = f"{job['method']} on {job['dataset']}/{job['image']}"
+    try:
+        return async_result.get(timeout=timeout, propagate=True, disable_sync_subtasks=False)
+    except CeleryTimeoutError:
+        raise WorkerTimeoutError(
+            f"no Celery worker answered within {timeout:g} s (waiting for {what} on queue {queue!r}, broker "
+            f"{redacted(settings.CELERY_BROKER_URL)}): start one with `celery -A config worker -Q {queue}`, "
+            f"or unset CELERY_BROKER_URL to run in-process") from None
+    except SRMOSError:
+        raise
+    except Exception as exc:  # the worker's error, rebuilt by Celery from its JSON result
+        raise JobFailedError(f"{what} failed on a worker: {type(exc).__name__}: {exc}") from exc
+
+
+def default_queue():
+    return getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", None) or "celery"
+
+
+def redacted(url):
+    """A broker URL without its password, for messages."""
+    from kombu.utils.url import maybe_sanitize_url
+
+    return maybe_sanitize_url(url or "")

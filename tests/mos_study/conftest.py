@@ -1,0 +1,23 @@
+"""Fixtures for the benchmark records: every run writes into its own temporary folders."""
+from types import SimpleNamespace
+
+import pytest
+
+
+@pytest.fixture
+def bench_dirs(tmp_path, settings, embedded_datasets):
+    """Temporary output, media and weights folders, the embedded Set5 as data, Celery eager (in-process)."""
+    dirs = SimpleNamespace(output=tmp_path / "benchmark", media=tmp_path / "media", weights=tmp_path / "weights",
+                           data=embedded_datasets)
+    dirs.weights.mkdir()
+    settings.SRMOS_OUTPUT_DIR = dirs.output
+    settings.MEDIA_ROOT = dirs.media
+    settings.SRMOS_WEIGHTS_DIR = dirs.weights
+    settings.SRMOS_DATA_DIR = dirs.data
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    return dirs
+
+
+def files_under(path):
+    """Every file below ``path`` (none when it does not exist)."""
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
