@@ -1,0 +1,340 @@
+"""Load test of the rating path: N simulated raters complete sessions against a running srmos server.
+
+    python -m benchmarks.load_rating --study-token TOKEN --raters 100 [--base-url http://127.0.0.1:8000]
+        [--username U --password P --study-id PK] [--time-limit 120] [--json]
+
+Each rater opens the study link with its own participant id, consents, reads its session state, then all raters
+(started together) rate every trial, one rating per --interval-ms each (0: as fast as the server answers),
+retrying a failed POST as the rating page does.
+Prints ratings/s, median and p99 latency of the rating request, and the ratings stored against those acknowledged:
+counted by the server per session (``/r/<token>/state/``), and with a researcher login also from the ratings export,
+where lost and duplicated ratings are matched one by one. Bounded in raters, ratings and time; loopback only.
+Exit status 1 when a rating was lost, doubled, or never acknowledged.
+"""
+import argparse
+import csv
+import http.client
+import io
+import json
+import math
+import random
+import re
+import statistics
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from urllib.parse import urlencode, urlsplit
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+MAX_RATERS = 1000
+RETRIES = 8  # per rating, like the page's script: it does not advance until the server acknowledged
+
+
+class Client:
+    """One browser: a keep-alive connection, its cookies and CSRF token."""
+
+    def __init__(self, host, port, timeout):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.connection = None
+        self.cookies = {}
+
+    def request(self, method, path, body=None, headers=None):
+        headers = dict(headers or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        for attempt in (1, 2):  # a keep-alive connection the server closed is reopened once
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            try:
+                self.connection.request(method, path, body=body, headers=headers)
+                response = self.connection.getresponse()
+                data = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                self.connection.close()
+                self.connection = None
+                if attempt == 2:
+                    raise
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                self.cookies[name] = morsel.value
+        if response.headers.get("Connection", "").lower() == "close":
+            self.connection.close()
+            self.connection = None
+        return response.status, response.headers, data
+
+    def form_token(self, html):
+        match = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+        if not match:
+            raise RuntimeError("no CSRF token in the page: is this an srmos study link?")
+        return match[1].decode()
+
+    def close(self):
+        if self.connection is not None:
+            self.connection.close()
+
+
+@dataclass
+class RaterResult:
+    participant: str
+    rater_token: str = ""
+    acknowledged: dict = field(default_factory=dict)  # trial token -> score the server acknowledged
+    positions: dict = field(default_factory=dict)  # trial token -> position in the session
+    latencies: list = field(default_factory=list)  # seconds, every rating POST that got an answer
+    statuses: dict = field(default_factory=dict)
+    retries: int = 0
+    unacknowledged: int = 0
+    stored_by_state: int = 0
+    error: str = ""
+    first_post: float = 0.0
+    last_answer: float = 0.0
+
+
+def start_session(client, study_path, participant):
+    """Consent through the study link: returns the rater token (from the redirect to /r/<token>/)."""
+    path = f"{study_path}?{urlencode({'pid': participant})}"
+    status, _, html = client.request("GET", path)
+    if status != 200:
+        raise RuntimeError(f"GET {path}: {status}")
+    body = urlencode({"consent": "on", "participant_id": participant, "csrfmiddlewaretoken": client.form_token(html)})
+    status, headers, _ = client.request(
+        "POST", path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    location = headers.get("Location", "")
+    match = re.search(r"/r/([^/]+)/", location)
+    if status not in (301, 302, 303) or not match:
+        raise RuntimeError(f"POST {path}: {status}, expected a redirect to the rating page")
+    return match[1]
+
+
+def session_state(client, rater_token):
+    status, _, data = client.request("GET", f"/r/{rater_token}/state/")
+    if status != 200:
+        raise RuntimeError(f"state of rater {rater_token[:6]}...: {status}")
+    return json.loads(data)
+
+
+def rate_all(client, result, trials, deadline, max_ratings, interval, rng):
+    """POST a score for each trial until acknowledged (200/201), retrying like the page does.
+
+    One rating every ``interval`` seconds at most (a fixed schedule from a random phase), so N raters offer
+    N / interval ratings/s whatever the latency; interval 0 sends the next rating as soon as one is answered.
+    """
+    headers = {"Content-Type": "application/json", "X-CSRFToken": client.cookies.get("csrftoken", "")}
+    path = f"/r/{result.rater_token}/rate/"
+    next_send = time.monotonic() + rng.uniform(0, interval)
+    for trial in trials[:max_ratings]:
+        pause = next_send - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        next_send = max(next_send + interval, time.monotonic() - interval)  # never a burst to catch up
+        if time.monotonic() > deadline:
+            break
+        score = trial.get("calibration_score") or rng.randint(1, 5)
+        body = json.dumps({"trial": trial["token"], "score": score, "response_ms": rng.randint(400, 4000)})
+        for attempt in range(RETRIES):
+            started = time.perf_counter()
+            result.first_post = result.first_post or started
+            try:
+                status, headers_in, _ = client.request("POST", path, body=body, headers=headers)
+            except (OSError, http.client.HTTPException):
+                status, headers_in = "connection error", {}
+            else:
+                result.latencies.append(time.perf_counter() - started)
+            result.last_answer = time.perf_counter()
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if status in (200, 201):
+                result.acknowledged[trial["token"]] = score
+                break
+            result.retries += 1
+            if status not in (429, 500, 502, 503, 504, "connection error") or time.monotonic() > deadline:
+                break  # a 4xx other than 429 will not change on retry
+            wait = float(headers_in.get("Retry-After", 0) or 0) if status == 429 else 0.05 * 2**attempt
+            time.sleep(min(wait, 5.0))
+        if trial["token"] not in result.acknowledged:
+            result.unacknowledged += 1
+
+
+def run_rater(base, study_path, participant, barrier, deadline, max_ratings, interval, seed, results, timeout):
+    result = RaterResult(participant)
+    results.append(result)
+    client = Client(base.hostname, base.port or 80, timeout)
+    try:
+        result.rater_token = start_session(client, study_path, participant)
+        trials = session_state(client, result.rater_token)["trials"]
+        result.positions = {t["token"]: t["position"] for t in trials}
+    except Exception as error:  # noqa: BLE001 -- reported per rater, the others go on
+        result.error = f"session start: {error}"
+    finally:
+        barrier.wait()  # every rater starts rating at the same moment
+    if result.error:
+        return
+    try:
+        rate_all(client, result, trials, deadline, max_ratings, interval, random.Random(seed))
+        result.stored_by_state = session_state(client, result.rater_token)["done"]
+    except Exception as error:  # noqa: BLE001
+        result.error = f"rating: {error}"
+    finally:
+        client.close()
+
+
+def export_rows(base, username, password, study_id, timeout):
+    """The study's ratings export (CSV rows as dicts), read with a researcher login."""
+    client = Client(base.hostname, base.port or 80, timeout)
+    status, _, html = client.request("GET", "/login/")
+    body = urlencode({"username": username, "password": password, "csrfmiddlewaretoken": client.form_token(html)})
+    status, _, _ = client.request("POST", "/login/", body=body,
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    if status not in (301, 302, 303):
+        raise RuntimeError(f"login as {username!r} failed ({status})")
+    status, _, data = client.request("GET", f"/dashboard/{study_id}/ratings.csv")
+    client.close()
+    if status != 200:
+        raise RuntimeError(f"ratings export of study {study_id}: {status}")
+    return list(csv.DictReader(io.StringIO(data.decode())))
+
+
+def compare_with_export(results, rows):
+    """(stored, lost, duplicated) for this run's raters, matched by (participant id, trial position)."""
+    ours = {r.participant: r for r in results}
+    stored = [(row["rater"], int(row["trial"])) for row in rows if row["rater"] in ours]
+    acknowledged = {(r.participant, r.positions[t]) for r in results for t in r.acknowledged}
+    duplicated = len(stored) - len(set(stored))
+    lost = len(acknowledged - set(stored))
+    return len(stored), lost, duplicated
+
+
+def percentile(values, q):
+    """Nearest-rank percentile: the smallest value with at least q % of the values at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def summarise(results, elapsed, export=None):
+    latencies = [x for r in results for x in r.latencies]
+    acknowledged = sum(len(r.acknowledged) for r in results)
+    starts = [r.first_post for r in results if r.first_post]
+    ends = [r.last_answer for r in results if r.last_answer]
+    span = (max(ends) - min(starts)) if starts else 0.0
+    statuses = {}
+    for r in results:
+        for status, n in r.statuses.items():
+            statuses[str(status)] = statuses.get(str(status), 0) + n
+    summary = {
+        "raters": len(results),
+        "raters_failed": sum(bool(r.error) for r in results),
+        "errors": sorted({r.error for r in results if r.error})[:5],
+        "ratings_acknowledged": acknowledged,
+        "ratings_unacknowledged": sum(r.unacknowledged for r in results),
+        "retries": sum(r.retries for r in results),
+        "statuses": statuses,
+        "rating_seconds": round(span, 3),
+        "ratings_per_s": round(acknowledged / span, 1) if span else 0.0,
+        "latency_median_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
+        "latency_p99_ms": round(1000 * percentile(latencies, 99), 1) if latencies else None,
+        "latency_max_ms": round(1000 * max(latencies), 1) if latencies else None,
+        "stored_by_state": sum(r.stored_by_state for r in results),
+        "wall_seconds": round(elapsed, 2),
+    }
+    if export is not None:
+        summary["stored_by_export"], summary["lost"], summary["duplicated"] = export
+    else:
+        summary["lost"] = max(0, acknowledged - summary["stored_by_state"])
+        summary["duplicated"] = max(0, summary["stored_by_state"] - acknowledged)
+    return summary
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="a loopback server (default %(default)s)")
+    parser.add_argument("--study-token", required=True, help="the token in the study link /s/<token>/")
+    parser.add_argument("--raters", type=int, default=100, help="concurrent simulated raters (default %(default)s)")
+    parser.add_argument("--ratings-per-rater", type=int, default=1000, help="at most this many ratings each")
+    parser.add_argument("--interval-ms", type=float, default=300.0,
+                        help="each rater rates at most once per this many ms (default %(default)s: 100 raters offer "
+                             "333 ratings/s); 0: as fast as the server answers")
+    parser.add_argument("--time-limit", type=float, default=120.0, help="stop rating after this many seconds")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one response")
+    parser.add_argument("--username", help="researcher login: compare with the ratings export")
+    parser.add_argument("--password")
+    parser.add_argument("--study-id", type=int, help="the study's number in the dashboard (with --username)")
+    parser.add_argument("--run-id", default=None, help="participant id prefix (default: random)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args(argv)
+    base = urlsplit(args.base_url)
+    if base.scheme != "http" or base.hostname not in LOOPBACK:
+        parser.error(f"--base-url {args.base_url}: this load test only runs against http://127.0.0.1 (loopback)")
+    if not 1 <= args.raters <= MAX_RATERS:
+        parser.error(f"--raters must be 1 to {MAX_RATERS}")
+    if not 0 <= args.interval_ms <= 60_000:
+        parser.error("--interval-ms must be between 0 and 60000")
+    if not 0 < args.time_limit <= 3600:
+        parser.error("--time-limit must be between 0 and 3600 seconds")
+    if args.username and (args.password is None or args.study_id is None):
+        parser.error("--username needs --password and --study-id")
+    return args, base
+
+
+def run(args, base):
+    run_id = args.run_id or f"load-{uuid.uuid4().hex[:8]}"
+    study_path = f"/s/{args.study_token}/"
+    results = []
+    barrier = threading.Barrier(args.raters)
+    started = time.monotonic()
+    deadline = started + args.time_limit
+    threads = [
+        threading.Thread(
+            target=run_rater,
+            args=(base, study_path, f"{run_id}-{i:04d}", barrier, deadline, args.ratings_per_rater,
+                  args.interval_ms / 1000, args.seed * 100_003 + i, results, args.timeout),
+            daemon=True,
+        )
+        for i in range(args.raters)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max(1.0, deadline + args.timeout * 2 - time.monotonic()))
+    elapsed = time.monotonic() - started
+    export = None
+    if args.username:
+        rows = export_rows(base, args.username, args.password, args.study_id, args.timeout)
+        export = compare_with_export(results, rows)
+    summary = summarise(list(results), elapsed, export)
+    summary["interval_ms"] = args.interval_ms
+    return summary
+
+
+def print_summary(s):
+    print(f"offered: {s['raters']} raters, one rating each per {s['interval_ms']} ms")
+    print(f"raters: {s['raters']} ({s['raters_failed']} failed{': ' + '; '.join(s['errors']) if s['errors'] else ''})")
+    print(f"ratings acknowledged: {s['ratings_acknowledged']} in {s['rating_seconds']} s "
+          f"-> {s['ratings_per_s']} ratings/s (retries {s['retries']}, never acknowledged "
+          f"{s['ratings_unacknowledged']}; statuses {s['statuses']})")
+    print(f"rating request latency: median {s['latency_median_ms']} ms, p99 {s['latency_p99_ms']} ms, "
+          f"max {s['latency_max_ms']} ms")
+    stored = f"{s['stored_by_state']} (per session state)"
+    if "stored_by_export" in s:
+        stored += f", {s['stored_by_export']} (ratings export)"
+    print(f"ratings stored: {stored} against {s['ratings_acknowledged']} acknowledged: "
+          f"lost {s['lost']}, duplicated {s['duplicated']}")
+
+
+def main(argv=None):
+    args, base = parse_args(argv)
+    summary = run(args, base)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_summary(summary)
+    ok = summary["lost"] == 0 and summary["duplicated"] == 0 and summary["ratings_unacknowledged"] == 0
+    ok = ok and summary["stored_by_state"] == summary["ratings_acknowledged"] and not summary["raters_failed"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Helpers for tests that run the real app: a fresh PostgreSQL database, manage.py and gunicorn subprocesses.
+
+Every subprocess gets its settings through the environment, as in the compose deployment.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+@contextmanager
+def fresh_database(admin_url):
+    """A new, empty PostgreSQL database (its URL), dropped afterwards whatever happens."""
+    import psycopg
+
+    name = f"srmos_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin_url)
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def app_env(tmp_path, database_url, **extra):
+    """The environment of a server or worker process on ``database_url`` with its files under ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SRMOS_", "DATABASE_", "CELERY_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        DJANGO_SECRET_KEY="test-" + uuid.uuid4().hex * 2,
+        SRMOS_MEDIA_ROOT=str(tmp_path / "media"),
+        SRMOS_OUTPUT_DIR=str(tmp_path / "benchmark"),
+        SRMOS_WEIGHTS_DIR=str(tmp_path / "weights"),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def manage(env, *args, timeout=300):
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def seed_study(env, *, images=6, methods=("nn", "bicubic"), name="load"):
+    """Migrate and create a study of ``images`` x ``methods`` small synthetic outputs; returns its facts."""
+    manage(env, "migrate", "--noinput")
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("seed_study.py")), name, str(images), ",".join(methods)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """gunicorn with docker/gunicorn.conf.py on a free loopback port."""
+
+    def __init__(self, env, log_path, workers=2, threads=4):
+        self.port = free_port()
+        self.env = dict(env, GUNICORN_BIND=f"127.0.0.1:{self.port}", GUNICORN_WORKERS=str(workers),
+                        GUNICORN_THREADS=str(threads), GUNICORN_ACCESSLOG="", GUNICORN_WORKER_TMP_DIR="/dev/shm")
+        self.log_path = log_path
+        self.process = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=60):
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(GUNICORN), "-c", "docker/gunicorn.conf.py", "config.wsgi"],
+            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {Path(self.log_path).read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/login/", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("gunicorn did not answer in time")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Graceful stop (SIGTERM: requests in flight finish), then SIGKILL the process group if needed."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def count_rows(database_url, sql, *params):
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        return connection.execute(sql, params).fetchone()[0]
