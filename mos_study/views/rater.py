@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from ..forms import ConsentForm
 from ..models import Rater, Study
+from ..security import rate_limit
 from ..services import study as studies
 from .common import read_json, study_error_response
 
@@ -41,6 +42,7 @@ def unavailable(request, message, status):
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@rate_limit("session", token_kwarg="study_token")
 def start(request, study_token):
     study = get_object_or_404(Study, token=study_token)
     try:
@@ -102,6 +104,7 @@ def state(request, rater_token):
 
 @never_cache
 @require_POST
+@rate_limit("rating", token_kwarg="rater_token")
 def submit(request, rater_token):
     rater, session = rater_session(rater_token)
     try:

@@ -42,6 +42,7 @@ def mentions(text, words, tokens):
 
 
 def test_nothing_a_rater_loads_names_a_method_dataset_or_image(settings, tmp_path):
+    settings.SRMOS_RATE_LIMITS = {}
     settings.MEDIA_ROOT = tmp_path
     store_outputs(tmp_path)
     study = studies.create_study(

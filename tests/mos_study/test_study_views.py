@@ -3,6 +3,7 @@ import json
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
@@ -12,6 +13,11 @@ from mos_study.services import study as studies
 from .study_factory import store_outputs
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    cache.clear()  # the rate-limit counters live in the cache; each test starts with none used
 
 
 @pytest.fixture
@@ -188,6 +194,17 @@ def test_csrf_failure_view_answers_json_to_scripts(settings, study):
         HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 403 and response.json()["error"] == "csrf_failed"
+
+
+def test_rating_and_session_creation_are_rate_limited(client, study, settings):
+    settings.SRMOS_RATE_LIMITS = {"rating": {"token": "2/m"}, "session": {"ip": "3/m"}}
+    rater = start(client, study)
+    trials = list(rater.sessions.get().trials.all())
+    assert [post_rating(client, rater, t, 3).status_code for t in trials[:3]] == [201, 201, 429]
+    assert Rating.objects.count() == 2
+    url = reverse("mos_study:start", args=[study.token])
+    answers = [Client().post(url, {"consent": "on"}).status_code for _ in range(3)]
+    assert answers == [302, 302, 429] and Rater.objects.count() == 3
 
 
 # --------------------------------------------------------------------------- researchers

@@ -1,0 +1,150 @@
+"""A MOS study end to end in headless chromium: researcher creates it, two raters complete it, the dashboard counts."""
+import io
+import re
+import struct
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from mos_study.models import Rater, Rating, RatingSession, Trial
+from tests.conftest import CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SCREENSHOT = "/tmp/srmos_rating_page.png"
+
+
+@pytest.fixture
+def study_link(live_server, transactional_db, settings, tmp_path, embedded_datasets, monkeypatch):
+    """create_study on the embedded Set5 with nn and bicubic (the benchmark runs in-process first)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.SRMOS_OUTPUT_DIR = tmp_path / "benchmark"
+    settings.SRMOS_DATA_DIR = embedded_datasets
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    User.objects.create_user("researcher", password="s3cret-pw")
+    out = io.StringIO()
+    call_command(
+        "create_study", "--name", "e2e", "--datasets", "Set5", "--methods", "nn,bicubic", "--images-per-session", "4",
+        "--calibration-images", "1", "--repeated-trials", "1", "--ratings-per-stimulus", "2",
+        "--owner", "researcher", "--base-url", live_server.url, stdout=out,
+    )
+    return re.search(r"Rater link: (\S+)", out.getvalue()).group(1)
+
+
+@pytest.fixture
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def rater_of(page):
+    return Rater.objects.get(token=re.search(r"/r/([^/]+)/", page.url).group(1))
+
+
+def rate_with_keyboard(page, scores, reload_after=None, screenshot=False):
+    """Answer every trial with the keys; calibration trials get the score their label asks for."""
+    page.wait_for_url(re.compile(r"/r/[^/]+/$"))
+    rater = rater_of(page)
+    pressed = []
+    while True:
+        page.wait_for_selector("#completion-code, button.score:enabled", timeout=30_000)
+        if page.locator("#completion-code").count():
+            return rater, pressed, page.locator("#completion-code").text_content().strip()
+        check_native_size(page)
+        if screenshot and not pressed:
+            page.screenshot(path=SCREENSHOT, full_page=True)
+        label = page.locator("#calibration-label")
+        score = int(re.search(r"example of (\d)", label.text_content()).group(1)) if label.is_visible() else None
+        score = score or scores[len(pressed) % len(scores)]
+        before = page.locator("#progress-text").text_content()
+        page.keyboard.press(str(score))
+        pressed.append(score)
+        # The progress text moves on only with the server's acknowledgement (the page counts what it stored).
+        wait_until(lambda: moved_on(page, before))
+        if len(pressed) == reload_after:
+            page.reload()
+
+
+def moved_on(page, before):
+    from playwright.sync_api import Error
+
+    try:  # the test thread never queries the database meanwhile: in-memory SQLite is shared with the server
+        if page.locator("#completion-code").count():
+            return True
+        return page.locator("#progress-text").text_content(timeout=1000) != before
+    except Error:  # the page is navigating to its completion code
+        return False
+
+
+def wait_until(condition, timeout=30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def check_native_size(page):
+    size = page.evaluate(
+        """() => { const img = document.getElementById('stimulus'); const box = img.getBoundingClientRect();
+        return [img.naturalWidth, img.naturalHeight, box.width, box.height, window.devicePixelRatio,
+                document.getElementById('size-warning').hidden]; }"""
+    )
+    natural_w, natural_h, shown_w, shown_h, ratio, warning_hidden = size
+    assert (shown_w, shown_h) == (natural_w, natural_h) and natural_w > 0 and ratio == 1 and warning_hidden
+
+
+def png_chunk_types(data):
+    types, offset = set(), 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset:offset + 4])
+        types.add(data[offset + 4:offset + 8])
+        offset += 12 + length
+    return types
+
+
+def test_two_raters_complete_a_study_in_chromium(study_link, browser, live_server):
+    alice = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    alice.goto(study_link)
+    assert "excellent" in alice.content()
+    alice.get_by_role("checkbox").check()
+    alice.get_by_role("button", name="Start").click()
+    first_image = alice.wait_for_selector("#stimulus:visible")
+    image_bytes = alice.request.get(live_server.url + first_image.get_attribute("src")).body()
+    assert png_chunk_types(image_bytes) <= {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
+    rater_a, pressed_a, code_a = rate_with_keyboard(alice, [2, 4, 3], reload_after=3, screenshot=True)
+
+    bob = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    bob.goto(study_link + "?PROLIFIC_PID=panel-42")
+    bob.get_by_role("checkbox").check()
+    bob.keyboard.press("Enter")
+    rater_b, pressed_b, code_b = rate_with_keyboard(bob, [5, 1])
+    assert rater_b.participant_id == "panel-42"
+
+    # Every rating stored once, in the order the keys were pressed, with a measured response time.
+    for rater, pressed, code in [(rater_a, pressed_a, code_a), (rater_b, pressed_b, code_b)]:
+        session = RatingSession.objects.get(rater=rater)
+        trials = list(session.trials.select_related("rating"))
+        assert len(trials) == len(pressed) == 2 + 4 + 1
+        assert [t.rating.score for t in trials] == pressed
+        assert all(t.rating.response_ms is not None and t.rating.response_ms > 0 for t in trials)
+        assert session.finished is not None and code == session.completion_code
+        assert [t.kind for t in trials[:2]] == [Trial.Kind.CALIBRATION] * 2
+    assert Rating.objects.count() == 14
+
+    researcher = browser.new_context().new_page()
+    researcher.goto(live_server.url + "/dashboard/")
+    researcher.fill("input[name=username]", "researcher")
+    researcher.fill("input[name=password]", "s3cret-pw")
+    researcher.get_by_role("button", name="Log in").click()
+    researcher.get_by_role("link", name="e2e").click()
+    assert researcher.locator("#stat-ratings").text_content() == "8"  # 2 raters x 4 trials (not calibration/repeat)
+    assert researcher.locator("#stat-raters").text_content() == "2"
+    assert researcher.locator("#stat-finished").text_content() == "2"
+    assert researcher.locator("#progress-table tbody tr").count() == 10
