@@ -13,6 +13,7 @@ A job's key is the SHA-256 of (dataset, image, method, scale, the LR file's SHA-
 HR file's, the weights file's SHA-256): a re-run skips every job whose key, output file and output SHA-256 are
 unchanged in the manifest.
 """
+import fcntl
 import hashlib
 import json
 import re
@@ -147,7 +148,7 @@ def imported_jobs(manifest, dataset, method, output_dir, convention, crop_border
     jobs, missing = [], []
     for image in dataset.images:
         row = manifest.get((dataset.name, image.name, method))
-        if row is None or not (output_dir / row["path"]).is_file():
+        if row is None or not stored_output_ok(output_dir, row):
             missing.append(image.name)
             continue
         jobs.append({"key": row["job_key"], "dataset": dataset.name, "dataset_root": str(dataset.root),
@@ -157,7 +158,8 @@ def imported_jobs(manifest, dataset, method, output_dir, convention, crop_border
                      "weights_sha256": None, "device": None, "output_dir": str(output_dir),
                      "convention": convention, "crop_border": crop_border, "source": row["source"]})
     if missing:
-        raise SRMOSError(f"method {method!r} was imported, but its outputs for {dataset.name} are missing for: "
+        raise SRMOSError(f"method {method!r} was imported, but its outputs for {dataset.name} are missing or "
+                         f"damaged for: "
                          f"{', '.join(missing)}; import them again with `python -m benchmarks import {method} "
                          f"--dataset {dataset.name} --outputs FOLDER`")
     return jobs
@@ -284,9 +286,17 @@ def read_manifest(output_dir):
     return {(row["dataset"], row["image"], row["method"]): row for row in rows}
 
 
-def write_manifest(output_dir, manifest):
-    text = tables.csv_text(MANIFEST_COLUMNS, list(manifest.values()))
-    tables.write_files_atomically({Path(output_dir) / MANIFEST: text})
+def update_manifest(output_dir, rows):
+    """Merge result rows into ``outputs.csv`` under a lock, so that runs sharing a folder keep each other's rows."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open(output_dir / ".outputs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        manifest = read_manifest(output_dir)
+        for row in rows:
+            manifest[(row["dataset"], row["image"], row["method"])] = {c: row.get(c) for c in MANIFEST_COLUMNS}
+        text = tables.csv_text(MANIFEST_COLUMNS, list(manifest.values()))
+        tables.write_files_atomically({output_dir / MANIFEST: text})
 
 
 def stored_output_ok(output_dir, row):
@@ -334,13 +344,9 @@ def run_benchmark(datasets, methods, output_dir, *, data_dir=None, weights_dir=N
     if lost:
         raise SRMOSError(f"the executor returned no result for {len(lost)} jobs: {', '.join(lost[:10])}")
 
-    per_image = []
-    for job in jobs:
-        key = (job["dataset"], job["image"], job["method"])
-        row = by_key.get(job["key"]) or measured_row(job, manifest[key])
-        manifest[key] = {column: row.get(column) for column in MANIFEST_COLUMNS}
-        per_image.append(row)
-    write_manifest(output_dir, manifest)
+    per_image = [by_key.get(job["key"]) or measured_row(job, manifest[job["dataset"], job["image"], job["method"]])
+                 for job in jobs]
+    update_manifest(output_dir, per_image)
     crop_border = jobs[0]["crop_border"]
     summary = tables.summarise(per_image)
     files = tables.write_tables(summary, output_dir, per_image=per_image, convention=convention,
@@ -443,7 +449,5 @@ def import_outputs(name, dataset, outputs_dir, output_dir, *, data_dir=None, con
         sha256, path = store_output(sr, output_dir)
         psnr, ssim = measure(sr, hr, convention, crop_border)
         rows.append(result_row(job, sha256, path, psnr, ssim))
-    for row in rows:
-        manifest[(row["dataset"], row["image"], row["method"])] = {c: row.get(c) for c in MANIFEST_COLUMNS}
-    write_manifest(output_dir, manifest)
+    update_manifest(output_dir, rows)
     return rows

@@ -289,7 +289,8 @@ def test_import_errors_list_the_problems_and_store_nothing(run_copy, embedded_da
         ("Set5", "img_004", "bicubic")]["path"]))
     import_outputs("ext", "Set5", folder, run_copy, data_dir=embedded_datasets, progress=False)
     (run_copy / read_manifest(run_copy)[("Set5", "img_002", "ext")]["path"]).unlink()
-    with pytest.raises(SRMOSError, match="'ext' was imported, but its outputs for Set5 are missing for: img_002"):
+    with pytest.raises(SRMOSError, match="'ext' was imported, but its outputs for Set5 are missing or damaged "
+                                         "for: img_002"):
         run_benchmark(["Set5"], ["ext"], run_copy, data_dir=embedded_datasets, progress=False)
 
 
