@@ -7,6 +7,7 @@ import io
 
 import matplotlib
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -63,13 +64,13 @@ def score_distribution_figure(results, fmt="svg"):
         figure, axes = _panels(len(datasets), height=0.4 * kept["method"].nunique() + 1.5)
         for ax, dataset in zip(axes, datasets):
             part = kept[kept["dataset"] == dataset]
-            methods = sorted(part["method"].unique())
-            level = levels[part.index]
+            counts = pd.crosstab(part["method"].astype(str), levels[part.index]).reindex(columns=range(len(labels)), fill_value=0)
+            shares = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True)
+            methods = list(counts.index)
             left = np.zeros(len(methods))
             for code, (label, colour) in enumerate(zip(labels, colours)):
-                share = np.array([np.mean(level[(part["method"] == m).to_numpy()] == code) for m in methods])
-                ax.barh(methods, share, left=left, color=colour, label=label)
-                left += share
+                ax.barh(methods, shares[:, code], left=left, color=colour, label=label)
+                left += shares[:, code]
             ax.set_xlim(0, 1)
             ax.invert_yaxis()
             ax.set_xlabel("share of ratings")

@@ -14,7 +14,7 @@ def mos_table(ratings, keys):
     ITU-T P.1401 recommends for small panels. A group of one rating has no sd and no interval (left empty).
     """
     grouped = ratings.groupby(keys, sort=True)["score"]
-    table = grouped.agg(n_ratings="count", mos="mean", sd=lambda s: s.std(ddof=1)).reset_index()
+    table = grouped.agg(n_ratings="count", mos="mean", sd="std").reset_index()  # pandas' std is the sample sd
     n = table["n_ratings"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         half = stats.t.ppf(0.975, n - 1) * table["sd"].to_numpy() / np.sqrt(n)
@@ -45,7 +45,7 @@ def bootstrap_ci(ratings, n_resamples, seed=0, chunk=32):
     """
     rng = np.random.default_rng(seed)
     rater_code = pd.factorize(ratings["rater"], sort=True)[0]
-    image_code = pd.factorize(ratings["dataset"] + "\x00" + ratings["image"], sort=True)[0]
+    image_code = pd.factorize(ratings["dataset"].astype(str) + "\x00" + ratings["image"].astype(str), sort=True)[0]
     group_keys = ratings[METHOD].drop_duplicates().sort_values(METHOD).reset_index(drop=True)
     group_code = pd.MultiIndex.from_frame(group_keys).get_indexer(pd.MultiIndex.from_frame(ratings[METHOD]))
     n_raters, n_images, n_groups = rater_code.max() + 1, image_code.max() + 1, len(group_keys)

@@ -63,8 +63,8 @@ class Results:
     @property
     def input_sha256(self):
         """Digest of the canonical ratings (sorted, line numbers left out), so reordered input gives the same."""
-        canonical = sort_ratings(self.ratings).drop(columns="line")
-        return hashlib.sha256(canonical.to_csv(index=False).encode()).hexdigest()
+        canonical = self.ratings.drop(columns="line").astype({key: str for key in KEYS})
+        return hashlib.sha256(pd.util.hash_pandas_object(canonical, index=False).to_numpy().tobytes()).hexdigest()
 
     def tables(self):
         tables = {
@@ -81,9 +81,15 @@ class Results:
         return tables
 
 
+KEYS = ["dataset", "rater", "image", "method"]
+
+
 def sort_ratings(ratings):
-    return ratings.sort_values(["dataset", "rater", "image", "method", "repetition", "trial", "line"],
-                               na_position="first", kind="stable").reset_index(drop=True)
+    """Canonical order, with the key columns as sorted categoricals: group-bys on them are many times faster."""
+    ratings = ratings.copy()
+    for key in KEYS:
+        ratings[key] = pd.Categorical(ratings[key].astype(str))  # categories come sorted
+    return ratings.sort_values(KEYS + ["repetition", "trial", "line"], na_position="first", kind="stable").reset_index(drop=True)
 
 
 def build_results(ratings, options=None, metrics=None):

@@ -26,7 +26,7 @@ class ScreeningOptions:
 def screen(ratings, options, scale):
     """One row per rater: rater,n_ratings,bt500_p,bt500_q,rejected,reasons, then each rule's statistic."""
     trials = ratings[ratings["kind"] != "calibration"]
-    table = pd.DataFrame({"rater": np.sort(ratings["rater"].unique())})
+    table = pd.DataFrame({"rater": sorted(ratings["rater"].astype(str).unique())})
     table["n_ratings"] = table["rater"].map(trials.groupby("rater").size()).fillna(0).astype(int)
     reasons = {rater: [] for rater in table["rater"]}
     table = table.merge(bt500_counts(trials, options.bt500_sd_ddof), on="rater", how="left")

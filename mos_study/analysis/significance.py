@@ -28,6 +28,8 @@ def significance(ratings, mos_per_image, alpha=0.05):
     scipy's default: two-sided, zero differences dropped, exact for small samples) and Mann-Whitney U over the
     ratings (two-sided). Holm's correction runs over the pairs of one dataset, separately for each test."""
     rows = []
+    ratings = ratings.astype({"dataset": str, "method": str})
+    mos_per_image = mos_per_image.astype({"dataset": str, "image": str, "method": str})
     for dataset, per_image in mos_per_image.groupby("dataset", sort=True):
         wide = per_image.pivot(index="image", columns="method", values="mos")
         scores = ratings[ratings["dataset"] == dataset].groupby("method")["score"]
