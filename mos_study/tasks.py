@@ -8,9 +8,11 @@ Acknowledged late (settings), so a job whose worker dies is delivered again.
 ``celery_executor`` is the executor that ``benchmarks.runner.run_benchmark`` calls with the jobs still to do.
 """
 import logging
+import time
 from collections import OrderedDict
 
 from celery import group, shared_task
+from celery.exceptions import Retry
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -104,8 +106,19 @@ def celery_executor(timeout=DEFAULT_TIMEOUT_S, queue=None, progress=True):
 def run_eagerly(jobs, progress):
     from tqdm import tqdm
 
-    return [generate_output.apply(args=(job,), throw=True).get()
-            for job in tqdm(jobs, desc="benchmark", unit="image", disable=not progress)]
+    return [run_in_process(job) for job in tqdm(jobs, desc="benchmark", unit="image", disable=not progress)]
+
+
+def run_in_process(job):
+    """One job through Celery's eager path, retried like on a worker (after the same backoff delays); when the
+    retries are used up, the job's own error is raised."""
+    retries = 0
+    while True:
+        try:
+            return generate_output.apply(args=(job,), retries=retries, throw=True).get()
+        except Retry as retry:  # an eager retry comes back to us instead of going to the broker
+            retries += 1
+            time.sleep(retry.when if isinstance(retry.when, (int, float)) else 0)
 
 
 def run_on_workers(jobs, timeout, queue, progress):

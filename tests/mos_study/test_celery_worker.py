@@ -1,0 +1,195 @@
+"""The Celery side: the task's retry rules, and ``run_benchmark`` against a real worker, Redis and PostgreSQL."""
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from mos_study import tasks
+
+from .conftest import files_under
+
+REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+# ---------------------------------------------------------------- the task, in-process
+
+
+@pytest.fixture
+def one_job(bench_dirs):
+    from benchmarks.runner import plan_jobs
+
+    return plan_jobs(["Set5"], ["nn"], bench_dirs.output, data_dir=bench_dirs.data)[0]
+
+
+def test_task_result_is_json_and_file_is_stored(one_job, bench_dirs):
+    result = tasks.run_in_process(one_job)
+    assert json.loads(json.dumps(result)) == result
+    assert (bench_dirs.output / result["path"]).is_file()
+    assert [p.name for p in files_under(bench_dirs.output)] == [f"{result['sha256']}.png"]  # no temp file left
+
+
+def test_transient_error_is_retried(one_job, monkeypatch):
+    from benchmarks import runner
+
+    calls = []
+    real = runner.execute_job
+
+    def flaky(job, upscaler=None):
+        calls.append(job["image"])
+        if len(calls) == 1:
+            raise OSError("connection reset by peer")
+        return real(job, upscaler)
+
+    monkeypatch.setattr(runner, "execute_job", flaky)
+    monkeypatch.setattr(tasks.time, "sleep", lambda seconds: None)
+    result = tasks.run_in_process(one_job)
+    assert len(calls) == 2 and result["method"] == "nn"
+
+
+def test_retries_end_with_the_jobs_own_error(one_job, monkeypatch):
+    from benchmarks import runner
+
+    calls = []
+
+    def broken(job, upscaler=None):
+        calls.append(1)
+        raise OSError("disk unplugged")
+
+    delays = []
+    monkeypatch.setattr(runner, "execute_job", broken)
+    monkeypatch.setattr(tasks.time, "sleep", delays.append)
+    with pytest.raises(OSError, match="disk unplugged"):
+        tasks.run_in_process(one_job)
+    assert len(calls) == 1 + tasks.generate_output.max_retries
+    assert len(delays) == tasks.generate_output.max_retries and all(d <= 60 for d in delays)
+
+
+def test_permanent_error_is_not_retried(one_job, monkeypatch):
+    from benchmarks import runner
+
+    calls = []
+
+    def missing(job, upscaler=None):
+        calls.append(1)
+        raise FileNotFoundError("gone")
+
+    monkeypatch.setattr(runner, "execute_job", missing)
+    with pytest.raises(FileNotFoundError):
+        tasks.run_in_process(one_job)
+    assert calls == [1]
+
+
+def test_task_options_make_it_safe_to_redeliver():
+    task = tasks.generate_output
+    assert task.acks_late and task.max_retries and task.retry_backoff
+    assert OSError in task.autoretry_for
+
+
+# ---------------------------------------------------------------- a real worker
+
+
+def manage(env, *args, timeout=300):
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture
+def postgres_database(require_postgres):
+    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    import psycopg
+
+    name = f"srmos_test_{uuid.uuid4().hex[:12]}"
+    admin_url = require_postgres
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def forget_queue(redis_url, queue):
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"*{queue}*"):
+        client.delete(key)
+
+
+def wait_for_line(path, text, process, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"the worker exited with {process.returncode}: {path.read_text(errors='replace')}")
+        time.sleep(0.5)
+    raise AssertionError(f"the worker did not log {text!r} within {timeout} s")
+
+
+def count_rows(database_url, sql):
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_database, embedded_datasets):
+    queue, idle_queue = f"srmos-test-{uuid.uuid4().hex[:8]}", f"srmos-idle-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DATABASE_URL": postgres_database, "CELERY_BROKER_URL": require_redis,
+           "CELERY_RESULT_BACKEND": require_redis, "SRMOS_MEDIA_ROOT": str(tmp_path / "media"),
+           "SRMOS_OUTPUT_DIR": str(tmp_path / "benchmark"), "SRMOS_DATA_DIR": str(embedded_datasets),
+           "SRMOS_WEIGHTS_DIR": str(tmp_path / "weights"), "DJANGO_SETTINGS_MODULE": "config.settings",
+           "PYTHONUNBUFFERED": "1"}
+    migrated = manage(env, "migrate", "--noinput")
+    assert migrated.returncode == 0, migrated.stderr
+
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue,
+         "-n", f"{queue}@%h", "--loglevel=INFO", f"--logfile={log}", "--without-gossip", "--without-mingle"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # No worker listens on idle_queue: a clear timeout, exit code != 0, the run marked failed, nothing stored.
+        idle = manage(env, "run_benchmark", "--datasets", "Set5", "--methods", "nn", "--queue", idle_queue,
+                      "--timeout", "2", "--quiet")
+        assert idle.returncode != 0
+        assert "CommandError: no Celery worker answered within 2 s" in idle.stderr, idle.stderr
+        assert "Traceback" not in idle.stderr
+        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'failed' "
+                                             "AND error LIKE 'no Celery worker answered%'") == 1
+        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_output") == 0
+        assert files_under(tmp_path / "media") == []
+
+        wait_for_line(log, "ready.", worker, timeout=120)
+        done = manage(env, "run_benchmark", "--datasets", "Set5", "--methods", "nn,bicubic", "--queue", queue,
+                      "--timeout", "120", "--quiet")
+        assert done.returncode == 0, done.stderr
+        assert "10 outputs generated" in done.stdout and "| bicubic" in done.stdout
+
+        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'done'") == 1
+        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_output") == 10
+        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_metric WHERE psnr_y > 20") == 10
+        assert count_rows(postgres_database, "SELECT count(DISTINCT output_id) FROM "
+                                             "mos_study_benchmarkrun_outputs") == 10
+        assert len(files_under(tmp_path / "media" / "outputs")) == 10
+        worker_log = log.read_text(errors="replace")
+        assert worker_log.count("Task mos_study.generate_output[") >= 10  # received, then succeeded
+        assert worker_log.count("succeeded in") == 10
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        forget_queue(require_redis, queue)
+        forget_queue(require_redis, idle_queue)
