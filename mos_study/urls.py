@@ -17,6 +17,8 @@ urlpatterns = [
     path("dashboard/", dashboard.index, name="dashboard"),
     path("dashboard/<int:pk>/", dashboard.detail, name="study_detail"),
     path("dashboard/<int:pk>/ratings.csv", dashboard.ratings_csv, name="ratings_csv"),
+    path("dashboard/<int:pk>/results/", dashboard.results, name="study_results"),
+    path("dashboard/<int:pk>/mos.svg", dashboard.mos_svg, name="mos_svg"),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -484,3 +484,22 @@ def rating_rows(study):
             "response_ms": "" if rating.response_ms is None else rating.response_ms,
             "timestamp": rating.created.isoformat(),
         }
+
+
+def ratings_frame(study):
+    """The study's ratings as the canonical DataFrame of ``mos_study.analysis`` (calibration rows included)."""
+    import pandas as pd
+
+    from ..analysis import prepare_ratings
+
+    frame = pd.DataFrame(list(rating_rows(study)), columns=RATING_COLUMNS).astype(str)
+    return prepare_ratings(frame, source=f"study {study.name}")
+
+
+def study_results(study, options=None):
+    """MOS, confidence intervals, screening and significance of the study's ratings so far."""
+    from ..analysis import build_results
+
+    if not Rating.objects.filter(trial__session__study=study).exclude(trial__kind=Trial.Kind.CALIBRATION).exists():
+        raise StudyError("no ratings yet: results appear once raters have rated images")
+    return build_results(ratings_frame(study), options)

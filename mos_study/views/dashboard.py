@@ -4,9 +4,11 @@ import csv
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse, reverse_lazy
+
+from sr_models.errors import SRMOSError
 
 from ..models import Study
 from ..services import study as studies
@@ -55,3 +57,32 @@ def ratings_csv(request, pk):
     response = StreamingHttpResponse((line for part in ([header], lines) for line in part), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{study.name}-ratings.csv"'
     return response
+
+
+@researcher_required
+def results(request, pk):
+    """MOS per method with 95 % CIs and the raters that screening rejected, from ``mos_study.analysis``."""
+    study = study_for(request.user, pk)
+    try:
+        results = studies.study_results(study)
+    except SRMOSError as error:
+        return render(request, "mos_study/dashboard/results.html", {"study": study, "error": str(error)})
+    context = {
+        "study": study,
+        "mos": results.mos.to_dict("records"),
+        "rejected": results.rejected_raters,
+        "n_ratings": len(results.ratings),
+    }
+    return render(request, "mos_study/dashboard/results.html", context)
+
+
+@researcher_required
+def mos_svg(request, pk):
+    from ..analysis import mos_figure  # matplotlib: loaded only when a figure is asked for
+
+    study = study_for(request.user, pk)
+    try:
+        svg = mos_figure(studies.study_results(study), fmt="svg")
+    except SRMOSError as error:
+        return HttpResponse(str(error), status=404, content_type="text/plain")
+    return HttpResponse(svg, content_type="image/svg+xml")

@@ -266,3 +266,31 @@ def test_admin_creates_a_study_from_stored_outputs(client, study, people):
     bad = client.post(reverse("admin:mos_study_study_create"), {**form, "name": "x2", "calibration_images": 9})
     assert bad.status_code == 200 and b"more images than the 5 available" in bad.content
     assert Study.objects.count() == 2
+
+
+@pytest.mark.slow  # the first import of the analysis (scipy, matplotlib) takes seconds
+def test_results_page_shows_the_mos_of_each_method(client, study, people):
+    client.force_login(people["owner"])
+    url = reverse("mos_study:study_results", args=[study.pk])
+    assert b"no ratings yet" in client.get(url).content
+    scores = {"bicubic": [2, 3], "srgan-vgg54": [4, 5]}  # each rater alternates between the two
+    expected = {"bicubic": [], "srgan-vgg54": []}
+    for i in range(4):
+        rater = start(Client(), study)
+        for trial in rater.sessions.get().trials.select_related("stimulus__output__method"):
+            method = trial.stimulus.output.method.name
+            score = trial.stimulus.calibration_score if trial.kind == "calibration" else scores[method][i % 2]
+            studies.submit_rating(rater, trial.token, score)
+            if trial.kind != "calibration":
+                expected[method].append(score)
+    page = client.get(url)
+    assert page.status_code == 200 and "error" not in page.context, page.context.get("error")
+    assert page.context["rejected"] == []
+    mos = {row["method"]: row for row in page.context["mos"]}
+    for method, values in expected.items():
+        assert mos[method]["n_ratings"] == len(values)
+        assert mos[method]["mos"] == pytest.approx(sum(values) / len(values))
+    figure = client.get(reverse("mos_study:mos_svg", args=[study.pk]))
+    assert figure.status_code == 200 and figure.content.lstrip().startswith(b"<?xml")
+    client.force_login(people["stranger"])
+    assert client.get(url).status_code == 403
