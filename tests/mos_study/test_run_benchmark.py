@@ -167,3 +167,19 @@ def test_record_hr_outputs_are_content_addressed_and_idempotent(bench_dirs):
     # The benchmark then uses the same TestImage rows.
     run_and_record(["Set5"], ["nn"], progress=False)
     assert TestImage.objects.count() == 5 and Output.objects.count() == 10
+
+
+def replicate_pixels(lr):
+    """A plugin method for the test below: x4 by repeating each pixel (what MATLAB's nearest imresize does)."""
+    return np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)
+
+
+def test_plugin_method_is_recorded_with_its_path(bench_dirs):
+    plugin = f"{__name__}:replicate_pixels"
+    run_command(datasets="Set5", methods=f"nn,{plugin}")
+
+    method = Method.objects.get(name=plugin)
+    assert (method.kind, method.plugin_path) == (Method.Kind.PLUGIN, plugin)
+    for name in SET5:  # the same pixels as the built-in nn, so the same content address
+        ours = Output.objects.get(method__name="nn", image__name=name)
+        assert Output.objects.get(method=method, image__name=name).sha256 == ours.sha256
