@@ -1,0 +1,100 @@
+"""Concurrent raters stay balanced: many threads start sessions at once on a real database (SQLite file, PostgreSQL).
+
+Each case runs this file as a script in a subprocess whose settings come from DATABASE_URL, as a deployment's would;
+the script prints how many trials each stimulus got.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+THREADS, SESSIONS_PER_THREAD, IMAGES_PER_SESSION = 8, 5, 3  # 120 assignments over 10 stimuli: 12 each
+
+
+def run_script(tmp_path, database_url):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SRMOS_"))}
+    env.update(DATABASE_URL=database_url, SRMOS_MEDIA_ROOT=str(tmp_path / "media"), DJANGO_SECRET_KEY="x" * 50)
+    result = subprocess.run(
+        [sys.executable, __file__], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def check_balanced(report):
+    counts = report["trials_per_stimulus"]
+    assert report["errors"] == []
+    assert report["sessions"] == THREADS * SESSIONS_PER_THREAD
+    assert sum(counts) == THREADS * SESSIONS_PER_THREAD * IMAGES_PER_SESSION
+    assert max(counts) - min(counts) <= 1, counts
+
+
+@pytest.mark.slow
+def test_concurrent_sessions_stay_balanced_on_sqlite(tmp_path):
+    check_balanced(run_script(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}"))
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_concurrent_sessions_stay_balanced_on_postgres(tmp_path, require_postgres):
+    from tests.production.live import fresh_database
+
+    with fresh_database(require_postgres) as database_url:
+        check_balanced(run_script(tmp_path, database_url))
+
+
+def main():
+    """Script mode: migrate, store outputs, then start sessions from THREADS threads at the same moment."""
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.models import Count
+
+    from mos_study.models import Trial
+    from mos_study.services import study as studies
+    from tests.mos_study.study_factory import store_outputs
+
+    call_command("migrate", verbosity=0)
+    store_outputs(settings.MEDIA_ROOT, methods=["bicubic", "srgan-vgg54"])
+    study = studies.create_study(
+        "race", ["Set5"], ["bicubic", "srgan-vgg54"], images_per_session=IMAGES_PER_SESSION,
+        ratings_per_stimulus=1000, run_missing=False,
+    )
+    barrier, errors = threading.Barrier(THREADS), []
+
+    def rater():
+        try:
+            barrier.wait()
+            for _ in range(SESSIONS_PER_THREAD):
+                studies.start_session(study)
+        except Exception as error:  # noqa: BLE001 -- reported to the test
+            errors.append(repr(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=rater) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    counts = dict(study.stimuli.values_list("pk").annotate(n=Count("trials")))
+    print(json.dumps({
+        "errors": errors,
+        "sessions": study.sessions.count(),
+        "trials_per_stimulus": sorted(counts.values()),
+        "trial_kinds": sorted(set(Trial.objects.values_list("kind", flat=True))),
+    }))
+
+
+if __name__ == "__main__":
+    main()
