@@ -15,17 +15,12 @@ def parse_rules(spec):
     return rules
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m mos_study.analysis", description=__doc__)
-    parser.add_argument("ratings", help="CSV, one row per rating: rater,image,method,score[,dataset,kind,...]")
-    parser.add_argument("--output-dir", required=True)
+def add_analysis_arguments(parser):
+    """The options that change the statistics, shared with ``manage.py export_results``."""
     parser.add_argument("--screening", default=",".join(RULES), help=f"comma list of {','.join(RULES)}, or none")
     parser.add_argument("--subjective-model", default="p910", choices=["p910", "none"])
     parser.add_argument("--keep-screened", action="store_true", help="keep screened raters in MOS and CIs")
-    parser.add_argument("--columns", default="", help="map names: rater=subject,image=content,...")
     parser.add_argument("--scale", default="1,5", help="LOW,HIGH of the rating scale")
-    parser.add_argument("--dataset", help="dataset name when the table has no dataset column (default: file name)")
-    parser.add_argument("--metrics", help="metrics_per_image.csv (dataset,image,method,psnr_y,ssim_y)")
     parser.add_argument("--bias-removal", action="store_true", help="ITU-T P.913 §12.4 subject bias removal")
     parser.add_argument("--bootstrap", type=int, default=0, help="resamples for a rater x image bootstrap CI")
     parser.add_argument("--seed", type=int, default=0)
@@ -34,10 +29,21 @@ def build_parser():
     parser.add_argument("--calibration-min-agreement", type=float, default=defaults.calibration_min_agreement)
     parser.add_argument("--retest-max-mad", type=float, default=defaults.retest_max_mad)
     parser.add_argument("--speed-min-median-ms", type=float, default=defaults.speed_min_median_ms)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m mos_study.analysis", description=__doc__)
+    parser.add_argument("ratings", help="CSV, one row per rating: rater,image,method,score[,dataset,kind,...]")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--columns", default="", help="map names: rater=subject,image=content,...")
+    parser.add_argument("--dataset", help="dataset name when the table has no dataset column (default: file name)")
+    parser.add_argument("--metrics", help="metrics_per_image.csv (dataset,image,method,psnr_y,ssim_y)")
+    add_analysis_arguments(parser)
     return parser
 
 
 def options_from_args(args):
+    """AnalysisOptions from parsed arguments (argparse namespace, or Django's options as a namespace)."""
     screening = ScreeningOptions(rules=parse_rules(args.screening),
                                  calibration_min_agreement=args.calibration_min_agreement,
                                  retest_max_mad=args.retest_max_mad, speed_min_median_ms=args.speed_min_median_ms)
