@@ -15,6 +15,7 @@ import argparse
 import csv
 import http.client
 import io
+import itertools
 import json
 import math
 import random
@@ -30,7 +31,11 @@ from urllib.parse import urlencode, urlsplit
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_RATERS = 1000
-RETRIES = 8  # per rating, like the page's script: it does not advance until the server acknowledged
+# Like the rating page's script, a rater does not move on until the server acknowledged: a server restart or a lost
+# database connection costs retries (until the time limit), never a rating.
+RETRY_STATUSES = (429, 500, 502, 503, 504, "connection error")
+MAX_RETRIES = 1000
+MAX_BACKOFF_S = 1.0
 
 
 class Client:
@@ -66,6 +71,21 @@ class Client:
             self.connection = None
         return response.status, response.headers, data
 
+    def request_patiently(self, method, path, body=None, headers=None, deadline=None):
+        """``request``, retried on a refused connection or a 5xx until ``deadline`` (a server restarting)."""
+        for attempt in itertools.count():
+            try:
+                answer = self.request(method, path, body=body, headers=headers)
+                if answer[0] < 500:
+                    return answer
+            except (OSError, http.client.HTTPException):
+                answer = None
+            if deadline is None or time.monotonic() > deadline:
+                if answer is None:
+                    raise RuntimeError(f"{method} {path}: no answer from the server")
+                return answer
+            time.sleep(min(0.05 * 2**attempt, MAX_BACKOFF_S))
+
     def form_token(self, html):
         match = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', html)
         if not match:
@@ -93,25 +113,28 @@ class RaterResult:
     last_answer: float = 0.0
 
 
-def start_session(client, study_path, participant):
-    """Consent through the study link: returns the rater token (from the redirect to /r/<token>/)."""
+def start_session(client, study_path, participant, deadline=None):
+    """Consent through the study link: returns the rater token (from the redirect to /r/<token>/).
+
+    Safe to repeat: the participant id resumes the session already started (as a panel's link does).
+    """
     path = f"{study_path}?{urlencode({'pid': participant})}"
-    status, _, html = client.request("GET", path)
-    if status != 200:
-        raise RuntimeError(f"GET {path}: {status}")
-    body = urlencode({"consent": "on", "participant_id": participant, "csrfmiddlewaretoken": client.form_token(html)})
-    status, headers, _ = client.request(
-        "POST", path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    location = headers.get("Location", "")
-    match = re.search(r"/r/([^/]+)/", location)
+    status, headers, html = client.request_patiently("GET", path, deadline=deadline)
+    if status == 200:
+        body = urlencode(
+            {"consent": "on", "participant_id": participant, "csrfmiddlewaretoken": client.form_token(html)}
+        )
+        status, headers, _ = client.request_patiently(
+            "POST", path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}, deadline=deadline
+        )
+    match = re.search(r"/r/([^/]+)/", headers.get("Location", ""))
     if status not in (301, 302, 303) or not match:
-        raise RuntimeError(f"POST {path}: {status}, expected a redirect to the rating page")
+        raise RuntimeError(f"{path}: {status}, expected a redirect to the rating page")
     return match[1]
 
 
-def session_state(client, rater_token):
-    status, _, data = client.request("GET", f"/r/{rater_token}/state/")
+def session_state(client, rater_token, deadline=None):
+    status, _, data = client.request_patiently("GET", f"/r/{rater_token}/state/", deadline=deadline)
     if status != 200:
         raise RuntimeError(f"state of rater {rater_token[:6]}...: {status}")
     return json.loads(data)
@@ -135,7 +158,7 @@ def rate_all(client, result, trials, deadline, max_ratings, interval, rng):
             break
         score = trial.get("calibration_score") or rng.randint(1, 5)
         body = json.dumps({"trial": trial["token"], "score": score, "response_ms": rng.randint(400, 4000)})
-        for attempt in range(RETRIES):
+        for attempt in itertools.count():
             started = time.perf_counter()
             result.first_post = result.first_post or started
             try:
@@ -150,10 +173,10 @@ def rate_all(client, result, trials, deadline, max_ratings, interval, rng):
                 result.acknowledged[trial["token"]] = score
                 break
             result.retries += 1
-            if status not in (429, 500, 502, 503, 504, "connection error") or time.monotonic() > deadline:
+            if status not in RETRY_STATUSES or attempt >= MAX_RETRIES or time.monotonic() > deadline:
                 break  # a 4xx other than 429 will not change on retry
             wait = float(headers_in.get("Retry-After", 0) or 0) if status == 429 else 0.05 * 2**attempt
-            time.sleep(min(wait, 5.0))
+            time.sleep(min(wait, MAX_BACKOFF_S))
         if trial["token"] not in result.acknowledged:
             result.unacknowledged += 1
 
@@ -163,8 +186,8 @@ def run_rater(base, study_path, participant, barrier, deadline, max_ratings, int
     results.append(result)
     client = Client(base.hostname, base.port or 80, timeout)
     try:
-        result.rater_token = start_session(client, study_path, participant)
-        trials = session_state(client, result.rater_token)["trials"]
+        result.rater_token = start_session(client, study_path, participant, deadline)
+        trials = session_state(client, result.rater_token, deadline)["trials"]
         result.positions = {t["token"]: t["position"] for t in trials}
     except Exception as error:  # noqa: BLE001 -- reported per rater, the others go on
         result.error = f"session start: {error}"
@@ -174,7 +197,7 @@ def run_rater(base, study_path, participant, barrier, deadline, max_ratings, int
         return
     try:
         rate_all(client, result, trials, deadline, max_ratings, interval, random.Random(seed))
-        result.stored_by_state = session_state(client, result.rater_token)["done"]
+        result.stored_by_state = session_state(client, result.rater_token, deadline + timeout)["done"]
     except Exception as error:  # noqa: BLE001
         result.error = f"rating: {error}"
     finally:
@@ -184,13 +207,15 @@ def run_rater(base, study_path, participant, barrier, deadline, max_ratings, int
 def export_rows(base, username, password, study_id, timeout):
     """The study's ratings export (CSV rows as dicts), read with a researcher login."""
     client = Client(base.hostname, base.port or 80, timeout)
-    status, _, html = client.request("GET", "/login/")
+    deadline = time.monotonic() + timeout
+    status, _, html = client.request_patiently("GET", "/login/", deadline=deadline)
     body = urlencode({"username": username, "password": password, "csrfmiddlewaretoken": client.form_token(html)})
-    status, _, _ = client.request("POST", "/login/", body=body,
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status, _, _ = client.request_patiently(
+        "POST", "/login/", body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}, deadline=deadline
+    )
     if status not in (301, 302, 303):
         raise RuntimeError(f"login as {username!r} failed ({status})")
-    status, _, data = client.request("GET", f"/dashboard/{study_id}/ratings.csv")
+    status, _, data = client.request_patiently("GET", f"/dashboard/{study_id}/ratings.csv", deadline=deadline)
     client.close()
     if status != 200:
         raise RuntimeError(f"ratings export of study {study_id}: {status}")

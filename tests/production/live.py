@@ -78,8 +78,8 @@ def free_port():
 class Gunicorn:
     """gunicorn with docker/gunicorn.conf.py on a free loopback port."""
 
-    def __init__(self, env, log_path, workers=2, threads=4):
-        self.port = free_port()
+    def __init__(self, env, log_path, workers=2, threads=4, port=None):
+        self.port = port or free_port()
         self.env = dict(env, GUNICORN_BIND=f"127.0.0.1:{self.port}", GUNICORN_WORKERS=str(workers),
                         GUNICORN_THREADS=str(threads), GUNICORN_ACCESSLOG="", GUNICORN_WORKER_TMP_DIR="/dev/shm")
         self.log_path = log_path
@@ -131,3 +131,16 @@ def count_rows(database_url, sql, *params):
 
     with psycopg.connect(database_url) as connection:
         return connection.execute(sql, params).fetchone()[0]
+
+
+def terminate_connections(admin_url, database_url):
+    """Cut every server connection to ``database_url``'s database, as a database restart would; returns how many."""
+    import psycopg
+
+    name = urlsplit(database_url).path.lstrip("/")
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchall()
+    return sum(1 for (ok,) in rows if ok)
