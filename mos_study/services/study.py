@@ -117,6 +117,7 @@ def create_study(
     owner=None,
     data_dir=None,
     seed=None,
+    completion_url="",
     run_missing=True,
 ):
     """Build an open study whose stimuli are the stored outputs of ``methods`` on ``datasets``."""
@@ -159,7 +160,7 @@ def create_study(
             calibration_images=calibration_images,
             repeated_trials=repeated_trials,
             instructions=instructions,
-            config={"datasets": datasets, "methods": methods, "seed": seed},
+            config={"datasets": datasets, "methods": methods, "seed": seed, "completion_url": completion_url},
         )
         Stimulus.objects.bulk_create([Stimulus(study=study, output=o) for o in shown])
         Stimulus.objects.bulk_create(

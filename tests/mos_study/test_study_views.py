@@ -163,6 +163,8 @@ def test_a_finished_session_shows_its_code_and_accepts_no_new_score(client, stud
     assert page.status_code == 200 and session.completion_code.encode() in page.content
     assert post_rating(client, rater, session.trials.first(), 5).status_code == 409
     assert state(client, rater)["finished"] and Rating.objects.count() == 5
+    Study.objects.filter(pk=study.pk).update(config={"completion_url": "https://panel.example/done?cc=1"})
+    assert b'href="https://panel.example/done?cc=1"' in client.get(reverse("mos_study:rate", args=[rater.token])).content
 
 
 def test_csrf_is_enforced_on_ratings(study):

@@ -28,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--owner", help="username of the researcher who owns the study")
         parser.add_argument("--data-dir", help="datasets folder (default: SRMOS_DATA_DIR)")
         parser.add_argument("--seed", type=int, help="seed for the choice of calibration images")
+        parser.add_argument("--completion-url", default="", help="panel page linked from the completion code")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="site address for the rater link")
 
     def handle(self, *args, **options):
@@ -50,6 +51,7 @@ class Command(BaseCommand):
                 owner=owner,
                 data_dir=options["data_dir"],
                 seed=options["seed"],
+                completion_url=options["completion_url"],
             )
         except SRMOSError as error:
             raise CommandError(str(error)) from error

@@ -1,0 +1,54 @@
+"""manage.py create_study on stored outputs (the benchmark-running path is covered by tests/e2e)."""
+import io
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+
+from mos_study.models import Study
+
+from .study_factory import store_outputs
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def outputs(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    return store_outputs(tmp_path)
+
+
+def create(*args):
+    out = io.StringIO()
+    call_command("create_study", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_create_study_prints_the_rater_link(settings):
+    owner = User.objects.create_user("ana")
+    text = create(
+        "--name", "cmd", "--datasets", "Set5", "--methods", "bicubic,srgan-vgg54", "--include-hr",
+        "--images-per-session", "6", "--ratings-per-stimulus", "3", "--calibration-images", "2",
+        "--repeated-trials", "1", "--owner", "ana", "--base-url", "https://mos.example.org/",
+        "--completion-url", "https://panel.example/done",
+    )
+    study = Study.objects.get(name="cmd")
+    assert f"Rater link: https://mos.example.org/s/{study.token}/" in text and "15 stimuli" in text
+    assert (study.owner, study.images_per_session, study.ratings_per_stimulus) == (owner, 6, 3)
+    assert (study.calibration_images, study.repeated_trials) == (2, 1)
+    assert study.stimuli.filter(is_calibration=True).count() == 4
+    assert study.config["completion_url"] == "https://panel.example/done"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--owner", "nobody"], "no user named 'nobody'"),
+        (["--calibration-images", "9"], "more images than the 5 available"),
+        (["--images-per-session", "-1"], "must be 0 or more"),
+    ],
+)
+def test_create_study_reports_bad_options(args, message):
+    with pytest.raises(CommandError, match=message):
+        create("--name", "bad", "--datasets", "Set5", "--methods", "bicubic", *args)
+    assert not Study.objects.exists()
