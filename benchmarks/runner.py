@@ -153,7 +153,7 @@ def imported_jobs(manifest, dataset, method, output_dir, convention, crop_border
             continue
         jobs.append({"key": row["job_key"], "dataset": dataset.name, "dataset_root": str(dataset.root),
                      "scale": dataset.scale, "image": image.name, "hr_path": str(image.hr_path),
-                     "lr_path": str(image.lr_path) if image.lr_path else None, "lr_sha256": row["lr_sha256"] or None,
+                     "lr_path": str(image.lr_path) if image.lr_path else None, "lr_sha256": row["lr_sha256"],
                      "hr_sha256": file_sha256(image.hr_path), "method": method, "weights_path": None,
                      "weights_sha256": None, "device": None, "output_dir": str(output_dir),
                      "convention": convention, "crop_border": crop_border, "source": row["source"]})
@@ -283,6 +283,7 @@ def read_manifest(output_dir):
     if rows and set(MANIFEST_COLUMNS) - set(rows[0]):
         raise SRMOSError(f"{path} is not an srmos outputs manifest (columns {', '.join(rows[0])}); "
                          f"choose another --output-dir")
+    rows = [{column: value if value != "" else None for column, value in row.items()} for row in rows]
     return {(row["dataset"], row["image"], row["method"]): row for row in rows}
 
 
@@ -312,9 +313,9 @@ def is_done(job, manifest):
 def measured_row(job, row):
     """A skipped job's manifest row, measured again only if the convention, border or HR file changed."""
     same = (row["convention"] == job["convention"] and str(row["crop_border"]) == str(job["crop_border"])
-            and row["hr_sha256"] == job["hr_sha256"] and row["psnr_y"] not in ("", None))
+            and row["hr_sha256"] == job["hr_sha256"] and row["psnr_y"] is not None)
     if same:
-        return dict(row, psnr_y=float(row["psnr_y"]), ssim_y=float(row["ssim_y"]))
+        return dict(row, psnr_y=float(row["psnr_y"]), ssim_y=float(row["ssim_y"]), crop_border=job["crop_border"])
     from sr_models.imageio import read_image
 
     dataset, image = job_dataset(job)
