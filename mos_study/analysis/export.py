@@ -63,7 +63,8 @@ def summary_markdown(results):
     lines += ["", "## Rater screening", "",
               f"Rules: {rules} (BT.500 = ITU-R BT.500-14 Annex 1 §A1-2.3.1). "
               f"Rejected: {len(rejected)} of {len(results.screening)}"
-              + (": " + ", ".join(f"{r} ({why})" for r, why in results.screening.loc[results.screening['rejected'], ['rater', 'reasons']].itertuples(index=False)) if rejected else "") + ".", ""]
+              + (": " + ", ".join(f"{r} ({why})" for r, why in results.screening.loc[results.screening['rejected'], ['rater', 'reasons']].itertuples(index=False)) if rejected else "") + ".",
+              "", _rule_coverage(results.screening), ""]
     lines += ["## Significance", "",
               f"Wilcoxon signed-rank over images on per-image MOS and Mann-Whitney U over ratings, two-sided, "
               f"Holm-corrected per dataset and test; significant at p_holm < {options.alpha:g}.", ""]
@@ -79,6 +80,14 @@ def summary_markdown(results):
                   "## Metric correlation with MOS", ""]
         lines += _markdown(results.metric_correlation)
     return "\n".join(lines) + "\n"
+
+
+def _rule_coverage(screening):
+    """Which raters each data-dependent rule could judge: rules without data in the table reject nobody."""
+    judged = {"calibration (calibration rows of nn/hr anchors)": screening["calibration_agreement"].notna().sum(),
+              "retest (repeated stimuli)": (screening["retest_pairs"].fillna(0) > 0).sum(),
+              "speed (response_ms)": screening["median_response_ms"].notna().sum()}
+    return "Raters with data for " + "; ".join(f"{rule}: {int(n)}" for rule, n in judged.items()) + "."
 
 
 def _markdown(table):

@@ -103,7 +103,9 @@ def mos_psnr_figure(results, fmt="svg"):
     """MOS against PSNR (Y) per method, one panel per dataset; None without a metrics table."""
     if results.metrics is None:
         return None
-    table = results.mos.merge(method_means(results.metrics), on=["dataset", "method"], how="inner")
+    table = results.mos.astype({"dataset": str, "method": str}).merge(
+        method_means(results.metrics), on=["dataset", "method"], how="inner")
+    table = table[np.isfinite(table["psnr_y"])]  # the HR reference has infinite PSNR
     datasets = sorted(table["dataset"].unique())
     if not datasets:
         return None
@@ -115,6 +117,7 @@ def mos_psnr_figure(results, fmt="svg"):
             ax.errorbar(part["psnr_y"], part["mos"], yerr=np.nan_to_num(error), fmt="o", capsize=3)
             for _, row in part.iterrows():
                 ax.annotate(row["method"], (row["psnr_y"], row["mos"]), textcoords="offset points", xytext=(4, 4))
+            ax.margins(x=0.15)
             ax.set_xlabel("PSNR Y (dB)")
             ax.set_ylabel("MOS")
             ax.set_ylim(*results.options.scale)

@@ -46,7 +46,7 @@ def correlations(mos_per_image, mos, metrics):
     groups += [("method", name, part) for name, part in methods.groupby("dataset", sort=True)]
     for level, dataset, part in groups:
         for metric in METRICS:
-            pair = part[["mos", metric]].dropna()
+            pair = part[["mos", metric]].replace([np.inf, -np.inf], np.nan).dropna()  # HR's PSNR is infinite
             rows.append({"dataset": dataset, "level": level, "metric": metric, "n": len(pair), **_coefficients(pair, metric)})
     return pd.DataFrame(rows, columns=["dataset", "level", "metric", "n", "pearson", "spearman", "kendall"])
 
