@@ -118,6 +118,8 @@ def test_two_raters_complete_a_study_in_chromium(study_link, browser, live_serve
     first_image = alice.wait_for_selector("#stimulus:visible")
     image_bytes = alice.request.get(live_server.url + first_image.get_attribute("src")).body()
     assert png_chunk_types(image_bytes) <= {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
+    # The next image is fetched while the first is on screen, so the next trial follows with no wait.
+    alice.wait_for_function("performance.getEntriesByType('resource').filter(e => e.name.includes('/i/')).length >= 2")
     rater_a, pressed_a, code_a = rate_with_keyboard(alice, [2, 4, 3], reload_after=3, screenshot=True)
 
     bob = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -148,3 +150,16 @@ def test_two_raters_complete_a_study_in_chromium(study_link, browser, live_serve
     assert researcher.locator("#stat-raters").text_content() == "2"
     assert researcher.locator("#stat-finished").text_content() == "2"
     assert researcher.locator("#progress-table tbody tr").count() == 10
+
+    # A zoomed page or a window smaller than the image gets a warning (and the image is still not scaled).
+    carol = browser.new_context(viewport={"width": 300, "height": 300}, device_scale_factor=2).new_page()
+    carol.goto(study_link + "?pid=carol")
+    carol.get_by_role("checkbox").check()
+    carol.get_by_role("button", name="Start").click()
+    carol.wait_for_selector("button.score:enabled")
+    warning = carol.locator("#size-warning")
+    assert warning.is_visible() and "zoom" in warning.text_content() and "larger" in warning.text_content()
+    natural, shown = carol.evaluate(
+        "() => { const i = document.getElementById('stimulus'); return [i.naturalWidth, i.getBoundingClientRect().width]; }"
+    )
+    assert natural == shown
