@@ -126,8 +126,8 @@ def get_dataset(dataset, data_dir=None, scale=4, *, name=None):
         root = Path(dataset).expanduser()
         if root.name == f"image_SRF_{scale}":
             root = root.parent
-        expected = None
         name = name or root.name
+        expected = KNOWN_DATASETS.get(name)
         if not root.is_dir():
             raise DatasetError(f"dataset folder {root} does not exist")
     else:

@@ -19,6 +19,7 @@ from sr_models.errors import SRMOSError
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60
+MAX_UNPACKED_BYTES = 20 << 30  # BSD100 unpacks to well under 1 GB; refuses archive bombs
 
 
 class DownloadError(SRMOSError):
@@ -79,16 +80,16 @@ def download(name, url=None, sha256=None, data_dir=None, *, root=None, scale=4, 
 
     if not name or os.sep in name or name in (".", "..") or (os.altsep and os.altsep in name):
         raise DownloadError(f"dataset name {name!r} must be a plain folder name")
+    data_dir = resolve_data_dir(data_dir)
+    target = data_dir / name
+    if target.exists() and not force:
+        return target
     source = resolve_source(name, url, sha256, root)
     if source.sha256 is None and not allow_unverified:
         raise DownloadError(
             f"no SHA-256 is known for {name} ({source.url}): pass --sha256 (or set "
             f"SRMOS_DATASET_SHA256_{env_key(name)}) so the archive can be verified, or pass --allow-unverified "
             f"to accept it and have its checksum printed")
-    data_dir = resolve_data_dir(data_dir)
-    target = data_dir / name
-    if target.exists() and not force:
-        return target
     data_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".download-{name}-", dir=data_dir))
     try:
@@ -103,7 +104,7 @@ def download(name, url=None, sha256=None, data_dir=None, *, root=None, scale=4, 
         unpacked = work / "unpacked"
         unpack_archive(archive, unpacked)
         dataset_root = find_dataset_root(unpacked, source.root, scale)
-        get_dataset(str(dataset_root), name=name, scale=scale)  # readable and complete before it goes in place
+        get_dataset(str(dataset_root), name=name, scale=scale).verify()  # complete and readable, before it goes in
         if target.exists():  # move the old copy aside first: the swap itself is two renames
             os.rename(target, work / "previous")
         os.rename(dataset_root, target)
@@ -154,9 +155,16 @@ def safe_member_path(destination, member_name):
     return path
 
 
+def check_total_size(sizes):
+    total = sum(sizes)
+    if total > MAX_UNPACKED_BYTES:
+        raise DownloadError(f"the archive would unpack to {total} bytes, more than {MAX_UNPACKED_BYTES}; refused")
+
+
 def unpack_zip(archive, destination):
     with zipfile.ZipFile(archive) as zf:
         members = zf.infolist()
+        check_total_size(info.file_size for info in members)
         for info in members:  # check everything before writing anything
             safe_member_path(destination, info.filename)
             file_type = stat.S_IFMT(info.external_attr >> 16)  # 0 where the zip was made without Unix modes
@@ -176,6 +184,7 @@ def unpack_tar(archive, destination):
     try:
         with tarfile.open(archive) as tf:
             members = tf.getmembers()
+            check_total_size(member.size for member in members)
             for member in members:
                 safe_member_path(destination, member.name)
                 if not (member.isfile() or member.isdir()):

@@ -10,6 +10,7 @@ import zipfile
 
 import pytest
 
+from benchmarks import download as download_module
 from benchmarks.datasets import get_dataset
 from benchmarks.download import DATASET_SOURCES, DownloadError, download, resolve_source
 from sr_models.errors import SRMOSError
@@ -95,6 +96,7 @@ def test_existing_dataset_is_kept_unless_forced(server, embedded_datasets, tmp_p
     marker.write_text("old copy")
     download("Set5", f"{base}/again.zip", sha, data_dir, progress=False)
     assert marker.exists()  # not fetched again
+    assert download("Set5", data_dir=data_dir) == data_dir / "Set5"  # present: no source or checksum needed
     download("Set5", f"{base}/again.zip", sha, data_dir, progress=False, force=True)
     assert not marker.exists()
     assert leftovers(data_dir) == ["Set5"]
@@ -144,6 +146,29 @@ def test_hostile_archives_are_refused(server, tmp_path, writer, name):
     assert leftovers(data_dir) == []
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "deep" / "escaped.txt").exists()
     assert not os.path.exists("/tmp/escaped-absolute.txt")
+
+
+def test_archive_bomb_is_refused(server, embedded_datasets, tmp_path, monkeypatch):
+    folder, base = server
+    sha = make_tar(folder / "big.tar.gz", embedded_datasets)
+    monkeypatch.setattr(download_module, "MAX_UNPACKED_BYTES", 100_000)
+    with pytest.raises(DownloadError, match="would unpack to .* bytes"):
+        download("Set5", f"{base}/big.tar.gz", sha, tmp_path, progress=False)
+    assert leftovers(tmp_path) == []
+
+
+def test_incomplete_or_corrupt_archive_is_refused(server, embedded_datasets, tmp_path):
+    folder, base = server
+    with zipfile.ZipFile(folder / "short.zip", "w") as zf:
+        for file in set5_files(embedded_datasets)[:4]:
+            zf.write(file, f"Set5/image_SRF_4/{file.name}")
+    with pytest.raises(SRMOSError, match="incomplete"):
+        download("Set5", f"{base}/short.zip", sha256_of(folder / "short.zip"), tmp_path, progress=False)
+    with zipfile.ZipFile(folder / "corrupt.zip", "w") as zf:
+        zf.writestr("mine/a.png", b"not a png")
+    with pytest.raises(SRMOSError, match="a.png"):
+        download("mine", f"{base}/corrupt.zip", sha256_of(folder / "corrupt.zip"), tmp_path, progress=False)
+    assert leftovers(tmp_path) == []
 
 
 def test_archive_without_images_is_refused(server, tmp_path):
