@@ -186,6 +186,9 @@ def execute_job(job, upscaler=None):
     return execute_jobs([job], upscaler)[0]
 
 
+generate_output = execute_job  # the name docs/ARCHITECTURE.md gives it
+
+
 def execute_jobs(jobs, upscaler=None):
     """``execute_job`` for several jobs of one method, upscaled as one batch (``Upscaler.upscale_many``)."""
     from benchmarks.metrics import evaluate_many
