@@ -1,6 +1,7 @@
 """Agreement with Netflix's sureal 0.9.0 on the public raw ACR sample it ships (see make_reference.py).
 
-Tolerances from the issue: quality and bias within 0.005, inconsistency within 0.01, the same raters rejected.
+The issue asks for quality and bias within 0.005 and inconsistency within 0.01; the same algorithm agrees to the
+10 decimals stored, so the tests pin 1e-8.
 """
 import numpy as np
 import pandas as pd
@@ -25,11 +26,11 @@ def test_p910_model_matches_sureal(repo_root, variant):
     results = build_results(ratings, AnalysisOptions(screening=ScreeningOptions(rules=())))
     stimuli = results.subjective_stimuli.set_index("image").loc[reference_stimuli.image]
     raters = results.subjective_raters.set_index("rater").loc[reference_raters.rater]
-    assert np.abs(stimuli.quality.to_numpy() - reference_stimuli.quality).max() < 0.005
+    assert np.abs(stimuli.quality.to_numpy() - reference_stimuli.quality).max() < 1e-8
     half = (stimuli.ci95_high - stimuli.quality).to_numpy()
-    assert np.abs(half - reference_stimuli.quality_ci95_half).max() < 0.005
-    assert np.abs(raters.bias.to_numpy() - reference_raters.bias).max() < 0.005
-    assert np.abs(raters.inconsistency.to_numpy() - reference_raters.inconsistency).max() < 0.01
+    assert np.abs(half - reference_stimuli.quality_ci95_half).max() < 1e-8
+    assert np.abs(raters.bias.to_numpy() - reference_raters.bias).max() < 1e-8
+    assert np.abs(raters.inconsistency.to_numpy() - reference_raters.inconsistency).max() < 1e-8
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
