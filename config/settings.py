@@ -44,6 +44,8 @@ elif PRODUCTION and SECRET_KEY.startswith("change-me"):
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# The rating page's script gets a JSON 403 it can show ("reload the page"), browsers the usual page.
+CSRF_FAILURE_VIEW = "mos_study.views.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

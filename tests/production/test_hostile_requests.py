@@ -1,0 +1,273 @@
+"""Hostile requests against every public endpoint: each gets a clear 4xx and changes nothing (rows counted before
+and after). Other raters' trials, scores out of range, SQL-like and script payloads in every field, oversized
+bodies, missing or forged CSRF tokens, guessed study/rater/stimulus tokens and ids, other researchers' studies."""
+import json
+import secrets
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+
+from mos_study.models import Method, Output, Rater, Rating, RatingSession, Stimulus, Study, TestImage, Trial
+from mos_study.services import study as studies
+from tests.mos_study.study_factory import store_outputs
+
+pytestmark = pytest.mark.django_db
+
+SQL = ["' OR '1'='1", "1; DROP TABLE mos_study_rating; --", "1 UNION SELECT password FROM auth_user", '" OR ""="']
+SCRIPT = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "javascript:alert(1)"]
+HOSTILE = SQL + SCRIPT
+MODELS = [Study, Stimulus, Rater, RatingSession, Trial, Rating, Method, TestImage, Output, User]
+
+
+def snapshot():
+    """Every row that a request could change, in a comparable form."""
+    state = {model.__name__: model.objects.count() for model in MODELS}
+    state["ratings"] = sorted(Rating.objects.values_list("trial_id", "score", "response_ms"))
+    state["studies"] = sorted(Study.objects.values_list("pk", "status", "token", "owner_id"))
+    state["raters"] = sorted(Rater.objects.values_list("pk", "participant_id", "token"))
+    state["sessions"] = sorted(RatingSession.objects.values_list("pk", "finished"))
+    return state
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def world(settings, tmp_path):
+    """Two researchers' studies, two raters in the first and one in the second, one rating stored."""
+    settings.MEDIA_ROOT = tmp_path
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    store_outputs(tmp_path)
+    alice = User.objects.create_user("alice", password="pw")
+    bob = User.objects.create_user("bob", password="pw")
+    study_a = studies.create_study("a", ["Set5"], ["nn", "bicubic"], owner=alice, run_missing=False)
+    study_b = studies.create_study("b", ["Set5"], ["bicubic", "srgan-vgg54"], owner=bob, run_missing=False)
+    rater_1 = studies.start_session(study_a).rater
+    rater_2 = studies.start_session(study_a).rater
+    rater_b = studies.start_session(study_b).rater
+    first = rater_1.sessions.get().trials.order_by("position").first()
+    studies.submit_rating(rater_1, first.token, 4)
+    return {
+        "alice": alice, "bob": bob, "study_a": study_a, "study_b": study_b,
+        "rater_1": rater_1, "rater_2": rater_2, "rater_b": rater_b, "rated": first,
+        "unrated": rater_1.sessions.get().trials.filter(rating__isnull=True).order_by("position").first(),
+    }
+
+
+def rate_url(rater):
+    return reverse("mos_study:submit_rating", args=[rater.token])
+
+
+def post_json(client, url, body, **extra):
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.post(url, data, content_type="application/json", HTTP_ACCEPT="application/json", **extra)
+
+
+def shown_raw(payload, html):
+    """True when a payload with HTML-special characters appears unescaped in a page."""
+    return any(c in payload for c in "<>\"'") and payload in html
+
+
+def assert_refused(response, statuses):
+    assert response.status_code in statuses, (response.status_code, response.content[:300])
+    body = response.content.decode(errors="replace")
+    if response["Content-Type"].startswith("application/json"):
+        answer = response.json()
+        assert answer.get("message") or answer.get("error"), "a refusal says why"
+        assert response["X-Content-Type-Options"] == "nosniff"  # an echoed payload is never sniffed as HTML
+    else:
+        assert not any(shown_raw(payload, body) for payload in HOSTILE)
+
+
+def rating_bodies(world):
+    own = world["unrated"].token
+    other_rater = world["rater_2"].sessions.get().trials.first().token
+    other_study = world["rater_b"].sessions.get().trials.first().token
+    bodies = [
+        ({"trial": other_rater, "score": 3}, {404}),  # another rater's trial, same study
+        ({"trial": other_study, "score": 3}, {404}),  # another study's trial
+        ({"trial": world["rated"].token, "score": 1}, {409}),  # changing a stored rating
+        ({"score": 3}, {404}),
+        ({"trial": own}, {400}),
+        ({"trial": own, "score": 3, "response_ms": -1}, {400}),
+        ({"trial": own, "score": 3, "response_ms": "1e999"}, {400}),
+    ]
+    bodies += [({"trial": own, "score": score}, {400})
+               for score in [0, 6, -1, 2.5, 1e308, "6", "", None, True, [3], {"$gt": 0}, "NaN", "Infinity"]]
+    bodies += [({"trial": payload, "score": 3}, {404}) for payload in HOSTILE]
+    bodies += [({"trial": own, "score": payload}, {400}) for payload in HOSTILE]
+    bodies += [({"trial": own, "score": 3, "response_ms": payload}, {400}) for payload in HOSTILE]
+    bodies += [({"trial": [own], "score": 3}, {400, 404}), ({"trial": {"token": own}, "score": 3}, {400, 404})]
+    bodies += [(raw, {400}) for raw in ["not json", "[1, 2]", '"a string"', "", "{", b"\xff\xfe\x00"]]
+    return bodies
+
+
+def test_hostile_rating_bodies_are_refused_and_change_nothing(world):
+    client = Client()
+    for body, statuses in rating_bodies(world):
+        before = snapshot()
+        assert_refused(post_json(client, rate_url(world["rater_1"]), body), statuses)
+        assert snapshot() == before, body
+
+
+def test_wrong_methods_on_the_rating_endpoint(world):
+    client, url = Client(), rate_url(world["rater_1"])
+    before = snapshot()
+    for method in ("get", "put", "patch", "delete"):
+        assert getattr(client, method)(url).status_code == 405, method
+    assert snapshot() == before
+
+
+def guessed_tokens(world):
+    """What an attacker would try: random tokens, small ids, tokens of the wrong kind, injections, traversal."""
+    guesses = [secrets.token_urlsafe(16), "1", "0", str(world["study_a"].pk), "admin", "..", "%2e%2e%2fsettings"]
+    return guesses + [world["study_a"].token[:-1] + "A", world["rater_1"].token.upper()] + SQL
+
+
+@pytest.mark.parametrize(
+    "route, method", [("start", "get"), ("start", "post"), ("rate", "get"), ("session_state", "get"),
+                      ("submit_rating", "post"), ("image", "get")],
+)
+def test_guessed_tokens_find_nothing(world, route, method):
+    client = Client()
+    for guess in guessed_tokens(world):
+        if route == "start" and guess == world["study_a"].token:
+            continue
+        url = reverse(f"mos_study:{route}", args=[guess])
+        before = snapshot()
+        response = getattr(client, method)(url, {"consent": "on"} if method == "post" and route == "start" else {})
+        assert response.status_code in (404, 405), (route, guess, response.status_code)
+        assert snapshot() == before
+
+
+def test_tokens_are_long_random_and_not_ids(world):
+    tokens = [s.token for s in Study.objects.all()] + [r.token for r in Rater.objects.all()]
+    tokens += list(Trial.objects.values_list("token", flat=True)) + list(Stimulus.objects.values_list("token", flat=True))
+    assert len(set(tokens)) == len(tokens)
+    assert all(len(token) >= 22 for token in tokens)  # 16 random bytes, base64url: 128 bits
+    # A rater token is not a study link and a trial token is not a rater's page.
+    assert Client().get(reverse("mos_study:rate", args=[world["study_a"].token])).status_code == 404
+    assert Client().get(reverse("mos_study:start", args=[world["rater_1"].token])).status_code == 404
+
+
+def test_rating_another_raters_trial_through_their_image_url_changes_nothing(world):
+    """A rater who learns another's trial token (e.g. from an image URL) still cannot rate it."""
+    other = world["rater_2"].sessions.get().trials.first()
+    before = snapshot()
+    assert Client().get(reverse("mos_study:image", args=[other.token])).status_code == 200  # images are public
+    assert_refused(post_json(Client(), rate_url(world["rater_1"]), {"trial": other.token, "score": 5}), {404})
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("payload", HOSTILE + ["x" * 201])
+def test_hostile_participant_ids(world, payload):
+    """Panel ids are free text: a hostile one is stored verbatim (or refused when too long), never run or shown raw."""
+    client = Client()
+    url = reverse("mos_study:start", args=[world["study_a"].token])
+    page = client.get(url, {"pid": payload})
+    assert not shown_raw(payload, page.content.decode())
+    before = snapshot()
+    response = client.post(f"{url}?pid={payload}", {"consent": "on"})
+    if len(payload) > 200:
+        assert response.status_code == 400 and snapshot() == before
+        return
+    assert response.status_code == 302
+    assert Rater.objects.filter(participant_id=payload).count() == 1
+    Client().post(f"{url}?pid={payload}", {"consent": "on"})  # the same id resumes, it does not add a rater
+    assert Rater.objects.filter(participant_id=payload).count() == 1
+    researcher = Client()
+    researcher.force_login(world["alice"])
+    for page_name in ("study_detail", "study_results"):
+        shown = researcher.get(reverse(f"mos_study:{page_name}", args=[world["study_a"].pk])).content.decode()
+        assert not shown_raw(payload, shown)
+
+
+def test_hostile_consent_form_fields(world):
+    url = reverse("mos_study:start", args=[world["study_a"].token])
+    before = snapshot()
+    for data in [{}, {"consent": ""}, {"participant_id": "x" * 5000, "consent": "on"}]:
+        response = Client().post(url, data)
+        assert response.status_code in (200, 400), data  # the form again, with its error
+        assert snapshot() == before, data
+
+
+def test_oversized_bodies_are_refused(world):
+    limit = django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    padding = "x" * (limit + 1)
+    before = snapshot()
+    response = post_json(Client(), rate_url(world["rater_1"]),
+                         {"trial": world["unrated"].token, "score": 3, "pad": padding})
+    assert response.status_code == 400
+    form = Client().post(reverse("mos_study:start", args=[world["study_a"].token]),
+                         {"consent": "on", "participant_id": padding})
+    assert form.status_code == 400
+    login = Client().post(reverse("mos_study:login"), {"username": padding, "password": "x"})
+    assert login.status_code == 400
+    assert snapshot() == before
+
+
+def test_missing_or_forged_csrf_is_refused(world):
+    browser = Client(enforce_csrf_checks=True)
+    browser.get(reverse("mos_study:rate", args=[world["rater_1"].token]))  # a real page sets the CSRF cookie
+    body = {"trial": world["unrated"].token, "score": 3}
+    before = snapshot()
+    missing = post_json(browser, rate_url(world["rater_1"]), body)
+    forged = post_json(browser, rate_url(world["rater_1"]), body, HTTP_X_CSRFTOKEN="A" * 32)
+    no_cookie = post_json(Client(enforce_csrf_checks=True), rate_url(world["rater_1"]), body,
+                          HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value)
+    for response in (missing, forged, no_cookie):
+        assert response.status_code == 403 and response.json()["error"] == "csrf_failed"
+    assert browser.post(reverse("mos_study:start", args=[world["study_a"].token]), {"consent": "on"}).status_code == 403
+    assert browser.post(reverse("mos_study:login"), {"username": "alice", "password": "pw"}).status_code == 403
+    assert snapshot() == before
+
+
+def test_researcher_pages_need_login_and_permission(world):
+    pk_a, pk_b = world["study_a"].pk, world["study_b"].pk
+    pages = ["study_detail", "ratings_csv", "study_results", "mos_svg"]
+    anonymous, bob = Client(), Client()
+    bob.force_login(world["bob"])
+    before = snapshot()
+    for page in pages:
+        url = reverse(f"mos_study:{page}", args=[pk_a])
+        response = anonymous.get(url)
+        assert response.status_code == 302 and reverse("mos_study:login") in response["Location"], page
+        assert bob.get(url).status_code == 403, page  # someone else's study
+        # His own study opens (the figure is 404 "no ratings yet" while study b has none).
+        assert bob.get(reverse(f"mos_study:{page}", args=[pk_b])).status_code in (200, 404), page
+        assert bob.get(reverse(f"mos_study:{page}", args=[987654])).status_code == 404, page
+    listing = bob.get(reverse("mos_study:dashboard")).content.decode()
+    assert world["study_b"].name in listing and world["study_a"].token not in listing
+    assert anonymous.get("/admin/mos_study/rating/").status_code == 302
+    assert bob.get("/admin/mos_study/rating/").status_code == 302  # not staff
+    assert snapshot() == before
+
+
+def test_a_closed_study_takes_no_ratings(world):
+    Study.objects.filter(pk=world["study_a"].pk).update(status=Study.Status.CLOSED)
+    before = snapshot()
+    response = post_json(Client(), rate_url(world["rater_1"]), {"trial": world["unrated"].token, "score": 3})
+    assert_refused(response, {409})
+    assert Client().post(reverse("mos_study:start", args=[world["study_a"].token]),
+                         {"consent": "on"}).status_code == 409
+    assert snapshot() == before
+
+
+def test_flooding_the_rating_endpoint_is_rate_limited(world, settings):
+    settings.SRMOS_RATE_LIMITS = {"rating": {"ip": "1000/m", "token": "5/m"}}
+    client, url = Client(), rate_url(world["rater_1"])
+    trials = list(world["rater_1"].sessions.get().trials.filter(rating__isnull=True).order_by("position"))
+    answers = [post_json(client, url, {"trial": t.token, "score": 3}).status_code for t in trials[:5]]
+    before = snapshot()
+    flood = [post_json(client, url, {"trial": trials[5].token, "score": 3}) for _ in range(20)]
+    assert answers == [201] * 5
+    assert {r.status_code for r in flood} == {429} and int(flood[0]["Retry-After"]) >= 1
+    assert snapshot() == before
