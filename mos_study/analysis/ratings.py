@@ -2,7 +2,8 @@
 
 Columns: ``rater,image,method,score`` required; ``dataset`` (default: one dataset named after the file), ``kind``
 (``trial``, ``repeat`` or ``calibration``; default ``trial``), ``is_calibration`` (true/false, an alternative to
-``kind``), ``session``, ``trial``, ``repetition``, ``response_ms``, ``timestamp`` optional. Other columns are ignored.
+``kind``), ``expected_score`` (the score a calibration anchor should get), ``session``, ``trial``, ``repetition``,
+``response_ms``, ``timestamp`` optional. Other columns are ignored.
 Every problem is reported with the file, the line and the column, before anything is computed or written.
 """
 from pathlib import Path
@@ -13,13 +14,14 @@ import pandas as pd
 from sr_models.errors import SRMOSError
 
 REQUIRED = ("rater", "image", "method", "score")
-OPTIONAL = ("dataset", "kind", "is_calibration", "session", "trial", "repetition", "response_ms", "timestamp")
+OPTIONAL = ("dataset", "kind", "is_calibration", "expected_score", "session", "trial", "repetition", "response_ms",
+            "timestamp")
 KINDS = ("trial", "repeat", "calibration")
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
 # The canonical columns every analysis function relies on, in this order.
-CANONICAL = ("dataset", "rater", "image", "method", "score", "kind", "session", "trial", "repetition",
-             "response_ms", "timestamp", "line")
+CANONICAL = ("dataset", "rater", "image", "method", "score", "kind", "expected_score", "session", "trial",
+             "repetition", "response_ms", "timestamp", "line")
 
 
 class RatingsError(SRMOSError):
@@ -87,7 +89,7 @@ def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
     _fail_where(frame, (frame["score"] < low) | (frame["score"] > high), source, "score",
                 f"is outside the scale {low:g}..{high:g} (set --scale LOW,HIGH)")
     frame["kind"] = _kinds(frame, source)
-    for name in ("trial", "repetition", "response_ms"):
+    for name in ("expected_score", "trial", "repetition", "response_ms"):
         frame[name] = _numbers(frame, name, source) if name in frame.columns else np.nan
     _fail_where(frame, frame["response_ms"] < 0, source, "response_ms", "is negative")
     for name in ("session", "timestamp"):

@@ -89,15 +89,17 @@ def bt500_counts(ratings, sd_ddof=1):
 def calibration_agreement(ratings, options, scale):
     """Fraction of a rater's calibration scores within tolerance of the anchor's expected score.
 
-    Calibration rows (kind ``calibration``) whose method names a low anchor (nearest neighbour: nn, nearest...) are
-    expected at the bottom of the scale, those naming a high anchor (hr, original, reference) at the top; other
-    calibration rows are not judged. A rater without judged calibration rows gets no value and is never rejected.
+    A calibration row (kind ``calibration``) is expected at its ``expected_score`` when the table gives one;
+    otherwise a method naming a low anchor (nearest neighbour: nn, nearest...) is expected at the bottom of the
+    scale and one naming a high anchor (hr, original, reference) at the top; other calibration rows are not judged.
+    A rater without judged calibration rows gets no value and is never rejected.
     """
     calibration = ratings[ratings["kind"] == "calibration"]
     method = calibration["method"].str.lower()
     expected = pd.Series(np.nan, index=calibration.index)
     expected[method.isin(LOW_ANCHORS)] = scale[0]
     expected[method.isin(HIGH_ANCHORS)] = scale[1]
+    expected = calibration["expected_score"].where(calibration["expected_score"].notna(), expected)
     judged = expected.notna()
     agree = (calibration["score"][judged] - expected[judged]).abs() <= options.calibration_tolerance
     table = agree.groupby(calibration["rater"][judged]).agg(["mean", "size"])

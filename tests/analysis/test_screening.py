@@ -122,6 +122,15 @@ def test_calibration_from_is_calibration_column():
     assert screen(frame, ScreeningOptions(), (1, 5)).set_index("rater").loc["a", "reasons"] == "calibration"
 
 
+def test_calibration_expected_score_column():
+    # expected_score wins over the anchor names: "mid" anchors expected at 3, any method name
+    rows = [("a", "c1", "mid", 3), ("a", "c2", "mid", 3), ("b", "c1", "mid", 5), ("b", "c2", "mid", 1)]
+    frame = table(rows, kind="calibration", expected_score=[3, 3, 3, 3])
+    result = screen(frame, ScreeningOptions(rules=("calibration",)), (1, 5)).set_index("rater")
+    assert result.calibration_agreement.to_dict() == {"a": 1.0, "b": 0.0}
+    assert list(result.index[result.rejected]) == ["b"]
+
+
 def test_retest_rule():
     rows, repetition = [], []
     for rater, first, second in (("steady", [1, 2, 3, 4], [1, 2, 4, 4]), ("erratic", [1, 2, 3, 4], [5, 5, 1, 1])):

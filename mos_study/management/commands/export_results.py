@@ -19,14 +19,15 @@ from ...models import Metric, Study
 from ...services.study import ratings_frame
 
 RATINGS_COLUMNS = ["study", "rater", "session", "trial", "dataset", "image", "method", "score", "response_ms",
-                   "timestamp", "kind", "repetition"]
+                   "timestamp", "kind", "repetition", "expected_score"]
 METRIC_COLUMNS = ["dataset", "image", "method", "psnr_y", "ssim_y"]
 
 
 def ratings_csv(study, ratings):
-    """ratings.csv: study,rater,session,trial,dataset,image,method,score,response_ms,timestamp,kind,repetition."""
+    """ratings.csv: study,rater,session,trial,dataset,image,method,score,response_ms,timestamp, then kind,
+    repetition, expected_score (calibration anchors)."""
     table = ratings.assign(study=study.name)[RATINGS_COLUMNS]
-    for column in ("trial", "score", "response_ms", "repetition"):
+    for column in ("trial", "score", "response_ms", "repetition", "expected_score"):
         if (table[column].dropna() % 1 == 0).all():
             table[column] = table[column].astype("Int64")  # whole numbers print without decimals
     return to_csv_text(table).encode()
