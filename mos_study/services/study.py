@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from sr_models.errors import SRMOSError
@@ -173,12 +173,12 @@ def create_study(
 
 
 def lock_study(study):
-    """Serialise session building per study so that concurrent raters stay balanced."""
+    """Serialise session building per study so that concurrent raters stay balanced; returns the fresh row."""
     if connection.vendor == "sqlite":
         # SQLite has no row locks; a write takes the database's write lock until the transaction ends.
-        Study.objects.filter(pk=study.pk).update(status=study.status)
-    else:
-        Study.objects.select_for_update().get(pk=study.pk)
+        Study.objects.filter(pk=study.pk).update(status=F("status"))
+        return Study.objects.get(pk=study.pk)
+    return Study.objects.select_for_update().get(pk=study.pk)
 
 
 def assigned_counts(study, now=None):
@@ -252,9 +252,13 @@ def order_apart(items, image_of, rng, last=None):
     return order
 
 
+def image_of(pair):
+    """The test image of a (stimulus, kind) pair."""
+    return pair[0].output.image_id
+
+
 def plan_session(study, calibration, stimuli, counts, rng):
     """The session's trials as (stimulus, kind): calibration first, then trials and repeats in random order."""
-    image_of = lambda pair: pair[0].output.image_id  # noqa: E731
     first = order_apart([(s, Trial.Kind.CALIBRATION) for s in calibration], image_of, rng)
     k = study.images_per_session or len(stimuli)
     chosen = choose_stimuli(stimuli, counts, k, rng)
@@ -290,10 +294,10 @@ def find_rater(study, participant_id):
 
 def start_session(study, *, participant_id="", user_agent="", seed=None, now=None):
     """A new consenting rater with a balanced, randomly ordered session; a known participant id resumes its own."""
-    check_open(study)
     participant_id = clean_participant_id(participant_id)
     with transaction.atomic():
-        lock_study(study)
+        study = lock_study(study)
+        check_open(study)
         rater = find_rater(study, participant_id)
         if rater is not None:
             return current_session(rater)
