@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 PERIOD_WORDS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
-KEY_WORDS = {"ip": "from this address", "token": "for this link"}
+KEY_WORDS = {"ip": "from this address", "token": "for this link or account"}
 
 
 def parse_rate(rate):
@@ -83,9 +83,10 @@ def too_many(scope, kind, rate, retry_after):
     return response
 
 
-def rate_limit(scope, *, token_kwarg=None, methods=("POST",)):
-    """Limit a view per client IP and per URL token (the view's ``token_kwarg`` argument), see the module docstring.
+def rate_limit(scope, *, token_kwarg=None, token_of=None, methods=("POST",)):
+    """Limit a view per client IP and per token, see the module docstring.
 
+    The token is the view's ``token_kwarg`` URL argument, or ``token_of(request)`` (e.g. the logged-in user's id).
     Only requests whose method is in ``methods`` count, so reading a page never uses up the budget for answering.
     """
 
@@ -94,7 +95,8 @@ def rate_limit(scope, *, token_kwarg=None, methods=("POST",)):
         def wrapped(request, *args, **kwargs):
             if request.method in methods:
                 limits = settings.SRMOS_RATE_LIMITS.get(scope, {})
-                identities = {"ip": client_ip(request), "token": kwargs.get(token_kwarg) if token_kwarg else None}
+                token = token_of(request) if token_of else kwargs.get(token_kwarg) if token_kwarg else None
+                identities = {"ip": client_ip(request), "token": token}
                 for kind, identity in identities.items():
                     retry_after = hit(scope, kind, identity, limits.get(kind))
                     if retry_after:

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.views.generic import RedirectView
 
-from .views import dashboard, rater, stimuli
+from .views import dashboard, rater, stimuli, uploads
 
 app_name = "mos_study"
 urlpatterns = [
@@ -15,6 +15,7 @@ urlpatterns = [
     path("i/<str:token>.png", stimuli.image, name="image"),
     # Researchers.
     path("dashboard/", dashboard.index, name="dashboard"),
+    path("dashboard/upload/", uploads.upload_outputs, name="upload_outputs"),
     path("dashboard/<int:pk>/", dashboard.detail, name="study_detail"),
     path("dashboard/<int:pk>/ratings.csv", dashboard.ratings_csv, name="ratings_csv"),
     path("dashboard/<int:pk>/results/", dashboard.results, name="study_results"),

@@ -67,7 +67,7 @@ def test_per_token_limit_gives_429_json_with_retry_after(frozen_time):
     body = json.loads(response.content)
     # 20 s into the window: 40 s until the next one.
     assert response["Retry-After"] == "40" and body["retry_after"] == 40
-    assert body["error"] == "Too many requests: at most 3 per minute for this link. Try again in 40 s."
+    assert body["error"] == "Too many requests: at most 3 per minute for this link or account. Try again in 40 s."
     # Another rater behind the same address is not punished for the first one's clicks.
     assert post("tokenB").status_code == 200
 
@@ -141,3 +141,18 @@ def test_redis_counters_are_exact_under_concurrent_requests(require_redis):
         for thread in threads:
             thread.join()
     assert statuses.count(200) == 3 and statuses.count(429) == 37
+
+
+def test_token_of_limits_per_account(frozen_time):
+    @rate_limit("rating", token_of=lambda request: request.user_id)
+    def view(request):
+        return JsonResponse({"ok": True})
+
+    def call(user_id, ip):
+        request = RequestFactory().post("/upload/", REMOTE_ADDR=ip)
+        request.user_id = user_id
+        return view(request).status_code
+
+    # The same account from three addresses: its own limit (3/m) holds.
+    assert [call(7, f"10.9.0.{i}") for i in range(4)] == [200, 200, 200, 429]
+    assert call(8, "10.9.0.9") == 200
