@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks import tables
 from benchmarks.datasets import IMAGE_SUFFIXES, Dataset, DatasetError, TestImage, get_dataset
-from sr_models.errors import SRMOSError, UnknownMethodError
+from sr_models.errors import SRMOSError, UnknownMethodError, WeightsError
 
 SCALE = 4
 OUTPUTS = "outputs"
@@ -83,7 +83,10 @@ def resolve_method(name, weights_dir=None, device=None):
     """
     from sr_models import methods
 
-    upscaler = methods.load(name, weights=weights_dir, device=device)
+    try:
+        upscaler = methods.load(name, weights=weights_dir, device=device)
+    except WeightsError as exc:
+        raise type(exc)(f"{exc} (benchmarks take a folder: --weights-dir / weights_dir holding {name}.pt)") from exc
     weights = getattr(upscaler, "info", {}).get("weights")
     return upscaler, Path(weights) if weights else None
 
@@ -396,7 +399,7 @@ def match_outputs(dataset, outputs_dir):
         extra = f" (files matching no image: {', '.join(unmatched)})" if unmatched else ""
         raise SRMOSError(f"outputs in {outputs_dir} do not match {dataset.name}'s images: {'; '.join(problems)}"
                          f"{extra}. Name each file after its image, e.g. {dataset.images[0].name}.png or "
-                         f"{dataset.images[0].hr_path.stem}_<anything>.png")
+                         f"{dataset.images[0].name}_<anything>.png")
     return {name: paths[0] for name, paths in found.items()}
 
 
