@@ -4,11 +4,21 @@ One code path serves the command line (``python -m mos_study.analysis``), ``mana
 dashboard: ``prepare_ratings``/``read_ratings`` -> ``build_results`` -> ``write_results`` (or the figure functions).
 """
 from .export import render_files, write_files, write_results
-from .figures import FIGURES, mos_figure, mos_psnr_figure, score_distribution_figure
 from .metrics import check_metrics, read_metrics
 from .ratings import RatingsError, parse_columns, parse_scale, prepare_ratings, read_ratings
 from .results import AnalysisOptions, Results, build_results
 from .screening import RULES, ScreeningOptions
+
+
+FIGURE_NAMES = ("FIGURES", "mos_figure", "mos_psnr_figure", "score_distribution_figure")
+
+
+def __getattr__(name):
+    """Figure functions load matplotlib only when first asked for (PEP 562)."""
+    if name in FIGURE_NAMES:
+        from . import figures
+        return getattr(figures, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_analysis(ratings, output_dir, options=None, metrics=None, extra_files=None, figures=True):

@@ -14,7 +14,6 @@ import pandas as pd
 
 import sr_models
 
-from .figures import FIGURES
 from .metrics import table2_latex, table2_markdown
 
 FORMAT_VERSION = 1
@@ -109,6 +108,8 @@ def render_files(results, figures=True):
     files["summary.md"] = summary_markdown(results).encode()
     files["export.json"] = (json.dumps(export_config(results), indent=2, sort_keys=True) + "\n").encode()
     if figures:
+        from .figures import FIGURES  # matplotlib only when figures are wanted
+
         for name, make in FIGURES.items():
             for fmt in ("svg", "png"):
                 data = make(results, fmt)
