@@ -63,11 +63,14 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
     """
     fused = copy.deepcopy(model).eval()
     fold_batch_norms(fused)
-    last = fused.upsample[-1]
-    conv, shuffle, prelu = last[0], last[1], last[2]
-    if isinstance(shuffle, nn.PixelShuffle) and shuffle.upscale_factor == 2 and prelu.weight.numel() == 1:
-        fused.upsample[-1] = nn.Sequential(conv, prelu)
-        fused.tail = SubPixelConv(fused.tail)
+    upsample, tail = getattr(fused, "upsample", None), getattr(fused, "tail", None)
+    last = upsample[-1] if isinstance(upsample, nn.Sequential) and len(upsample) else None
+    if isinstance(tail, nn.Conv2d) and isinstance(last, nn.Sequential) and len(last) == 3:
+        conv, shuffle, prelu = last
+        if (isinstance(shuffle, nn.PixelShuffle) and shuffle.upscale_factor == 2 and isinstance(prelu, nn.PReLU)
+                and prelu.weight.numel() == 1):
+            upsample[-1] = nn.Sequential(conv, prelu)
+            fused.tail = SubPixelConv(tail)
     return fused.to(memory_format=torch.channels_last).requires_grad_(False)
 
 

@@ -171,3 +171,13 @@ def test_runs_on_cuda_with_bf16_when_present():
     reference = upscale_array(model.cpu(), image, device="cpu", amp=False)
     tolerance = 8 if device == "cuda" else 0  # bf16 keeps about 3 significant digits
     assert np.abs(out.astype(int) - reference).max() <= tolerance
+
+
+def test_fuse_for_inference_leaves_other_layouts_alone():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Conv2d(4, 3, 1)).eval()
+    model[1].running_var.fill_(4.0)
+    fused = fuse_for_inference(model)
+    assert isinstance(fused[1], nn.Identity)
+    x = torch.rand(1, 3, 5, 5)
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(x), model(x))

@@ -1,0 +1,215 @@
+"""SRResNet x4 inference speed on BSD100-sized inputs (LR 120x80 -> HR 480x320) against this machine's limit.
+
+    .venv/bin/python benchmarks/perf_inference.py [--device cpu|cuda] [--rounds 8] [--batch 1] [--data-dir DIR]
+                                                 [--try-compile] [--min-ratio 0.7]
+
+Prints, measured in one run with model and peak timings alternating (the machine may be shared): images/s and LR
+megapixels/s of the project's inference path (sr_models.methods' fused network through upscale_batch, uint8 in and
+out) and of the plain eager model; the FLOP/s each achieves, counting the paper network's convolutions analytically
+(2 * Cin * Cout * k * k * H * W each); the machine's fp32 limit: the best oneDNN 3x3 convolution rate (64 -> 64
+channels, channels_last, over several batch sizes and image sizes) and torch.mm on large square matrices; and the ratio
+of achieved to conv limit. On CUDA the same in bf16 autocast, with cuDNN and bf16 torch.mm as the limit.
+It checks that the fused output equals the plain eager model's to float tolerance and stops if not.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sr_models.archs import SRResNet  # noqa: E402
+from sr_models.inference import fuse_for_inference, resolve_device, upscale_batch  # noqa: E402
+
+LR_SIZE = (80, 120)  # BSD100 LR, height x width (HR 320x480; half the set is 480x320, the same work)
+CONV_PEAK_SHAPES = [(1, 120, 80), (1, 256, 256), (4, 96, 96), (8, 64, 64), (16, 48, 48)]  # (batch, H, W)
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(function, device, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        function()
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def conv_flops(model, lr_shape):
+    """2 * Cin * Cout * k * k * Hout * Wout summed over the model's convolutions for one LR image (via hooks)."""
+    total = 0
+
+    def count(conv, inputs, output):
+        nonlocal total
+        total += 2 * conv.in_channels * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1] \
+            * output.shape[-2] * output.shape[-1] // conv.groups
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    with torch.inference_mode():
+        model(torch.zeros(1, 3, *lr_shape))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def conv3x3_peak(device, dtype, repeats):
+    """Best FLOP/s of a 64 -> 64 3x3 convolution, channels_last, over CONV_PEAK_SHAPES."""
+    conv = nn.Conv2d(64, 64, 3, padding=1).to(device, dtype).to(memory_format=torch.channels_last)
+    best = 0.0
+    with torch.inference_mode():
+        for n, h, w in CONV_PEAK_SHAPES:
+            x = torch.rand(n, 64, h, w, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+            conv(x)
+            best = max(best, 2 * 64 * 64 * 9 * n * h * w / best_time(lambda: conv(x), device, repeats))
+    return best
+
+
+def mm_peak(device, dtype, repeats, size=None):
+    size = size or (8192 if device.type == "cuda" else 2048)
+    a, b = (torch.rand(size, size, device=device, dtype=dtype) for _ in range(2))
+    torch.mm(a, b)
+    return 2 * size**3 / best_time(lambda: torch.mm(a, b), device, repeats)
+
+
+def load_images(data_dir, count, seed=0):
+    """``count`` LR images of BSD100 size: random, or BSD100's HR files made LR with MATLAB bicubic."""
+    if data_dir is None:
+        rng = np.random.default_rng(seed)
+        return [rng.integers(0, 256, (*LR_SIZE, 3), dtype=np.uint8) for _ in range(count)]
+    from sr_models.imageio import read_image
+    from sr_models.resize import imresize
+
+    files = sorted((Path(data_dir) / "BSD100" / "image_SRF_4").glob("*_HR.png"))[:count]
+    if not files:
+        raise SystemExit(f"no BSD100 HR images under {data_dir}/BSD100/image_SRF_4")
+    return [imresize(read_image(f, mode="rgb"), scale=0.25) for f in files]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--rounds", type=int, default=8, help="alternating rounds of peak and model timings")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="images per timed call, all through the network at once (default 1 CPU, 8 CUDA)")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's, the cores)")
+    parser.add_argument("--data-dir", default=None, help="use BSD100 images from this datasets folder")
+    parser.add_argument("--try-compile", action="store_true",
+                        help="also time torch.jit.freeze and torch.compile (inductor) on the fused network")
+    parser.add_argument("--min-ratio", type=float, default=None, help="exit 1 if achieved/conv limit is lower")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    amp = device.type == "cuda"
+    dtype = torch.bfloat16 if amp else torch.float32
+    torch.manual_seed(0)
+
+    plain = SRResNet().eval()
+    for bn in (m for m in plain.modules() if isinstance(m, nn.BatchNorm2d)):  # trained-like BN statistics
+        bn.running_mean.uniform_(-0.1, 0.1)
+        bn.running_var.uniform_(0.5, 2.0)
+    plain = plain.to(device)
+    fused = fuse_for_inference(plain).to(device)
+    flops = conv_flops(plain.cpu(), LR_SIZE)
+    plain.to(device)
+    batch = args.batch or (8 if amp else 1)
+    images = load_images(args.data_dir, max(batch, 2))
+
+    # Same outputs: the fused network against the plain eager one, in fp32.
+    x = torch.rand(2, 3, *LR_SIZE, device=device)
+    with torch.inference_mode():
+        difference = (fused(x.contiguous(memory_format=torch.channels_last)) - plain(x)).abs().max().item()
+    out_fused = upscale_batch(fused, images[:2], device=device, amp=False)
+    out_plain = upscale_batch(plain, images[:2], device=device, amp=False)
+    uint8_diff = max(np.abs(a.astype(int) - b).max() for a, b in zip(out_fused, out_plain))
+    print(f"fused vs plain eager: max |difference| {difference:.2e} (float, output range [-1, 1]), "
+          f"{uint8_diff} (uint8)")
+    if difference > 1e-3 or uint8_diff > 1:
+        raise SystemExit("the fused network does not reproduce the plain model")
+
+    def run(model):
+        return lambda: upscale_batch(model, images[:batch], device=device, amp=amp, batch_size=batch, tile=0)
+
+    variants = {"srmos (fused, channels_last)": run(fused), "plain eager PyTorch": run(plain)}
+    if args.try_compile:
+        variants.update(compiled_variants(fused, device, batch, amp, run))
+    for function in variants.values():
+        function()  # warm-up: oneDNN/cuDNN primitive creation
+    times = {name: float("inf") for name in variants}
+    conv_peak = gemm_peak = 0.0
+    for _ in range(args.rounds):
+        conv_peak = max(conv_peak, conv3x3_peak(device, dtype, 3))
+        for name, function in variants.items():
+            times[name] = min(times[name], best_time(function, device, 2) / batch)
+        gemm_peak = max(gemm_peak, mm_peak(device, dtype, 3))
+
+    kind = "bf16 autocast" if amp else "fp32"
+    print(f"device: {torch.cuda.get_device_name(device) if amp else 'CPU'}, {torch.get_num_threads()} threads, {kind}")
+    print(f"work: SRResNet x4 (16 blocks, 64 features), LR {LR_SIZE[1]}x{LR_SIZE[0]} -> HR {LR_SIZE[1] * 4}x"
+          f"{LR_SIZE[0] * 4}, {flops / 1e9:.2f} GFLOP per image (paper network's convolutions)")
+    label = "cuDNN" if amp else "oneDNN"
+    print(f"machine limit: best {label} conv3x3 64->64 channels_last {conv_peak / 1e9:.1f} GFLOP/s; "
+          f"torch.mm {gemm_peak / 1e9:.1f} GFLOP/s")
+    megapixels = LR_SIZE[0] * LR_SIZE[1] / 1e6
+    ratio = None
+    for name, seconds in times.items():
+        achieved = flops / seconds
+        print(f"{name:32s} {seconds:7.3f} s/image  {1 / seconds:7.2f} images/s  {megapixels / seconds:7.3f} LR MP/s  "
+              f"{achieved / 1e9:7.1f} GFLOP/s  = {achieved / conv_peak:5.1%} of conv limit, "
+              f"{achieved / gemm_peak:5.1%} of torch.mm")
+        ratio = achieved / conv_peak if ratio is None else ratio
+    if args.min_ratio is not None and ratio < args.min_ratio:
+        print(f"FAIL: srmos reaches {ratio:.1%} of the conv limit, less than {args.min_ratio:.0%}")
+        return 1
+    return 0
+
+
+def compiled_variants(fused, device, batch, amp, run):
+    """torch.jit.freeze and torch.compile(inductor, freezing) of the fused network, where they work offline."""
+    variants = {}
+    example = torch.rand(batch, 3, *LR_SIZE, device=device).contiguous(memory_format=torch.channels_last)
+    try:
+        with torch.inference_mode():
+            frozen = torch.jit.freeze(torch.jit.trace(fused, example))
+        frozen.scale = 4
+        variants["+ torch.jit.freeze"] = run(FrozenWrapper(frozen, fused))
+    except Exception as error:  # report, do not stop: this is an experiment
+        print(f"torch.jit.freeze unavailable: {type(error).__name__}: {error}")
+    try:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True
+        compiled = torch.compile(fused, dynamic=False)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            compiled(example)
+        print(f"torch.compile: first call (compilation) {time.perf_counter() - start:.1f} s")
+        variants["+ torch.compile (inductor)"] = run(FrozenWrapper(compiled, fused))
+    except Exception as error:
+        print(f"torch.compile unavailable: {type(error).__name__}: {str(error).splitlines()[0]}")
+    return variants
+
+
+class FrozenWrapper(nn.Module):
+    """Gives a scripted/compiled callable the parameters and ``scale`` upscale_batch looks at."""
+
+    def __init__(self, function, fused):
+        super().__init__()
+        self.function, self.fused, self.scale = function, fused, 4
+
+    def forward(self, x):
+        return self.function(x)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
