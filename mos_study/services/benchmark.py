@@ -6,12 +6,13 @@ output as ``MEDIA_ROOT/outputs/<sha256>.png`` (the same content-addressed name a
 the study app can serve it. A run that fails keeps its ``BenchmarkRun`` row, marked failed with the error, and writes
 no other row.
 """
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from sr_models.errors import SRMOSError
@@ -19,7 +20,10 @@ from sr_models.errors import SRMOSError
 from ..models import HR_METHOD, BenchmarkRun, Method, Metric, Output, TestImage
 from ..tasks import DEFAULT_TIMEOUT_S, celery_executor
 
+DEFAULT_CROP_BORDER = 4  # the scale, as the runner defaults to
 PLUGIN_SEPARATOR = ":"  # "package.module:callable" names a plugin method (sr_models.methods.load)
+
+logger = logging.getLogger(__name__)
 
 
 class RecordError(SRMOSError):
@@ -41,8 +45,7 @@ def run_and_record(datasets, methods, *, data_dir=None, weights_dir=None, output
 
     datasets, methods = as_list(datasets), as_list(methods)
     output_dir = Path(output_dir or settings.SRMOS_OUTPUT_DIR)
-    run = BenchmarkRun.objects.create(datasets=datasets, methods=methods, output_dir=str(output_dir),
-                                      y_convention=y_convention, crop_border=crop_border or 4)
+    run = start_run(datasets, methods, output_dir, y_convention, crop_border)
     with failures_recorded(run):
         result = run_benchmark(
             datasets, methods, output_dir, data_dir=data_dir or settings.SRMOS_DATA_DIR,
@@ -68,8 +71,7 @@ def import_and_record(name, dataset, outputs_dir, *, data_dir=None, output_dir=N
     if existing:
         raise RecordError(f"method {name!r} is already recorded as {existing.get_kind_display()}; "
                           f"import the outputs under another name")
-    run = BenchmarkRun.objects.create(datasets=[str(dataset)], methods=[name], output_dir=str(output_dir),
-                                      y_convention=y_convention, crop_border=crop_border or 4)
+    run = start_run([str(dataset)], [name], output_dir, y_convention, crop_border)
     with failures_recorded(run):
         rows = import_outputs(name, dataset, outputs_dir, output_dir, data_dir=data_dir, convention=y_convention,
                               crop_border=crop_border, progress=progress)
@@ -79,6 +81,13 @@ def import_and_record(name, dataset, outputs_dir, *, data_dir=None, output_dir=N
                     descriptions={name: description})
     run.rows = rows
     return run
+
+
+def start_run(datasets, methods, output_dir, y_convention, crop_border):
+    """The run's row, written at once (outside any transaction) so that a failure can be recorded on it."""
+    return BenchmarkRun.objects.create(
+        datasets=datasets, methods=methods, output_dir=str(output_dir), y_convention=y_convention,
+        crop_border=DEFAULT_CROP_BORDER if crop_border is None else crop_border)
 
 
 class failures_recorded:
@@ -95,7 +104,10 @@ class failures_recorded:
             self.run.status = BenchmarkRun.Status.FAILED
             self.run.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SRMOSError) else str(exc)
             self.run.finished = timezone.now()
-            self.run.save(update_fields=["status", "error", "finished"])
+            try:
+                self.run.save(update_fields=["status", "error", "finished"])
+            except DatabaseError:  # e.g. a caller's transaction that the error broke: the error itself matters more
+                logger.exception("could not mark benchmark run %s failed", self.run.pk)
         return False
 
 

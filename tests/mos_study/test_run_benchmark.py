@@ -88,6 +88,7 @@ def test_records_outputs_metrics_and_tables(bench_dirs):
     assert means["nn"] == pytest.approx(26.26, abs=0.1)
 
 
+@pytest.mark.slow
 def test_rerun_skips_stored_outputs_and_adds_no_duplicate_rows(bench_dirs):
     run_command(datasets="Set5", methods="nn,bicubic")
     stored = {p: p.stat().st_mtime_ns for p in files_under(bench_dirs.output / "outputs")}
@@ -108,11 +109,13 @@ def test_rerun_skips_stored_outputs_and_adds_no_duplicate_rows(bench_dirs):
     assert sorted(second.outputs.values_list("pk", flat=True)) == ids
 
 
+@pytest.mark.slow
 def test_float_convention_adds_metrics_to_the_same_outputs(bench_dirs):
     run_command(datasets="Set5", methods="nn")
     run_command(datasets="Set5", methods="nn", y_convention="float")
     assert Output.objects.count() == 5
-    assert Metric.objects.filter(y_convention="integer").count() == Metric.objects.filter(y_convention="float").count() == 5
+    by_convention = {c: Metric.objects.filter(y_convention=c).count() for c in ("integer", "float")}
+    assert by_convention == {"integer": 5, "float": 5}
 
 
 @pytest.mark.parametrize("options, message", [
@@ -183,3 +186,42 @@ def test_plugin_method_is_recorded_with_its_path(bench_dirs):
     for name in SET5:  # the same pixels as the built-in nn, so the same content address
         ours = Output.objects.get(method__name="nn", image__name=name)
         assert Output.objects.get(method=method, image__name=name).sha256 == ours.sha256
+
+
+def test_changed_output_shown_in_a_study_fails_the_run_and_rolls_back(bench_dirs):
+    from mos_study.models import Stimulus, Study
+
+    run_command(datasets="Set5", methods="nn")
+    shown = Output.objects.get(image__name="img_002")
+    Stimulus.objects.create(study=Study.objects.create(name="pilot"), output=shown)
+    Output.objects.filter(pk=shown.pk).update(sha256="0" * 64)  # as if nn had given other pixels before
+
+    with pytest.raises(CommandError, match="pilot"):
+        run_command(datasets="Set5", methods="nn", y_convention="float")
+
+    failed = BenchmarkRun.objects.order_by("pk").last()
+    assert failed.status == BenchmarkRun.Status.FAILED and "pilot" in failed.error and failed.outputs.count() == 0
+    assert not Metric.objects.filter(y_convention="float").exists()  # one transaction: nothing of the run kept
+    assert Output.objects.get(pk=shown.pk).sha256 == "0" * 64
+
+
+def test_changed_output_not_in_a_study_follows_the_new_file(bench_dirs):
+    run_command(datasets="Set5", methods="nn")
+    output = Output.objects.get(image__name="img_002")
+    real = output.sha256
+    Output.objects.filter(pk=output.pk).update(sha256="0" * 64, file="outputs/old.png")
+
+    run_command(datasets="Set5", methods="nn")
+    output.refresh_from_db()
+    assert (output.sha256, output.file) == (real, f"outputs/{real}.png") and Output.objects.count() == 5
+
+
+def test_publish_refuses_a_file_that_is_not_what_its_name_says(bench_dirs):
+    from mos_study.services.benchmark import RecordError, publish_output
+
+    stored = bench_dirs.output / "outputs" / f"{'a' * 64}.png"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"not the promised bytes")
+    with pytest.raises(RecordError, match="does not hold"):
+        publish_output(bench_dirs.output, stored.relative_to(bench_dirs.output), "a" * 64)
+    assert files_under(bench_dirs.media) == []

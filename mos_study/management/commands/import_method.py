@@ -32,7 +32,7 @@ class Command(BaseCommand):
                 output_dir=options["output_dir"], y_convention=options["y_convention"],
                 crop_border=options["crop_border"], progress=not options["quiet"],
                 description=options["description"])
-        except SRMOSError as exc:
+        except (SRMOSError, OSError) as exc:  # OSError: a folder that cannot be read or written
             raise CommandError(str(exc)) from exc
         self.stdout.write(markdown_table(summarise(run.rows), options["y_convention"], run.crop_border))
         self.stdout.write(f"{len(run.rows)} outputs of {name} recorded (benchmark run {run.pk}); tabulate them "

@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 weights_dir=options["weights_dir"], output_dir=options["output_dir"],
                 y_convention=options["y_convention"], crop_border=options["crop_border"], device=options["device"],
                 progress=not options["quiet"], timeout=options["timeout"], queue=options["queue"])
-        except SRMOSError as exc:
+        except (SRMOSError, OSError) as exc:  # OSError: a folder that cannot be read or written
             raise CommandError(str(exc)) from exc
         result = run.result
         self.stdout.write(result.markdown)
