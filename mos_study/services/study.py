@@ -8,6 +8,7 @@ import math
 import random
 import secrets
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
@@ -502,9 +503,20 @@ def ratings_frame(study):
 
 
 def study_results(study, options=None):
-    """MOS, confidence intervals, screening and significance of the study's ratings so far."""
-    from ..analysis import build_results
+    """MOS, confidence intervals, screening and significance of the study's ratings so far.
+
+    Where screening rejects every rater (e.g. a pilot with few raters), the results keep them, and say so through
+    ``results.options.keep_screened``.
+    """
+    from ..analysis import AnalysisOptions, RatingsError, build_results
 
     if not Rating.objects.filter(trial__session__study=study).exclude(trial__kind=Trial.Kind.CALIBRATION).exists():
         raise StudyError("no ratings yet: results appear once raters have rated images")
-    return build_results(ratings_frame(study), options)
+    ratings = ratings_frame(study)
+    options = options or AnalysisOptions()
+    try:
+        return build_results(ratings, options)
+    except RatingsError:
+        if options.keep_screened:
+            raise
+        return build_results(ratings, replace(options, keep_screened=True))

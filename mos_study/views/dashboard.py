@@ -67,10 +67,13 @@ def results(request, pk):
         results = studies.study_results(study)
     except SRMOSError as error:
         return render(request, "mos_study/dashboard/results.html", {"study": study, "error": str(error)})
+    screening = results.screening
+    rejected = screening.loc[screening["rejected"], ["rater", "reasons"]].to_dict("records")
     context = {
         "study": study,
         "mos": results.mos.to_dict("records"),
-        "rejected": results.rejected_raters,
+        "rejected": rejected,
+        "all_rejected": results.options.keep_screened,
         "n_ratings": len(results.ratings),
     }
     return render(request, "mos_study/dashboard/results.html", context)

@@ -150,6 +150,8 @@ def test_two_raters_complete_a_study_in_chromium(study_link, browser, live_serve
     assert researcher.locator("#stat-raters").text_content() == "2"
     assert researcher.locator("#stat-finished").text_content() == "2"
     assert researcher.locator("#progress-table tbody tr").count() == 10
+    researcher.get_by_role("link", name="MOS and confidence intervals").click()
+    assert researcher.locator("#mos-table tbody tr").count() == 2  # nn and bicubic on Set5
 
     # A zoomed page or a window smaller than the image gets a warning (and the image is still not scaled).
     carol = browser.new_context(viewport={"width": 300, "height": 300}, device_scale_factor=2).new_page()

@@ -287,12 +287,21 @@ def test_results_page_shows_the_mos_of_each_method(client, study, people):
                 expected[method].append(score)
     page = client.get(url)
     assert page.status_code == 200 and "error" not in page.context, page.context.get("error")
-    assert page.context["rejected"] == []
+    assert page.context["rejected"] == [] and not page.context["all_rejected"]
     mos = {row["method"]: row for row in page.context["mos"]}
     for method, values in expected.items():
         assert mos[method]["n_ratings"] == len(values)
         assert mos[method]["mos"] == pytest.approx(sum(values) / len(values))
     figure = client.get(reverse("mos_study:mos_svg", args=[study.pk]))
     assert figure.status_code == 200 and figure.content.lstrip().startswith(b"<?xml")
+    # Raters who answer faster than people can (median under 500 ms) fail screening; with all of them rejected the
+    # page still shows the MOS, of everyone, and says so.
+    from mos_study.models import Rating
+
+    Rating.objects.update(response_ms=100)
+    page = client.get(url)
+    assert page.context["all_rejected"] and len(page.context["rejected"]) == 4
+    assert "speed" in page.context["rejected"][0]["reasons"] and b"Screening rejected every rater" in page.content
+    assert {row["method"]: row["n_ratings"] for row in page.context["mos"]} == {m: len(v) for m, v in expected.items()}
     client.force_login(people["stranger"])
     assert client.get(url).status_code == 403
