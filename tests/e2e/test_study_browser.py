@@ -123,11 +123,23 @@ def test_two_raters_complete_a_study_in_chromium(study_link, browser, live_serve
     rater_a, pressed_a, code_a = rate_with_keyboard(alice, [2, 4, 3], reload_after=3, screenshot=True)
 
     bob = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    failures = {"left": 2}
+
+    def flaky_network(route):
+        """The first rating POST never arrives (connection lost), the second gets a 503: the page must retry."""
+        if route.request.method == "POST" and failures["left"]:
+            failures["left"] -= 1
+            if failures["left"]:
+                return route.abort("connectionreset")
+            return route.fulfill(status=503, body="{}", content_type="application/json")
+        return route.continue_()
+
+    bob.route("**/rate/", flaky_network)
     bob.goto(study_link + "?PROLIFIC_PID=panel-42")
     bob.get_by_role("checkbox").check()
     bob.keyboard.press("Enter")
     rater_b, pressed_b, code_b = rate_with_keyboard(bob, [5, 1])
-    assert rater_b.participant_id == "panel-42"
+    assert rater_b.participant_id == "panel-42" and failures["left"] == 0
 
     # Every rating stored once, in the order the keys were pressed, with a measured response time.
     for rater, pressed, code in [(rater_a, pressed_a, code_a), (rater_b, pressed_b, code_b)]:
