@@ -18,7 +18,7 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
-from sr_models.errors import SRMOSError
+from sr_models.errors import ImageError, SRMOSError
 from sr_models.imageio import read_image, write_png
 
 from ..security import rate_limit
@@ -93,7 +93,10 @@ def stage_images(files, folder):
             for chunk in upload.chunks():
                 raw.write(chunk)
             raw.flush()
-            pixels = read_image(raw.name, max_pixels=UPLOAD_MAX_PIXELS)
+            try:
+                pixels = read_image(raw.name, max_pixels=UPLOAD_MAX_PIXELS)
+            except ImageError as error:  # name the researcher's file, not our temporary one
+                raise ImageError(f"{stem}: {str(error).replace(raw.name + ': ', '').replace(raw.name, stem)}") from None
         write_png(Path(folder) / f"{stem}.png", pixels)
 
 
@@ -112,7 +115,7 @@ def upload_outputs(request):
             run = import_and_record(data["name"], data["dataset"], folder, progress=False,
                                     description=data["description"])
         except SRMOSError as error:
-            form.add_error(None, str(error))
+            form.add_error(None, str(error).replace(f"in {folder} ", "").replace(str(folder), "the upload"))
         else:
             messages.success(request, f"{data['name']}: {len(run.rows)} outputs of {data['dataset']} measured and "
                                       f"recorded (benchmark run {run.pk}); add it to a study like any method.")
