@@ -136,6 +136,7 @@ def run_on_workers(jobs, timeout, queue, progress):
     except BaseException:
         group_result.revoke()  # do not leave the rest of a failed run for workers to pick up later
         raise
+    group_result.forget()  # the results are in hand: free them in the result backend
     return results
 
 

@@ -225,3 +225,18 @@ def test_publish_refuses_a_file_that_is_not_what_its_name_says(bench_dirs):
     with pytest.raises(RecordError, match="does not hold"):
         publish_output(bench_dirs.output, stored.relative_to(bench_dirs.output), "a" * 64)
     assert files_under(bench_dirs.media) == []
+
+
+@pytest.mark.slow
+def test_set14_with_its_grey_image(bench_dirs, shared_datasets):
+    run_command(datasets="Set14", methods="nn", data_dir=str(shared_datasets))
+    hr_outputs = record_hr_outputs("Set14", data_dir=shared_datasets)
+
+    assert TestImage.objects.count() == 14 and Output.objects.count() == 28
+    grey = TestImage.objects.get(channels=1)  # Set14 holds one greyscale image
+    for output in grey.outputs.all():
+        with Image.open(bench_dirs.media / output.file) as img:
+            assert img.mode == "L" and (img.width, img.height) == (grey.width, grey.height)
+    assert {o.image.channels for o in hr_outputs} == {1, 3}
+    psnr = np.mean(list(Metric.objects.values_list("psnr_y", flat=True)))
+    assert psnr == pytest.approx(24.64, abs=0.1)  # the paper's Table 2: nearest neighbour on Set14, 24.64 dB
