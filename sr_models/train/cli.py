@@ -25,34 +25,44 @@ HELP = {
 }
 
 
-def build_parser(prog="python -m sr_models train"):
-    parser = argparse.ArgumentParser(prog=prog, description="Train SRResNet / SRGAN as in the SRGAN paper.",
-                                     argument_default=argparse.SUPPRESS)
-    parser.add_argument("--preset", choices=sorted(PRESETS),
+def add_arguments(parser):
+    """Add --preset, --config, --resume and one flag per TrainConfig field; absent flags stay out of the namespace."""
+    suppress = argparse.SUPPRESS
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=suppress,
                         help="the paper's settings for a registry method (default: the config file's 'preset', "
                              "else srresnet-mse)")
-    parser.add_argument("--config", help="TOML or JSON file of settings named like the flags (with underscores)")
-    parser.add_argument("--resume", help="training checkpoint to continue, with its optimiser, RNG and data state")
+    parser.add_argument("--config", default=suppress,
+                        help="TOML or JSON file of settings named like the flags (with underscores)")
+    parser.add_argument("--resume", default=suppress,
+                        help="training checkpoint to continue, with its optimiser, RNG and data state")
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         text = HELP.get(f.name, f"default {default!r} (preset may change it)")
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=suppress, help=text)
         elif isinstance(default, list):
             item = int if f.name == "lr_milestones" else str
-            parser.add_argument(flag, nargs="*" if item is int else "+", type=item, help=text)
+            parser.add_argument(flag, nargs="*" if item is int else "+", type=item, default=suppress, help=text)
         elif isinstance(default, (int, float)):
-            parser.add_argument(flag, type=type(default), help=text)
+            parser.add_argument(flag, type=type(default), default=suppress, help=text)
         else:
-            parser.add_argument(flag, help=text)
+            parser.add_argument(flag, default=suppress, help=text)
     return parser
+
+
+def build_parser(prog="python -m sr_models train"):
+    parser = argparse.ArgumentParser(prog=prog, description="Train SRResNet / SRGAN as in the SRGAN paper.")
+    return add_arguments(parser)
+
+
+OPTION_NAMES = {"preset", "config", "resume", *(f.name for f in dataclasses.fields(TrainConfig))}
 
 
 def config_from_args(args):
     """(TrainConfig, resume path or None) from parsed arguments."""
-    options = vars(args).copy()
+    options = {k: v for k, v in vars(args).items() if k in OPTION_NAMES}
     preset_name, config_file = options.pop("preset", None), options.pop("config", None)
     resume = options.pop("resume", None)
     file_values = read_config_file(config_file) if config_file is not None else {}
@@ -84,12 +94,26 @@ def build_validator(config):
         device = next(generator.parameters()).device
         psnrs, ssims = [], []
         for lr, hr in pairs:
-            sr = upscale_array(generator, lr, device=device)
+            sr = upscale_array(generator, lr, device=device, amp=False)  # fp32: PSNR of the weights, not of bf16
             psnrs.append(psnr_y(sr, hr, crop_border=config.scale))
             ssims.append(ssim_y(sr, hr, crop_border=config.scale))
         return {"psnr": sum(psnrs) / len(psnrs), "ssim": sum(ssims) / len(ssims)}
 
     return validate
+
+
+def run(args):
+    """Train as the parsed arguments say; returns Trainer.run()'s dict. SRMOSErrors go to the caller."""
+    from sr_models.train.trainer import train
+
+    config, resume = config_from_args(args)
+    return train(config, validate=build_validator(config.check()), resume=resume)
+
+
+def summary(result):
+    best = result["best"]
+    return (f"trained to step {result['step']}; last checkpoint {result['checkpoint']}"
+            + (f"; best {best['metric']} {best['value']:.3f} at step {best['step']}" if best else ""))
 
 
 def main(argv=None, prog="python -m sr_models train"):
@@ -98,17 +122,12 @@ def main(argv=None, prog="python -m sr_models train"):
     if argv[:1] == ["train"]:
         argv = argv[1:]
     args = build_parser(prog).parse_args(argv)
-    from sr_models.train.trainer import train
-
     try:
-        config, resume = config_from_args(args)
-        result = train(config, validate=build_validator(config.check()), resume=resume)
+        result = run(args)
     except SRMOSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    best = result["best"]
-    print(f"trained to step {result['step']}; last checkpoint {result['checkpoint']}"
-          + (f"; best {best['metric']} {best['value']:.3f} at step {best['step']}" if best else ""))
+    print(summary(result))
     return 0
 
 

@@ -28,6 +28,7 @@ class TrainConfig:
     batch_size: int = 16  # global batch: split across processes under torchrun
     augment: bool = False  # random flips and 90-degree rotations (the paper used none)
     num_workers: int = 4
+    cache_images: bool = False  # keep decoded images in memory (each worker its own copy): for small sets
     # networks (paper: 64 features, 16 residual blocks; discriminator with the dense head)
     num_features: int = 64
     num_blocks: int = 16

@@ -82,7 +82,7 @@ class SRTrainDataset(Dataset):
     Images that fail to decode, or are smaller than the crop, are logged once and replaced by the next good one.
     """
 
-    def __init__(self, folders, crop_size=96, scale=4, augment=False, lr_folder=None, repeat=1):
+    def __init__(self, folders, crop_size=96, scale=4, augment=False, lr_folder=None, repeat=1, cache=False):
         if crop_size % scale:
             raise SRMOSError(f"crop size {crop_size} is not a multiple of scale {scale}")
         self.files = list_images(folders)
@@ -91,6 +91,7 @@ class SRTrainDataset(Dataset):
         if self.lr_folder and not self.lr_folder.is_dir():
             raise SRMOSError(f"LR folder {self.lr_folder} does not exist or is not a folder")
         self.bad = set()  # per process: indices already reported
+        self.cache = {} if cache else None  # decoded images kept in memory (per worker process): for small sets
 
     def __len__(self):
         return len(self.files) * self.repeat
@@ -115,7 +116,11 @@ class SRTrainDataset(Dataset):
         raise SRMOSError(f"none of the {n} training images could be used (see the warnings above)")
 
     def _load_crop(self, i, rng):
-        hr = read_image(self.files[i], mode="rgb")
+        hr = self.cache.get(i) if self.cache is not None else None
+        if hr is None:
+            hr = read_image(self.files[i], mode="rgb")
+            if self.cache is not None:
+                self.cache[i] = hr
         s, size = self.scale, self.crop_size
         h, w = (hr.shape[0] // s) * s, (hr.shape[1] // s) * s
         if h < size or w < size:

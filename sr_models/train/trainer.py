@@ -119,7 +119,7 @@ class Trainer:
         if c.batch_size % ctx.world_size:
             raise SRMOSError(f"batch size {c.batch_size} does not split evenly over {ctx.world_size} processes")
         dataset = SRTrainDataset(c.data, crop_size=c.crop_size, scale=c.scale, augment=c.augment,
-                                 lr_folder=c.lr_data)
+                                 lr_folder=c.lr_data, cache=c.cache_images)
         dataset.repeat = repeats_for(len(dataset.files), c.batch_size)
         return BatchStream(dataset, c.batch_size // ctx.world_size, seed=c.seed, num_workers=c.num_workers,
                            rank=ctx.rank, world_size=ctx.world_size, pin_memory=self.device.type == "cuda")
