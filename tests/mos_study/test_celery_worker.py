@@ -92,6 +92,11 @@ def test_task_options_make_it_safe_to_redeliver():
 # ---------------------------------------------------------------- a real worker
 
 
+def failing_upscale(lr):
+    """A plugin method whose every job fails on the worker."""
+    raise ValueError("this plugin always fails")
+
+
 def manage(env, *args, timeout=300):
     return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
@@ -184,6 +189,14 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
         worker_log = log.read_text(errors="replace")
         assert worker_log.count("Task mos_study.generate_output[") >= 10  # received, then succeeded
         assert worker_log.count("succeeded in") == 10
+
+        # A job that fails on the worker: its error comes back in one line, and the run is marked failed.
+        broken = manage(env, "run_benchmark", "--datasets", "Set5", "--methods", f"{__name__}:failing_upscale",
+                        "--queue", queue, "--timeout", "120", "--quiet")
+        assert broken.returncode != 0 and "Traceback" not in broken.stderr
+        assert "failed on a worker: ValueError: this plugin always fails" in broken.stderr, broken.stderr
+        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'failed' "
+                                             "AND error LIKE '%this plugin always fails%'") == 1
     finally:
         worker.terminate()
         try:
