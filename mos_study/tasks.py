@@ -21,7 +21,7 @@ from sr_models.errors import SRMOSError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 600  # the longest wait for the next result before we decide that no worker is listening
+MIN_TIMEOUT_S = 600  # the shortest default wait for the next result before we decide that no worker is listening
 UPSCALER_CACHE_SIZE = 4  # loaded models kept per worker process, so a method's weights load once per process
 
 
@@ -40,6 +40,13 @@ def transient_errors():
 
 # An OSError that will not go away by waiting: retrying it only delays the clear error.
 PERMANENT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def default_timeout():
+    """Seconds to wait for each next result: longer than the broker's visibility timeout, after which a task whose
+    worker died is delivered again, so that a run survives a lost worker."""
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    return max(MIN_TIMEOUT_S, options.get("visibility_timeout", 0) + 120)
 
 
 class WorkerTimeoutError(SRMOSError):
@@ -89,12 +96,14 @@ def is_eager():
     return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False))
 
 
-def celery_executor(timeout=DEFAULT_TIMEOUT_S, queue=None, progress=True):
+def celery_executor(timeout=None, queue=None, progress=True):
     """An executor for ``run_benchmark``: jobs run in-process when Celery is eager, else as a group on workers.
 
-    With workers, it waits at most ``timeout`` seconds for each next result, so a queue that no worker listens to
-    ends in a clear ``WorkerTimeoutError`` rather than a hang.
+    With workers, it waits at most ``timeout`` seconds (default ``default_timeout()``) for each next result, so a
+    queue that no worker listens to ends in a clear ``WorkerTimeoutError`` rather than a hang.
     """
+    timeout = default_timeout() if timeout is None else timeout
+
     def execute(jobs):
         if is_eager():
             return run_eagerly(jobs, progress)
@@ -148,7 +157,7 @@ def wait_for(async_result, job, timeout, queue):
         raise WorkerTimeoutError(
             f"no Celery worker answered within {timeout:g} s (waiting for {what} on queue {queue!r}, broker "
             f"{redacted(settings.CELERY_BROKER_URL)}): start one with `celery -A config worker -Q {queue}`, "
-            f"or unset CELERY_BROKER_URL to run in-process") from None
+            f"give busy workers longer with --timeout, or unset CELERY_BROKER_URL to run in-process") from None
     except SRMOSError:
         raise
     except Exception as exc:  # the worker's error, rebuilt by Celery from its JSON result

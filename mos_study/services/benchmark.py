@@ -18,7 +18,7 @@ from django.utils import timezone
 from sr_models.errors import SRMOSError
 
 from ..models import HR_METHOD, BenchmarkRun, Method, Metric, Output, TestImage
-from ..tasks import DEFAULT_TIMEOUT_S, celery_executor
+from ..tasks import celery_executor
 
 DEFAULT_CROP_BORDER = 4  # the scale, as the runner defaults to
 PLUGIN_SEPARATOR = ":"  # "package.module:callable" names a plugin method (sr_models.methods.load)
@@ -34,11 +34,12 @@ class RecordError(SRMOSError):
 
 
 def run_and_record(datasets, methods, *, data_dir=None, weights_dir=None, output_dir=None, y_convention="integer",
-                   progress=True, crop_border=None, timeout=DEFAULT_TIMEOUT_S, queue=None, device=None):
+                   progress=True, crop_border=None, timeout=None, queue=None, device=None):
     """Run the benchmark (every output a Celery task) and record the run, outputs and metrics; return the run.
 
     ``datasets`` and ``methods`` are names (lists or comma-separated strings). Directories default to the
-    ``SRMOS_*_DIR`` settings. ``timeout`` bounds the wait for each next result from workers; ``queue`` is the
+    ``SRMOS_*_DIR`` settings. ``timeout`` bounds the wait for each next result from workers (default
+    ``mos_study.tasks.default_timeout()``); ``queue`` is the
     Celery queue the jobs go to. The runner's ``BenchmarkResult`` is left on the returned run as ``run.result``.
     """
     from benchmarks.runner import run_benchmark

@@ -83,6 +83,13 @@ def test_permanent_error_is_not_retried(one_job, monkeypatch):
     assert calls == [1]
 
 
+def test_default_timeout_outlasts_redelivery_of_a_lost_task(settings):
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
+    assert tasks.default_timeout() == 900 + 120
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    assert tasks.default_timeout() == tasks.MIN_TIMEOUT_S
+
+
 def test_task_options_make_it_safe_to_redeliver():
     task = tasks.generate_output
     assert task.acks_late and task.max_retries and task.retry_backoff

@@ -4,7 +4,6 @@ from django.core.management.base import BaseCommand, CommandError
 from sr_models.errors import SRMOSError
 
 from ...services.benchmark import as_list, run_and_record
-from ...tasks import DEFAULT_TIMEOUT_S
 
 
 def comma_list(text):
@@ -30,8 +29,9 @@ class Command(BaseCommand):
                             help="how RGB becomes Y before PSNR/SSIM (default integer, as MATLAB)")
         parser.add_argument("--crop-border", type=int, default=None, help="pixels removed at each border (default 4)")
         parser.add_argument("--device", help="torch device for the networks (default: CUDA when there is one)")
-        parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                            help=f"seconds to wait for each next result from the workers (default {DEFAULT_TIMEOUT_S})")
+        parser.add_argument("--timeout", type=float, default=None,
+                            help="seconds to wait for each next result from the workers (default: 600, or the "
+                                 "broker's visibility timeout + 120 s where that is longer)")
         parser.add_argument("--queue", help="Celery queue the jobs go to (default: the default queue, 'celery')")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
