@@ -240,3 +240,32 @@ def test_set14_with_its_grey_image(bench_dirs, shared_datasets):
     assert {o.image.channels for o in hr_outputs} == {1, 3}
     psnr = np.mean(list(Metric.objects.values_list("psnr_y", flat=True)))
     assert psnr == pytest.approx(24.64, abs=0.1)  # the paper's Table 2: nearest neighbour on Set14, 24.64 dB
+
+
+def save_tiny_srresnet(path, seed):
+    """A small, untrained SRResNet checkpoint: enough to run the learned-method path quickly."""
+    import torch
+
+    from sr_models.archs.srresnet import SRResNet
+    from sr_models.checkpoint import save_checkpoint
+
+    torch.manual_seed(seed)
+    save_checkpoint(path, SRResNet(num_features=8, num_blocks=1), method="srresnet-mse")
+
+
+@pytest.mark.slow
+def test_learned_method_outputs_are_kept_per_weights_file(bench_dirs):
+    checkpoint = bench_dirs.weights / "srresnet-mse.pt"
+    save_tiny_srresnet(checkpoint, seed=0)
+    run_command(datasets="Set5", methods="srresnet-mse", device="cpu")
+    first = sha256_of(checkpoint)
+    assert set(Output.objects.values_list("weights_sha256", flat=True)) == {first}
+
+    save_tiny_srresnet(checkpoint, seed=1)  # retrained: new weights give new outputs, the old ones stay recorded
+    printed = run_command(datasets="Set5", methods="srresnet-mse", device="cpu")
+    assert "5 outputs generated" in printed
+    second = sha256_of(checkpoint)
+    assert set(Output.objects.values_list("weights_sha256", flat=True)) == {first, second}
+    assert Output.objects.count() == 10 and Method.objects.get().kind == Method.Kind.BUILTIN
+    latest = BenchmarkRun.objects.order_by("pk").last()
+    assert set(latest.outputs.values_list("weights_sha256", flat=True)) == {second}
