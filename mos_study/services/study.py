@@ -173,13 +173,18 @@ def create_study(
 # --------------------------------------------------------------------------- building a session
 
 
-def lock_study(study):
-    """Serialise session building per study so that concurrent raters stay balanced; returns the fresh row."""
+def lock(model, pk, field):
+    """Hold one row until the transaction ends, and return it fresh: SELECT ... FOR UPDATE, or on SQLite (no row
+    locks) a no-op write, which takes the database's write lock first thing, before a read could deadlock."""
     if connection.vendor == "sqlite":
-        # SQLite has no row locks; a write takes the database's write lock until the transaction ends.
-        Study.objects.filter(pk=study.pk).update(status=F("status"))
-        return Study.objects.get(pk=study.pk)
-    return Study.objects.select_for_update().get(pk=study.pk)
+        model.objects.filter(pk=pk).update(**{field: F(field)})
+        return model.objects.get(pk=pk)
+    return model.objects.select_for_update().get(pk=pk)
+
+
+def lock_study(study):
+    """Serialise session building per study so that concurrent raters stay balanced."""
+    return lock(Study, study.pk, "status")
 
 
 def assigned_counts(study, now=None):
@@ -356,25 +361,22 @@ def submit_rating(rater, trial_token, score, response_ms=None):
     """
     score = clean_score(score)
     response_ms = clean_response_ms(response_ms)
+    trial = Trial.objects.filter(token=str(trial_token), session__rater=rater).first()
+    if trial is None:
+        raise TrialNotFound("no such trial in your session")
     with transaction.atomic():
-        trial = (
-            Trial.objects.select_for_update()
-            .select_related("session__study")
-            .filter(token=str(trial_token), session__rater=rater)
-            .first()
-        )
-        if trial is None:
-            raise TrialNotFound("no such trial in your session")
+        # One session's ratings run one after another: the last one sees all others and finishes the session.
+        session = lock(RatingSession, trial.session_id, "seed")
         stored = Rating.objects.filter(trial=trial).first()
         if stored is None:
-            check_open(trial.session.study)
+            check_open(session.study)
             try:
                 with transaction.atomic():
                     rating = Rating.objects.create(trial=trial, score=score, response_ms=response_ms)
             except IntegrityError:  # a concurrent request rated it first
                 stored = Rating.objects.get(trial=trial)
             else:
-                mark_finished(trial.session)
+                mark_finished(session)
                 return rating, True
         if stored.score != score:
             raise RatingConflict(f"this image was already rated {stored.score}; a rating cannot be changed")

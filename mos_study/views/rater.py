@@ -82,6 +82,7 @@ def rater_session(rater_token):
 def rate(request, rater_token):
     rater, session = rater_session(rater_token)
     remember(request, rater)
+    studies.mark_finished(session)  # normally done by the last rating; here too, so a page never loops on nothing
     if session.finished:
         return render(request, "mos_study/rater/done.html", {"session": session, "study": rater.study})
     config = {

@@ -1,4 +1,5 @@
-"""Concurrent raters stay balanced: many threads start sessions at once on a real database (SQLite file, PostgreSQL).
+"""Concurrency on a real database (SQLite file, PostgreSQL): many threads starting sessions at once stay balanced,
+and a session whose trials are all rated at the same moment still ends up finished.
 
 Each case runs this file as a script in a subprocess whose settings come from DATABASE_URL, as a deployment's would;
 the script prints how many trials each stimulus got.
@@ -32,6 +33,7 @@ def check_balanced(report):
     assert report["sessions"] == THREADS * SESSIONS_PER_THREAD
     assert sum(counts) == THREADS * SESSIONS_PER_THREAD * IMAGES_PER_SESSION
     assert max(counts) - min(counts) <= 1, counts
+    assert report["parallel_ratings_finished_session"]
 
 
 @pytest.mark.slow
@@ -88,11 +90,33 @@ def main():
     for thread in threads:
         thread.join()
     counts = dict(study.stimuli.values_list("pk").annotate(n=Count("trials")))
+
+    # One session's trials all rated at the same moment (several tabs): the session must still end up finished.
+    session = study.sessions.first()
+    trials = list(session.trials.values_list("token", flat=True))
+    rate_barrier = threading.Barrier(len(trials))
+
+    def rate(token):
+        try:
+            rate_barrier.wait()
+            studies.submit_rating(session.rater, token, 3)
+        except Exception as error:  # noqa: BLE001 -- reported to the test
+            errors.append(repr(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=rate, args=(token,)) for token in trials]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    session.refresh_from_db()
     print(json.dumps({
         "errors": errors,
         "sessions": study.sessions.count(),
         "trials_per_stimulus": sorted(counts.values()),
         "trial_kinds": sorted(set(Trial.objects.values_list("kind", flat=True))),
+        "parallel_ratings_finished_session": session.finished is not None,
     }))
 
 
