@@ -18,6 +18,7 @@ import io
 import itertools
 import json
 import math
+import os
 import random
 import re
 import statistics
@@ -27,6 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -36,6 +38,7 @@ MAX_RATERS = 1000
 RETRY_STATUSES = (429, 500, 502, 503, 504, "connection error")
 MAX_RETRIES = 1000
 MAX_BACKOFF_S = 1.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class Client:
@@ -286,6 +289,7 @@ def parse_args(argv=None):
     parser.add_argument("--username", help="researcher login: compare with the ratings export")
     parser.add_argument("--password")
     parser.add_argument("--study-id", type=int, help="the study's number in the dashboard (with --username)")
+    parser.add_argument("--server-pid", type=int, help="gunicorn's master pid: report its CPU per rating (Linux)")
     parser.add_argument("--run-id", default=None, help="participant id prefix (default: random)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -304,11 +308,70 @@ def parse_args(argv=None):
     return args, base
 
 
+def process_cpu_seconds(pid):
+    """utime + stime of one process from /proc, in seconds (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def processes():
+    """{pid: (name, parent pid)} of every process we can see."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name, rest = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+                found[int(entry.name)] = (name, int(rest.split()[1]))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def cpu_snapshot(server_pid=None):
+    """CPU seconds used so far by the machine, the server (a pid and its children), PostgreSQL and this process.
+
+    Where the rating path's CPU goes, and how busy other work kept the machine (it may be shared), on Linux.
+    """
+    snapshot = {"time": time.monotonic(), "self": sum(os.times()[:2])}
+    try:
+        jiffies = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except OSError:
+        return snapshot
+    snapshot["machine_busy"] = (sum(jiffies[:8]) - jiffies[3] - jiffies[4]) / CLOCK_TICKS
+    table = processes()
+    snapshot["postgres"] = sum(process_cpu_seconds(pid) for pid, (name, _) in table.items() if name == "postgres")
+    if server_pid:
+        server = {server_pid} | {pid for pid, (_, parent) in table.items() if parent == server_pid}
+        snapshot["server"] = sum(process_cpu_seconds(pid) for pid in server)
+    return snapshot
+
+
+def cpu_figures(before, after, ratings):
+    """CPU ms per acknowledged rating, per part, and the machine's busy share over the rating phase."""
+    if "machine_busy" not in before or not ratings:
+        return {}
+    wall = after["time"] - before["time"]
+    figures = {"cores": os.cpu_count(), "machine_busy_pct": round(
+        100 * (after["machine_busy"] - before["machine_busy"]) / (wall * os.cpu_count()), 1)}
+    for part in ("server", "postgres", "self"):
+        if part in before:
+            figures[f"cpu_ms_per_rating_{part}"] = round(1000 * (after[part] - before[part]) / ratings, 2)
+    if "cpu_ms_per_rating_server" in figures:
+        # The rating path's own ceiling on this machine if nothing else ran: cores / CPU per rating.
+        per_rating = figures["cpu_ms_per_rating_server"] + figures["cpu_ms_per_rating_postgres"]
+        figures["ceiling_ratings_per_s"] = round(1000 * os.cpu_count() / per_rating, 1) if per_rating else None
+    return figures
+
+
 def run(args, base):
     run_id = args.run_id or f"load-{uuid.uuid4().hex[:8]}"
     study_path = f"/s/{args.study_token}/"
     results = []
-    barrier = threading.Barrier(args.raters)
+    snapshots = []
+    barrier = threading.Barrier(args.raters, action=lambda: snapshots.append(cpu_snapshot(args.server_pid)))
     started = time.monotonic()
     deadline = started + args.time_limit
     threads = [
@@ -325,12 +388,15 @@ def run(args, base):
     for thread in threads:
         thread.join(timeout=max(1.0, deadline + args.timeout * 2 - time.monotonic()))
     elapsed = time.monotonic() - started
+    snapshots.append(cpu_snapshot(args.server_pid))
     export = None
     if args.username:
         rows = export_rows(base, args.username, args.password, args.study_id, args.timeout)
         export = compare_with_export(results, rows)
     summary = summarise(list(results), elapsed, export)
     summary["interval_ms"] = args.interval_ms
+    if len(snapshots) == 2:
+        summary.update(cpu_figures(*snapshots, summary["ratings_acknowledged"]))
     return summary
 
 
@@ -342,6 +408,13 @@ def print_summary(s):
           f"{s['ratings_unacknowledged']}; statuses {s['statuses']})")
     print(f"rating request latency: median {s['latency_median_ms']} ms, p99 {s['latency_p99_ms']} ms, "
           f"max {s['latency_max_ms']} ms")
+    if "machine_busy_pct" in s:
+        line = f"CPU while rating: machine {s['machine_busy_pct']} % busy of {s['cores']} cores"
+        if "cpu_ms_per_rating_server" in s:
+            line += (f"; per rating: server {s['cpu_ms_per_rating_server']} ms, PostgreSQL (all its processes) "
+                     f"{s['cpu_ms_per_rating_postgres']} ms, this load generator {s['cpu_ms_per_rating_self']} ms"
+                     f" -> the machine's ceiling for server + database alone: {s['ceiling_ratings_per_s']} ratings/s")
+        print(line)
     stored = f"{s['stored_by_state']} (per session state)"
     if "stored_by_export" in s:
         stored += f", {s['stored_by_export']} (ratings export)"
