@@ -105,11 +105,15 @@ class StudyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Open the selected studies to raters")
     def open_studies(self, request, queryset):
-        queryset.update(status=models.Study.Status.OPEN)
+        self.set_status(queryset, models.Study.Status.OPEN)
 
     @admin.action(description="Close the selected studies (no more ratings)")
     def close_studies(self, request, queryset):
-        queryset.update(status=models.Study.Status.CLOSED)
+        self.set_status(queryset, models.Study.Status.CLOSED)
+
+    def set_status(self, queryset, status):
+        # The researcher's queryset is distinct(); update through the primary keys.
+        models.Study.objects.filter(pk__in=queryset.values("pk")).update(status=status)
 
 
 @admin.register(models.Stimulus)

@@ -305,3 +305,20 @@ def test_results_page_shows_the_mos_of_each_method(client, study, people):
     assert {row["method"]: row["n_ratings"] for row in page.context["mos"]} == {m: len(v) for m, v in expected.items()}
     client.force_login(people["stranger"])
     assert client.get(url).status_code == 403
+
+
+def test_admin_shows_a_staff_researcher_only_their_studies_and_closes_them(client, study, people):
+    from django.contrib.auth.models import Permission
+
+    other = studies.create_study("other", ["Set5"], ["nn"], run_missing=False)
+    listed = people["listed"]
+    listed.is_staff = True
+    listed.save()
+    listed.user_permissions.add(*Permission.objects.filter(codename__in=["view_study", "change_study"]))
+    client.force_login(listed)
+    changelist = client.get(reverse("admin:mos_study_study_changelist"))
+    assert list(changelist.context["cl"].result_list) == [study]
+    client.post(reverse("admin:mos_study_study_changelist"),
+                {"action": "close_studies", "_selected_action": [study.pk, other.pk]})
+    assert Study.objects.get(pk=study.pk).status == Study.Status.CLOSED
+    assert Study.objects.get(pk=other.pk).status == Study.Status.OPEN  # not theirs: untouched
