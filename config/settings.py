@@ -116,7 +116,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("SRMOS_STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("SRMOS_MEDIA_ROOT", BASE_DIR / "var" / "media"))
-LOGIN_URL = "admin:login"
+LOGIN_URL = "mos_study:login"
 
 # srmos data locations (see docs/ARCHITECTURE.md).
 SRMOS_DATA_DIR = Path(os.environ.get("SRMOS_DATA_DIR", BASE_DIR / "data" / "datasets"))
