@@ -24,8 +24,11 @@ Y_CONVENTIONS = {
     "integer": "Y = round(16 + (65.481 R + 128.553 G + 24.966 B) / 255), MATLAB rgb2ycbcr on uint8 (most SR papers)",
     "float": "Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 unrounded, BasicSR bgr2ycbcr y_only",
 }
-# MATLAB rgb2ycbcr: for uint8 input T = origT / 255 and offset = [16; 128; 128]; imlincomb then rounds to uint8.
-_Y_WEIGHTS = (65.481 / 255, 128.553 / 255, 24.966 / 255)
+# MATLAB rgb2ycbcr on uint8: T = (1/255) * origT (this product, not 65.481/255, which differs in the last bit) and
+# offset 16; imlincomb sums in double and rounds half away from zero to uint8. Of the 2^24 colours, 194 give exactly
+# k + 0.5 in exact arithmetic, where the order of the double operations can decide the rounding; we sum
+# T1*R + T2*G + T3*B + offset left to right, in imlincomb's argument order.
+_Y_WEIGHTS = (1 / 255 * 65.481, 1 / 255 * 128.553, 1 / 255 * 24.966)
 _Y_OFFSET = 16.0
 DATA_RANGE = 255.0
 SSIM_WINDOW = 11

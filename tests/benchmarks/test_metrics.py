@@ -52,6 +52,11 @@ def test_rgb_to_y_by_hand():
     floats = [235.0, 16.0, 81.481, 144.553, 40.966, 16 + 30824.25 / 255]
     np.testing.assert_allclose(rgb_to_y(pixels, "float")[0], floats, atol=1e-12)
     np.testing.assert_array_equal(rgb_to_y(pixels)[0], [235, 16, 81, 145, 41, 137])  # integer is the default
+    # An exact tie, also exact in doubles: (65.481*6 + 128.553*34 + 24.966*182)/255 + 16 = 52.5 -> 53 (MATLAB
+    # rounds half away from zero; rounding half to even would give 52).
+    tie = np.array([[[6, 34, 182]]], dtype=np.uint8)
+    assert rgb_to_y(tie, "float")[0, 0] == 52.5
+    assert rgb_to_y(tie)[0, 0] == 53
     grey = np.array([[3, 250]], dtype=np.uint8)
     np.testing.assert_array_equal(rgb_to_y(grey), [[3, 250]])
     np.testing.assert_array_equal(rgb_to_y(grey, "float"), [[3, 250]])
