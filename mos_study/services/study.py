@@ -466,8 +466,8 @@ def study_progress(study, now=None):
     }
 
 
-RATING_COLUMNS = ("dataset", "rater", "image", "method", "score", "kind", "session", "trial", "repetition",
-                  "response_ms", "timestamp")  # the long table mos_study.analysis reads
+RATING_COLUMNS = ("dataset", "rater", "image", "method", "score", "kind", "expected_score", "session", "trial",
+                  "repetition", "response_ms", "timestamp")  # the long table mos_study.analysis reads
 
 
 def rating_rows(study):
@@ -486,6 +486,8 @@ def rating_rows(study):
             "method": output.method.name,
             "score": rating.score,
             "kind": trial.kind,
+            # The anchor score a calibration image was labelled with (1 for nn, 5 for HR); blank for trials.
+            "expected_score": trial.stimulus.calibration_score or "",
             "session": trial.session_id,
             "trial": trial.position,
             "repetition": 1 if trial.kind == Trial.Kind.REPEAT else 0,
