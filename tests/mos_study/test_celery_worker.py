@@ -3,7 +3,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -133,15 +132,18 @@ def forget_queue(redis_url, queue):
         client.delete(key)
 
 
-def wait_for_line(path, text, process, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"the worker exited with {process.returncode}: {path.read_text(errors='replace')}")
-        time.sleep(0.5)
-    raise AssertionError(f"the worker did not log {text!r} within {timeout} s")
+def manage_in_background(env, *args):
+    return subprocess.Popen([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(process, timeout=300):
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def count_rows(database_url, sql):
@@ -170,40 +172,46 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
          "-n", f"{queue}@%h", "--loglevel=INFO", f"--logfile={log}", "--without-gossip", "--without-mingle"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # No worker listens on idle_queue: a clear timeout, exit code != 0, the run marked failed, nothing stored.
-        idle = manage(env, "run_benchmark", "--datasets", "Set5", "--methods", "nn", "--queue", idle_queue,
-                      "--timeout", "2", "--quiet")
-        assert idle.returncode != 0
-        assert "CommandError: no Celery worker answered within 2 s" in idle.stderr, idle.stderr
-        assert "Traceback" not in idle.stderr
-        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'failed' "
-                                             "AND error LIKE 'no Celery worker answered%'") == 1
-        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_output") == 0
-        assert files_under(tmp_path / "media") == []
+        # Three runs at once (their jobs wait in Redis while the worker starts): one on a queue no worker listens
+        # to, one that works, one whose every job fails on the worker.
+        runs = {
+            "idle": ("nn", idle_queue, "2"),
+            "done": ("nn,bicubic", queue, "180"),
+            "broken": (f"{__name__}:failing_upscale", queue, "180"),
+        }
+        started = {name: manage_in_background(env, "run_benchmark", "--datasets", "Set5", "--methods", methods,
+                                              "--queue", on_queue, "--timeout", timeout, "--quiet")
+                   for name, (methods, on_queue, timeout) in runs.items()}
+        finished = {name: finish(process) for name, process in started.items()}
+        worker_log = log.read_text(errors="replace") if log.exists() else "(no worker log)"
 
-        wait_for_line(log, "ready.", worker, timeout=120)
-        done = manage(env, "run_benchmark", "--datasets", "Set5", "--methods", "nn,bicubic", "--queue", queue,
-                      "--timeout", "120", "--quiet")
-        assert done.returncode == 0, done.stderr
+        done = finished["done"]
+        assert done.returncode == 0, done.stderr + worker_log
         assert "10 outputs generated" in done.stdout and "| bicubic" in done.stdout
-
         assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'done'") == 1
         assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_output") == 10
         assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_metric WHERE psnr_y > 20") == 10
         assert count_rows(postgres_database, "SELECT count(DISTINCT output_id) FROM "
                                              "mos_study_benchmarkrun_outputs") == 10
         assert len(files_under(tmp_path / "media" / "outputs")) == 10
-        worker_log = log.read_text(errors="replace")
-        assert worker_log.count("Task mos_study.generate_output[") >= 10  # received, then succeeded
+        # The worker, not the command, ran the jobs.
+        assert worker_log.count("Task mos_study.generate_output[") >= 10
         assert worker_log.count("succeeded in") == 10
 
-        # A job that fails on the worker: its error comes back in one line, and the run is marked failed.
-        broken = manage(env, "run_benchmark", "--datasets", "Set5", "--methods", f"{__name__}:failing_upscale",
-                        "--queue", queue, "--timeout", "120", "--quiet")
+        # No worker on idle_queue: a clear timeout in one line, exit code != 0, the run marked failed, empty.
+        idle = finished["idle"]
+        assert idle.returncode != 0 and "Traceback" not in idle.stderr
+        assert "CommandError: no Celery worker answered within 2 s" in idle.stderr, idle.stderr
+        # A job failing on the worker: its error comes back in one line, and the run is marked failed.
+        broken = finished["broken"]
         assert broken.returncode != 0 and "Traceback" not in broken.stderr
         assert "failed on a worker: ValueError: this plugin always fails" in broken.stderr, broken.stderr
-        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'failed' "
-                                             "AND error LIKE '%this plugin always fails%'") == 1
+        for error in ("no Celery worker answered within 2 s%", "%this plugin always fails%"):
+            assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'failed' "
+                                                 f"AND error LIKE '{error}'") == 1
+        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun_outputs o JOIN "
+                                             "mos_study_benchmarkrun r ON r.id = o.benchmarkrun_id "
+                                             "WHERE r.status = 'failed'") == 0
     finally:
         worker.terminate()
         try:
