@@ -29,6 +29,7 @@ from torch import nn
 
 from . import __version__
 from .archs import build
+from .archs.vgg import first_mismatch
 from .errors import CheckpointError
 
 FORMAT = "srmos-checkpoint"
@@ -125,7 +126,6 @@ def build_generator(checkpoint) -> nn.Module:
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
-        first = [line.strip() for line in str(error).splitlines() if line.strip()][1:2]
         raise CheckpointError(f"the checkpoint's weights do not fit {checkpoint['arch']} "
-                              f"{checkpoint['arch_args']}: {first[0] if first else error}") from None
+                              f"{checkpoint['arch_args']}: {first_mismatch(error)}") from None
     return model.eval()

@@ -61,6 +61,8 @@ class NetworkUpscaler(Upscaler):
     needs_weights = True
 
     def __init__(self, name, model, *, device=None, tile=None, tile_overlap=DEFAULT_TILE_OVERLAP, info=None):
+        if (tile is not None and tile < 0) or tile_overlap < 0:
+            raise SRMOSError(f"tile ({tile}) and tile overlap ({tile_overlap}) must not be negative")
         self.name = name
         self.device = resolve_device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = fuse_for_inference(model).to(self.device)

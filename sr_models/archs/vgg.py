@@ -21,6 +21,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def first_mismatch(error: RuntimeError) -> str:
+    """The first problem load_state_dict reports (its message lists every one, over many lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[1] if len(lines) > 1 else (lines[0] if lines else "")
+
+
 def imagenet_cache_file():
     """Where torch.hub keeps torchvision's VGG19 ImageNet weights ($TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG19_Weights.IMAGENET1K_V1.url).name
@@ -71,7 +77,7 @@ class VGGFeatureExtractor(nn.Module):
         try:
             self.features.load_state_dict({key: ours[key] for key in wanted})
         except RuntimeError as error:
-            raise WeightsError(f"{source or 'the cached file'} does not fit vgg19: {error}") from None
+            raise WeightsError(f"{source or 'the cached file'} does not fit vgg19: {first_mismatch(error)}") from None
 
     def train(self, mode=True):
         # Frozen loss network: always eval, whatever the surrounding model does.

@@ -173,5 +173,9 @@ def test_vgg_file_errors(tmp_path):
     torch.save(SRResNet(num_blocks=1).state_dict(), other)
     with pytest.raises(WeightsError, match=r"other.pth is not a torchvision vgg19 state_dict \(missing features.0.weight"):
         VGGFeatureExtractor(weights=other)
+    wrong = {f"features.{k}": torch.zeros(1) for k in make_layers(cfgs["E"]).state_dict()}
+    torch.save(wrong, tmp_path / "wrong.pth")
+    with pytest.raises(WeightsError, match="wrong.pth does not fit vgg19: .*size mismatch"):
+        VGGFeatureExtractor(weights=tmp_path / "wrong.pth")
     with pytest.raises(SRMOSError, match="VGG layer must be one of"):
         VGGFeatureExtractor(layer="33", random_weights=True)

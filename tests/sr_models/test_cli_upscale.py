@@ -1,3 +1,4 @@
+import re
 import sys
 import types
 
@@ -45,15 +46,19 @@ def test_learned_method_keeps_grey_and_alpha(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--method", "srgan"], "error: unknown method 'srgan'; available: nn, bicubic"),
+    (["--method", "srgan"], r"error: unknown method 'srgan'; available: nn, bicubic"),
     (["--method", "srgan-vgg54"], "error: method srgan-vgg54 needs trained weights: pass --weights FILE"),
     (["--method", "srgan-vgg54", "--weights", "/nonexistent/w.pt"], "error: weights for srgan-vgg54 not found"),
+    (["--method", "srresnet-mse", "--weights", "WEIGHTS", "--tile", "-8"],
+     r"error: tile \(-8\) and tile overlap \(40\) must not be negative"),
 ])
 def test_bad_method_or_weights_fail_before_writing(tmp_path, capsys, args, message):
     write_image(tmp_path / "a.png", (4, 4, 3))
+    weights, _ = small_checkpoint(tmp_path / "w.pt", method="srresnet-mse")
+    args = [str(weights) if arg == "WEIGHTS" else arg for arg in args]
     assert main(["upscale", *args, str(tmp_path / "a.png"), "--output-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(message) and "\n" not in err
+    assert re.match(message, err) and "\n" not in err
     assert not (tmp_path / "out").exists()
 
 
