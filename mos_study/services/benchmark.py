@@ -8,6 +8,7 @@ no other row.
 """
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -231,8 +232,8 @@ def upsert_output(method, image, sha256, path, weights_sha256, width, height):
 
 
 def publish_output(output_dir, path, sha256):
-    """Copy ``output_dir/path`` to ``MEDIA_ROOT/outputs/<sha256>.png`` atomically (temp file, hash checked, rename)
-    unless an intact copy is already there; return the path relative to MEDIA_ROOT."""
+    """Put ``output_dir/path`` at ``MEDIA_ROOT/outputs/<sha256>.png`` atomically (hard link or copy to a temp name,
+    hash checked, rename) unless an intact file is already there; return the path relative to MEDIA_ROOT."""
     from benchmarks.runner import OUTPUTS, file_sha256
 
     relative = f"{OUTPUTS}/{sha256}.png"
@@ -241,20 +242,26 @@ def publish_output(output_dir, path, sha256):
         return relative
     source = Path(output_dir) / path
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    temp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".publish.")) / target.name
     try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            while chunk := src.read(1 << 20):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+        link_or_copy(source, temp)
         if file_sha256(temp) != sha256:
             raise RecordError(f"{source} does not hold the output {sha256} (it changed while being copied?); "
                               f"run the benchmark again")
         os.replace(temp, target)
     finally:
-        Path(temp).unlink(missing_ok=True)
+        shutil.rmtree(temp.parent, ignore_errors=True)
     return relative
+
+
+def link_or_copy(source, destination):
+    """A hard link where both lie on one file system (stored outputs are never rewritten in place), else a copy."""
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copyfile(source, destination)
+        with open(destination, "rb+") as f:
+            os.fsync(f.fileno())
 
 
 def image_header(path, scale=1):

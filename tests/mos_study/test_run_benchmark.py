@@ -2,6 +2,7 @@
 import csv
 import hashlib
 import io
+import os
 
 import numpy as np
 import pytest
@@ -269,3 +270,25 @@ def test_learned_method_outputs_are_kept_per_weights_file(bench_dirs):
     assert Output.objects.count() == 10 and Method.objects.get().kind == Method.Kind.BUILTIN
     latest = BenchmarkRun.objects.order_by("pk").last()
     assert set(latest.outputs.values_list("weights_sha256", flat=True)) == {second}
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-link", "copy"])
+def test_publish_puts_the_file_under_media_once(bench_dirs, monkeypatch, links):
+    from mos_study.services import benchmark
+
+    def cross_device(source, destination):
+        raise OSError(18, "Invalid cross-device link")
+
+    if not links:  # another file system: os.link fails with EXDEV, the file is copied
+        monkeypatch.setattr(benchmark.os, "link", cross_device)
+    data = (bench_dirs.data / "Set5" / "image_SRF_4" / "img_001_SRF_4_LR.png").read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    stored = bench_dirs.output / "outputs" / f"{sha}.png"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(data)
+
+    assert benchmark.publish_output(bench_dirs.output, f"outputs/{sha}.png", sha) == f"outputs/{sha}.png"
+    assert benchmark.publish_output(bench_dirs.output, f"outputs/{sha}.png", sha) == f"outputs/{sha}.png"
+    assert [p.name for p in (bench_dirs.media / "outputs").iterdir()] == [f"{sha}.png"]  # no temp left
+    assert (bench_dirs.media / "outputs" / f"{sha}.png").read_bytes() == data
+    assert os.path.samefile(stored, bench_dirs.media / "outputs" / f"{sha}.png") == links
