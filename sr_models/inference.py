@@ -55,11 +55,25 @@ def fold_batch_norms(module: nn.Module):
                 sequential[index + 1] = nn.Identity()
 
 
+def prelus_in_place(module: nn.Module):
+    """Replace each one-slope PReLU that directly follows a Conv2d or PixelShuffle (BN-folded Identities skipped)
+    in an nn.Sequential by the same function computed in place, LeakyReLU(slope, inplace=True): the layer's input is
+    a fresh tensor nobody else holds, so this saves one full-size allocation and memory pass per activation."""
+    for sequential in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        for index, layer in enumerate(sequential):
+            if not (isinstance(layer, nn.PReLU) and layer.weight.numel() == 1):
+                continue
+            before = [m for m in list(sequential)[:index] if not isinstance(m, nn.Identity)]
+            if before and isinstance(before[-1], (nn.Conv2d, nn.PixelShuffle)):
+                sequential[index] = nn.LeakyReLU(float(layer.weight), inplace=True)
+
+
 def fuse_for_inference(model: nn.Module) -> nn.Module:
     """An eval-mode copy of an SRResNet with the same outputs (to float tolerance), faster on CPU and GPU.
 
     BatchNorm folded into the convs; the last PixelShuffle + PReLU + 9x9 tail become PReLU + SubPixelConv (PReLU is
-    pointwise with one slope, so it commutes with the shuffle); channels_last memory format for oneDNN/cuDNN.
+    pointwise with one slope, so it commutes with the shuffle); PReLUs computed in place; channels_last memory
+    format for oneDNN/cuDNN.
     """
     fused = copy.deepcopy(model).eval()
     fold_batch_norms(fused)
@@ -71,6 +85,7 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
                 and prelu.weight.numel() == 1):
             upsample[-1] = nn.Sequential(conv, prelu)
             fused.tail = SubPixelConv(tail)
+    prelus_in_place(fused)
     return fused.to(memory_format=torch.channels_last).requires_grad_(False)
 
 

@@ -52,6 +52,8 @@ def test_fuse_for_inference_keeps_outputs():
     fused = fuse_for_inference(model)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
     assert isinstance(fused.tail, SubPixelConv)
+    assert not any(isinstance(m, nn.PReLU) for m in fused.modules())  # all 19 computed in place
+    assert sum(isinstance(m, nn.LeakyReLU) and m.inplace for m in fused.modules()) == 19
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is untouched
     x = torch.rand(2, 3, 13, 10)
     with torch.inference_mode():
@@ -173,11 +175,22 @@ def test_runs_on_cuda_with_bf16_when_present():
     assert np.abs(out.astype(int) - reference).max() <= tolerance
 
 
+class Residual(nn.Module):
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
 def test_fuse_for_inference_leaves_other_layouts_alone():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Conv2d(4, 3, 1)).eval()
+    # A PReLU that reads the block's input must not become in-place: the skip connection still needs that input.
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Conv2d(4, 3, 1),
+                          Residual(nn.Sequential(nn.PReLU(init=0.1), nn.Conv2d(3, 3, 1)))).eval()
     model[1].running_var.fill_(4.0)
     fused = fuse_for_inference(model)
-    assert isinstance(fused[1], nn.Identity)
+    assert isinstance(fused[1], nn.Identity) and isinstance(fused[3].body[0], nn.PReLU)
     x = torch.rand(1, 3, 5, 5)
     with torch.inference_mode():
         torch.testing.assert_close(fused(x), model(x))
