@@ -2,6 +2,7 @@
 
 Every subprocess gets its settings through the environment, as in the compose deployment.
 """
+import http.client
 import json
 import os
 import signal
@@ -9,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,13 +100,28 @@ class Gunicorn:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {Path(self.log_path).read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/login/", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
+            if self.answers():
+                return self
+            time.sleep(0.3)
         raise RuntimeError("gunicorn did not answer in time")
+
+    def answers(self):
+        """The login page answers 200 (as a proxy would ask: HTTPS said, an allowed host named)."""
+        try:
+            status, _, _ = self.get("/login/")
+        except OSError:
+            return False
+        return status == 200
+
+    def get(self, path, headers=None):
+        headers = {"Host": "localhost", "X-Forwarded-Proto": "https", **(headers or {})}
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", path, headers={k: v for k, v in headers.items() if v is not None})
+            response = connection.getresponse()
+            return response.status, response.headers, response.read()
+        finally:
+            connection.close()
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Graceful stop (SIGTERM: requests in flight finish), then SIGKILL the process group if needed."""
