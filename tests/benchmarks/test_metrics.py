@@ -134,15 +134,17 @@ def test_evaluate_many_matches_one_by_one():
     assert evaluate_many([]) == []
 
 
-def test_thread_setting_is_restored():
+def test_threads_give_the_same_numbers_and_the_setting_is_restored():
     import torch
 
     before = torch.get_num_threads()
-    sr, hr = natural_pair(9)
-    assert evaluate_many([(sr, hr)], threads=1) == evaluate_many([(sr, hr)], threads=None)
+    pairs = [natural_pair(seed) for seed in range(9, 14)]
+    assert evaluate_many(pairs, threads=3) == evaluate_many(pairs, threads=1)
     assert torch.get_num_threads() == before
-    with pytest.raises(SRMOSError):
-        evaluate_many([(sr, hr[:-1])], threads=1)
+    with pytest.raises(SRMOSError, match="pair 1"):
+        evaluate_many([pairs[0], (pairs[1][0], pairs[1][1][:-1])], threads=2)
+    with pytest.raises(SRMOSError, match="uint8"):
+        evaluate_many([pairs[0], (pairs[1][0].astype(float), pairs[1][1].astype(float))], threads=2)
     assert torch.get_num_threads() == before
 
 
