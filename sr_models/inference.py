@@ -65,7 +65,7 @@ def prelus_in_place(module: nn.Module):
                 continue
             before = [m for m in list(sequential)[:index] if not isinstance(m, nn.Identity)]
             if before and isinstance(before[-1], (nn.Conv2d, nn.PixelShuffle)):
-                sequential[index] = nn.LeakyReLU(float(layer.weight), inplace=True)
+                sequential[index] = nn.LeakyReLU(float(layer.weight.detach()), inplace=True)
 
 
 def fuse_for_inference(model: nn.Module) -> nn.Module:
