@@ -53,6 +53,10 @@ class WorkerTimeoutError(SRMOSError):
     """No result came back from the Celery workers in time."""
 
 
+class BrokerError(SRMOSError):
+    """The Celery broker cannot be reached."""
+
+
 class JobFailedError(SRMOSError):
     """A job failed on a worker; the message carries the worker's error."""
 
@@ -134,6 +138,7 @@ def run_on_workers(jobs, timeout, queue, progress):
     from tqdm import tqdm
 
     queue = queue or default_queue()
+    check_broker()
     group_result = group(generate_output.s(job) for job in jobs).apply_async(queue=queue)
     results = []
     try:
@@ -147,6 +152,18 @@ def run_on_workers(jobs, timeout, queue, progress):
         raise
     group_result.forget()  # the results are in hand: free them in the result backend
     return results
+
+
+def check_broker():
+    """Fail at once, in one line, when the broker does not answer (Celery itself would retry for long, loudly)."""
+    from kombu.exceptions import OperationalError as BrokerOperationalError
+
+    try:
+        with generate_output.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.5, timeout=5)
+    except (BrokerOperationalError, OSError) as exc:
+        raise BrokerError(f"cannot reach the Celery broker at {redacted(settings.CELERY_BROKER_URL)} ({exc}): start "
+                          f"it, correct CELERY_BROKER_URL, or unset it to run in-process") from None
 
 
 def wait_for(async_result, job, timeout, queue):

@@ -172,16 +172,18 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
          "-n", f"{queue}@%h", "--loglevel=INFO", f"--logfile={log}", "--without-gossip", "--without-mingle"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # Three runs at once (their jobs wait in Redis while the worker starts): one on a queue no worker listens
-        # to, one that works, one whose every job fails on the worker.
+        # Four runs at once (their jobs wait in Redis while the worker starts): one that works, one whose every job
+        # fails on the worker, one on a queue no worker listens to, one with a broker that does not answer.
+        no_broker = {**env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/15", "CELERY_RESULT_BACKEND": ""}
         runs = {
-            "idle": ("nn", idle_queue, "2"),
-            "done": ("nn,bicubic", queue, "180"),
-            "broken": (f"{__name__}:failing_upscale", queue, "180"),
+            "done": ("nn,bicubic", queue, "180", env),
+            "broken": (f"{__name__}:failing_upscale", queue, "180", env),
+            "idle": ("nn", idle_queue, "2", env),
+            "no broker": ("nn", queue, "180", no_broker),
         }
-        started = {name: manage_in_background(env, "run_benchmark", "--datasets", "Set5", "--methods", methods,
+        started = {name: manage_in_background(run_env, "run_benchmark", "--datasets", "Set5", "--methods", methods,
                                               "--queue", on_queue, "--timeout", timeout, "--quiet")
-                   for name, (methods, on_queue, timeout) in runs.items()}
+                   for name, (methods, on_queue, timeout, run_env) in runs.items()}
         finished = {name: finish(process) for name, process in started.items()}
         worker_log = log.read_text(errors="replace") if log.exists() else "(no worker log)"
 
@@ -206,7 +208,11 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
         broken = finished["broken"]
         assert broken.returncode != 0 and "Traceback" not in broken.stderr
         assert "failed on a worker: ValueError: this plugin always fails" in broken.stderr, broken.stderr
-        for error in ("no Celery worker answered within 2 s%", "%this plugin always fails%"):
+        # A broker that does not answer: one line at once, not Celery's minutes of reconnecting.
+        unreachable = finished["no broker"]
+        assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr
+        assert "CommandError: cannot reach the Celery broker at redis://127.0.0.1:1/15" in unreachable.stderr
+        for error in ("no Celery worker answered within 2 s%", "%this plugin always fails%", "cannot reach%"):
             assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'failed' "
                                                  f"AND error LIKE '{error}'") == 1
         assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun_outputs o JOIN "
