@@ -127,12 +127,24 @@ class Gunicorn:
         """Graceful stop (SIGTERM: requests in flight finish), then SIGKILL the process group if needed."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(sig)
+        if sig == signal.SIGKILL:
+            os.killpg(self.process.pid, signal.SIGKILL)  # a crash takes the workers down with the master
+        else:
+            self.process.send_signal(sig)
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        # Orphaned workers would keep the port and answer for a server that is gone.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            except OSError:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"port {self.port} still answers after gunicorn stopped")
 
     def __enter__(self):
         return self.start()

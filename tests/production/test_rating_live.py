@@ -1,6 +1,7 @@
 """The rating path on gunicorn + PostgreSQL: simulated raters under load, racing duplicate submissions, and a web
 server restart plus lost database connections in mid-study. Nothing acknowledged is lost, nothing is doubled."""
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -135,7 +136,7 @@ def test_restarts_and_lost_database_connections_lose_nothing(study):
         wait_for_more_ratings()
         assert terminate_connections(study["admin_url"], study["database_url"]) > 0
         wait_for_more_ratings()
-        server.stop(sig=9)  # a crash: requests in flight are cut off
+        server.stop(sig=signal.SIGKILL)  # a crash: requests in flight are cut off
         server = Gunicorn(study["env"], log, workers=2, threads=4, port=server.port).start()
         load.join(timeout=180)
     finally:
