@@ -34,6 +34,7 @@ class TrainConfig:
     num_blocks: int = 16
     disc_features: int = 64
     disc_head: str = "dense"
+    zero_init_residual: bool = False  # start each residual branch's last BN at scale 0 (faster start; not the paper's)
     # losses
     content_loss: str = "mse"
     vgg_rescale: float = 1.0 / 12.75**2

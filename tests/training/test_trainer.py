@@ -128,3 +128,12 @@ def test_cli_trains_and_resumes(images, tmp_path, capsys):
     assert main(["train", "--resume", str(checkpoint), "--steps", "4"]) == 0
     assert load_checkpoint(tmp_path / "a" / "checkpoints" / "step_00000004.pt")["step"] == 4
     assert main(["--resume", str(tmp_path / "nothing.pt")]) == 2
+
+
+def test_zero_init_residual_starts_as_a_plain_sub_pixel_network(images, tmp_path):
+    trainer = Trainer(tiny_config(images, tmp_path / "run", num_blocks=2, zero_init_residual=True))
+    g = trainer.generator.train()
+    x = torch.rand(2, 3, 6, 6)
+    torch.testing.assert_close(g(x), g.tail(g.upsample(g.head(x))))
+    plain = Trainer(tiny_config(images, tmp_path / "run2", num_blocks=2)).generator.train()
+    assert not torch.allclose(plain(x), plain.tail(plain.upsample(plain.head(x))))
