@@ -12,7 +12,8 @@ import time
 from functools import wraps
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import JsonResponse
 
@@ -48,6 +49,20 @@ def client_ip(request):
     return request.META.get("REMOTE_ADDR", "")
 
 
+def increment(key, timeout):
+    """Add one to the counter ``key`` and return it; atomic, so concurrent requests never slip through."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        # One round trip (INCR + EXPIRE in a pipeline) instead of Django's add, exists and incr.
+        full_key = backend.make_and_validate_key(key)
+        pipeline = backend._cache.get_client(full_key, write=True).pipeline()
+        pipeline.incr(full_key)
+        pipeline.expire(full_key, timeout)
+        return pipeline.execute()[0]
+    backend.add(key, 0, timeout=timeout)
+    return backend.incr(key)
+
+
 def hit(scope, kind, identity, rate, now=None):
     """Count one request; return 0 when allowed, else the seconds until the window ends (>= 1)."""
     limit = parse_rate(rate)
@@ -59,9 +74,7 @@ def hit(scope, kind, identity, rate, now=None):
     digest = hashlib.sha256(str(identity).encode()).hexdigest()[:32]  # tokens never appear in the cache
     key = f"srmos:rl:{scope}:{kind}:{digest}:{window}"
     try:
-        # add() then incr(): atomic in Redis and in the local-memory cache, so concurrent requests never slip through.
-        cache.add(key, 0, timeout=seconds + 1)
-        used = cache.incr(key)
+        used = increment(key, timeout=seconds + 1)
     except Exception:  # noqa: BLE001 -- a cache outage must not stop raters: fail open, loudly
         logger.exception("rate limit %s/%s: cache unavailable, request allowed", scope, kind)
         return 0

@@ -1,5 +1,6 @@
 """mos_study.security.rate_limit: per-IP and per-token windows, 429 JSON with Retry-After, shared counters."""
 import json
+import socket
 import threading
 import uuid
 
@@ -116,7 +117,7 @@ def test_cache_outage_fails_open(monkeypatch):
     def broken(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(security.cache, "add", broken)
+    monkeypatch.setattr(security, "increment", broken)
     assert all(post("t").status_code == 200 for _ in range(10))
 
 
@@ -141,6 +142,15 @@ def test_redis_counters_are_exact_under_concurrent_requests(require_redis):
         for thread in threads:
             thread.join()
     assert statuses.count(200) == 3 and statuses.count(429) == 37
+    with override_settings(CACHES=redis_cache):
+        # The counter expires with its window, and Django's own cache API reads the same key.
+        from django.core.cache import caches
+
+        backend = caches["default"]
+        keys = backend._cache.get_client(write=False).keys(backend.make_key("srmos:rl:rating:token:*"))
+        assert keys and all(0 < backend._cache.get_client(write=False).ttl(k) <= 61 for k in keys)
+        window_key = keys[0].decode().split(":", 2)[2]
+        assert backend.get(window_key) in range(1, 41)
 
 
 def test_token_of_limits_per_account(frozen_time):
@@ -156,3 +166,14 @@ def test_token_of_limits_per_account(frozen_time):
     # The same account from three addresses: its own limit (3/m) holds.
     assert [call(7, f"10.9.0.{i}") for i in range(4)] == [200, 200, 200, 429]
     assert call(8, "10.9.0.9") == 200
+
+
+def test_unreachable_redis_fails_open(caplog):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again below: nothing listens there
+    dead = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                        "LOCATION": f"redis://127.0.0.1:{port}/0"}}
+    with override_settings(CACHES=dead):
+        assert post("t").status_code == 200
+    assert "cache unavailable, request allowed" in caplog.text
