@@ -6,6 +6,7 @@ import pytest
 from scipy.signal import correlate2d
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from benchmarks import metrics
 from benchmarks.metrics import (Y_CONVENTIONS, evaluate_many, evaluate_pair, psnr_rgb, psnr_y, rgb_to_y,
                                 ssim_y)
 from sr_models.errors import SRMOSError
@@ -132,6 +133,18 @@ def test_evaluate_many_matches_one_by_one():
                                                                       rgb_to_y(hr)[4:-4, 4:-4]), abs=2e-6)
     assert together[4] == {"psnr_y": math.inf, "ssim_y": pytest.approx(1.0, abs=1e-7)}
     assert evaluate_many([]) == []
+
+
+@pytest.mark.parametrize("device, batch_pixels", [("cpu", None), ("cpu", 2**24)]
+                         + ([("cuda", None)] if __import__("torch").cuda.is_available() else []))
+def test_device_batches_give_the_same_numbers(device, batch_pixels, monkeypatch):
+    if batch_pixels:  # several images per batch on the CPU too
+        monkeypatch.setitem(metrics._BATCH_PIXELS, "cpu", batch_pixels)
+    pairs = [natural_pair(seed) for seed in range(20, 24)] + [natural_pair(24, (30, 33, 3))]
+    one_by_one = [evaluate_pair(sr, hr) for sr, hr in pairs]
+    for got, expected in zip(evaluate_many(pairs, device=device), one_by_one):
+        assert got["psnr_y"] == pytest.approx(expected["psnr_y"], abs=1e-10)
+        assert got["ssim_y"] == pytest.approx(expected["ssim_y"], abs=1e-6)
 
 
 def test_threads_give_the_same_numbers_and_the_setting_is_restored():
