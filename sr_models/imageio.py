@@ -7,7 +7,8 @@
 - ``"rgb"``: always ``HxWx3`` (grey is repeated into three channels); alpha dropped.
 - ``"keep"``: like ``"auto"`` but an image with alpha (RGBA, LA, palette with transparency) stays ``HxWx4``.
 
-16-bit samples become 8-bit as ``round(v * 255 / 65535)``. JPEG EXIF orientation is applied. Sizes are checked
+16-bit samples become 8-bit as ``round(v * 255 / 65535)``. EXIF orientation is applied (JPEG, WebP, TIFF; not to
+16-bit colour PNGs, which are decoded separately). Floating-point images (mode F) are refused. Sizes are checked
 from the header before any pixel is decoded (``max_pixels``).
 
 ``write_png`` stores no metadata chunks (no text, no time, no gamma), so a file says nothing about what made it and the

@@ -171,5 +171,8 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "empty.png").write_bytes(raw_png(4, 4, 8, 0, rows=[]))  # valid header, no pixel rows
     with pytest.raises(ImageError, match="empty.png: cannot decode"):
         read_image(tmp_path / "empty.png")
+    Image.new("F", (4, 4), 0.5).save(tmp_path / "float.tif")
+    with pytest.raises(ImageError, match="float.tif: cannot decode the image: floating-point images are not supported"):
+        read_image(tmp_path / "float.tif")
     with pytest.raises(ImageError, match="unknown read mode"):
         read_image(tmp_path / "cut.png", mode="bgr")
