@@ -86,7 +86,7 @@ def latest_outputs(datasets, methods):
             if not any(o.method.name == method and o.image.dataset == dataset for o in newest.values()):
                 raise StudyError(
                     f"no outputs of method {method!r} on dataset {dataset!r}: run "
-                    f"`python -m benchmarks run --datasets {dataset} --methods {method}` or check the names"
+                    f"`python manage.py run_benchmark --datasets {dataset} --methods {method}` or check the names"
                 )
     return sorted(newest.values(), key=lambda o: (o.image.dataset, o.image.name, o.method.name))
 
