@@ -36,7 +36,7 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
-# Pixels per batch in evaluate_many. On CPU the SSIM filtering is memory-bound: one ~0.2 MP image (5 float32 maps,
+# Pixels per batch in evaluate_many. On CPU the SSIM filtering is memory-bound: one ~0.2 MP image (4 float32 maps,
 # ~3 MB) stays in cache and runs 2-3x faster than 16 stacked; GPUs want big batches.
 _BATCH_PIXELS = {"cpu": 2**18, "other": 2**25}
 
