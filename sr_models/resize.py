@@ -15,6 +15,7 @@ Follows MATLAB's published algorithm (``imresize.m``, ``contributions``):
 """
 import functools
 import math
+import numbers
 
 import numpy as np
 import torch
@@ -95,7 +96,7 @@ def _plan(in_shape, scale, output_shape, method):
         raise SRMOSError("give exactly one of scale= or output_shape=")
     if scale is not None:
         scales = tuple(scale) if isinstance(scale, (tuple, list)) else (scale, scale)
-        if len(scales) != 2 or not all(isinstance(s, (int, float)) and math.isfinite(s) and s > 0 for s in scales):
+        if len(scales) != 2 or not all(isinstance(s, numbers.Real) and math.isfinite(s) and s > 0 for s in scales):
             raise SRMOSError(f"scale must be a positive number (or a pair of them), got {scale!r}")
         scales = tuple(float(s) for s in scales)
         out_shape = tuple(int(math.ceil(s * n)) for s, n in zip(scales, in_shape))

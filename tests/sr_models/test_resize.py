@@ -93,6 +93,8 @@ def test_output_size_is_ceil_of_scale_times_size():
     assert imresize(np.zeros((7, 5)), 0.5).shape == (4, 3)
     assert imresize(np.zeros((7, 5, 3), np.uint8), 4).shape == (28, 20, 3)
     assert imresize(np.zeros((7, 5)), (2, 0.5)).shape == (14, 3)
+    assert imresize(np.zeros((8, 8)), np.float32(0.5)).shape == (4, 4)
+    assert imresize(np.zeros((8, 8)), np.int64(2)).shape == (16, 16)
 
 
 def test_constant_and_channels():
