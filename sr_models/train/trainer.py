@@ -228,10 +228,12 @@ class Trainer:
                 sums, window_start, window_steps = {}, time.perf_counter(), 0
             if self.step % c.val_every == 0 or self.step % c.checkpoint_every == 0 or last:
                 self._sync_buffers()
-            if self.step % c.val_every == 0 or last:
+            validated = self.step % c.val_every == 0 or last
+            if validated:
                 metrics = self._validate(writer, lr, hr)
+                self._keep_if_best(metrics)
             if self.step % c.checkpoint_every == 0 or last:
-                checkpoint = self._save_checkpoint(metrics if self.step % c.val_every == 0 or last else {})
+                checkpoint = self._save_checkpoint(metrics if validated else {})
         bar.close()
         if writer is not None:
             writer.close()
@@ -291,24 +293,25 @@ class Trainer:
         distributed.barrier(self.ctx)
         return metrics
 
-    def _save_checkpoint(self, metrics):
-        """Rank 0 writes step_<N>.pt (keeping the last keep_last) and best.pt when the metric improved."""
-        if not self.ctx.is_main:
-            distributed.barrier(self.ctx)
-            return None
+    def _keep_if_best(self, metrics):
+        """On rank 0, write best.pt when the validation metric (psnr, else the first one) beats the best so far."""
         key = "psnr" if "psnr" in metrics else next(iter(metrics), None)
-        improved = key is not None and (self.best is None or metrics[key] > self.best["value"])
-        if improved:
+        if not self.ctx.is_main or key is None:
+            return
+        if self.best is None or metrics[key] > self.best["value"]:
             self.best = {"metric": key, "value": metrics[key], "step": self.step}
-        folder = self.output_dir / CHECKPOINT_DIR
-        path = folder / f"step_{self.step:08d}.pt"
-        self._write(path, metrics)
-        if improved:
-            self._write(folder / "best.pt", metrics)
-        for old in sorted(folder.glob("step_*.pt"))[:-self.config.keep_last]:
-            old.unlink()
+            self._write(self.output_dir / CHECKPOINT_DIR / "best.pt", metrics)
+
+    def _save_checkpoint(self, metrics):
+        """Rank 0 writes step_<N>.pt and deletes all but the last keep_last of them."""
+        if self.ctx.is_main:
+            folder = self.output_dir / CHECKPOINT_DIR
+            path = folder / f"step_{self.step:08d}.pt"
+            self._write(path, metrics)
+            for old in sorted(folder.glob("step_*.pt"))[:-self.config.keep_last]:
+                old.unlink()
         distributed.barrier(self.ctx)
-        return path
+        return path if self.ctx.is_main else None
 
     def _write(self, path, metrics):
         c = self.config

@@ -87,14 +87,14 @@ def test_srgan_resume_equals_uninterrupted_run(images, tmp_path):
 
 
 def test_keeps_last_k_and_the_best(images, tmp_path):
-    scores = iter([20.0, 25.0, 22.0])
-    config = tiny_config(images, tmp_path / "run", checkpoint_every=2, val_every=2, keep_last=2)
+    scores = iter([20.0, 23.0, 25.0, 22.0, 21.0, 24.0])
+    config = tiny_config(images, tmp_path / "run", checkpoint_every=2, val_every=1, keep_last=2)
     result = train(config, validate=lambda generator: {"psnr": next(scores), "ssim": 0.5})
     folder = tmp_path / "run" / "checkpoints"
     assert sorted(p.name for p in folder.iterdir()) == ["best.pt", "step_00000004.pt", "step_00000006.pt"]
     best = load_checkpoint(folder / "best.pt")
-    assert best["step"] == 4 and best["provenance"]["metrics"]["psnr"] == 25.0
-    assert result["best"] == {"metric": "psnr", "value": 25.0, "step": 4}
+    assert best["step"] == 3 and best["provenance"]["metrics"]["psnr"] == 25.0
+    assert result["best"] == {"metric": "psnr", "value": 25.0, "step": 3}
     assert (tmp_path / "run" / "config.json").is_file()
     assert any((tmp_path / "run" / "tensorboard").iterdir())
 
