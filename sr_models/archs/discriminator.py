@@ -26,7 +26,8 @@ class Discriminator(nn.Module):
         if head not in HEADS:
             raise SRMOSError(f"Discriminator head must be one of {HEADS}, not {head!r}")
         if head == "dense" and input_size % 16:
-            raise SRMOSError(f"the dense head needs an input size divisible by 16 (four stride-2 convs), not {input_size}")
+            raise SRMOSError("the dense head needs an input size divisible by 16 (four stride-2 convs), "
+                             f"not {input_size}")
         self.arch_args = dict(in_channels=in_channels, num_features=num_features, input_size=input_size, head=head)
         f = num_features
         # (out_channels, stride) for the paper's eight convs: k3n64s1, k3n64s2, k3n128s1, ..., k3n512s2.

@@ -51,7 +51,8 @@ class SRResNet(nn.Module):
         self.scale = scale
         self.head = nn.Sequential(nn.Conv2d(in_channels, num_features, 9, padding=4), nn.PReLU())
         self.body = nn.Sequential(*[ResidualBlock(num_features) for _ in range(num_blocks)])
-        self.body_tail = nn.Sequential(nn.Conv2d(num_features, num_features, 3, padding=1), nn.BatchNorm2d(num_features))
+        self.body_tail = nn.Sequential(nn.Conv2d(num_features, num_features, 3, padding=1),
+                                       nn.BatchNorm2d(num_features))
         self.upsample = nn.Sequential(*[UpsampleBlock(num_features) for _ in range(int(math.log2(scale)))])
         self.tail = nn.Conv2d(num_features, out_channels, 9, padding=4)
 

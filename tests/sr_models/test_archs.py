@@ -171,7 +171,8 @@ def test_vgg_file_errors(tmp_path):
         VGGFeatureExtractor(weights=junk)
     other = tmp_path / "other.pth"
     torch.save(SRResNet(num_blocks=1).state_dict(), other)
-    with pytest.raises(WeightsError, match=r"other.pth is not a torchvision vgg19 state_dict \(missing features.0.weight"):
+    with pytest.raises(WeightsError, match=r"other.pth is not a torchvision vgg19 state_dict "
+                                           r"\(missing features.0.weight"):
         VGGFeatureExtractor(weights=other)
     wrong = {f"features.{k}": torch.zeros(1) for k in make_layers(cfgs["E"]).state_dict()}
     torch.save(wrong, tmp_path / "wrong.pth")
