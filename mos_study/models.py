@@ -9,10 +9,14 @@ Study side: a ``Study`` shows ``Stimulus`` items (one output each, or the HR ori
 import secrets
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
 HR_METHOD = "hr"  # the reference condition: the original high-resolution image
+METHOD_NAME_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._:+-]*$", "a method name is letters, digits and . _ : + - (no spaces or slashes)"
+)
 
 
 def new_token():
@@ -30,7 +34,8 @@ class Method(models.Model):
         PLUGIN = "plugin", "Python plugin"
         REFERENCE = "reference", "HR reference"
 
-    name = models.SlugField(max_length=100, unique=True)
+    # Registry names (srgan-vgg54), imported names (my-model+ft) and plugin paths (pkg.mod:func) are all valid.
+    name = models.CharField(max_length=200, unique=True, validators=[METHOD_NAME_VALIDATOR])
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.BUILTIN)
     description = models.TextField(blank=True)
     plugin_path = models.CharField(max_length=300, blank=True, help_text="module:callable for plugin methods")
