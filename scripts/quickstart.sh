@@ -12,7 +12,7 @@ $PY manage.py run_benchmark --datasets Set5 --methods nn,bicubic
 
 if $PY manage.py help create_study >/dev/null 2>&1; then
   echo "==> demo MOS study"
-  $PY manage.py create_study --name demo --datasets Set5 --methods nn,bicubic --include-hr --if-missing
+  $PY manage.py create_study --name demo --datasets Set5 --methods nn,bicubic --include-hr --calibration-images 2 --exist-ok
 fi
 
 if [ -t 0 ] && [ -t 1 ]; then

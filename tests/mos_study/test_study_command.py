@@ -52,3 +52,14 @@ def test_create_study_reports_bad_options(args, message):
     with pytest.raises(CommandError, match=message):
         create("--name", "bad", "--datasets", "Set5", "--methods", "bicubic", *args)
     assert not Study.objects.exists()
+
+
+def test_create_study_exist_ok_prints_the_existing_link_and_changes_nothing():
+    create("--name", "again", "--datasets", "Set5", "--methods", "bicubic")
+    study = Study.objects.get(name="again")
+    n_stimuli = study.stimuli.count()
+    text = create("--name", "again", "--datasets", "Set5", "--methods", "bicubic,srgan-vgg54", "--exist-ok")
+    assert "exists already" in text and f"/s/{study.token}/" in text
+    assert Study.objects.count() == 1 and study.stimuli.count() == n_stimuli
+    with pytest.raises(CommandError):
+        create("--name", "again", "--datasets", "Set5", "--methods", "bicubic")

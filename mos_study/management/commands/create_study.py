@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from sr_models.errors import SRMOSError
 
+from ...models import Study
 from ...services.study import create_study
 
 
@@ -30,8 +31,16 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, help="seed for the choice of calibration images")
         parser.add_argument("--completion-url", default="", help="panel page linked from the completion code")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="site address for the rater link")
+        parser.add_argument(
+            "--exist-ok", action="store_true", help="if a study of that name exists, print its link and change nothing"
+        )
 
     def handle(self, *args, **options):
+        existing = Study.objects.filter(name=options["name"]).first()
+        if existing is not None and options["exist_ok"]:
+            self.stdout.write(f"Study {existing.name!r} exists already.")
+            self.stdout.write(f"Rater link: {self.rater_link(existing, options)}")
+            return
         owner = None
         if options["owner"]:
             owner = get_user_model().objects.filter(username=options["owner"]).first()
@@ -55,7 +64,10 @@ class Command(BaseCommand):
             )
         except SRMOSError as error:
             raise CommandError(str(error)) from error
-        link = options["base_url"].rstrip("/") + reverse("mos_study:start", args=[study.token])
         n = study.stimuli.filter(is_calibration=False).count()
         self.stdout.write(f"Created study {study.name!r} with {n} stimuli.")
-        self.stdout.write(f"Rater link: {link}")
+        self.stdout.write(f"Rater link: {self.rater_link(study, options)}")
+
+    @staticmethod
+    def rater_link(study, options):
+        return options["base_url"].rstrip("/") + reverse("mos_study:start", args=[study.token])
