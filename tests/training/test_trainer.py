@@ -67,6 +67,10 @@ def test_srresnet_resume_equals_uninterrupted_run(images, tmp_path):
     assert a["method"] == "srresnet-mse" and a["arch"] == "srresnet"
     generator = build_generator(a)
     assert generator(torch.rand(1, 3, 4, 4)).shape == (1, 3, 16, 16)
+    from sr_models import methods
+
+    upscaler = methods.load("srresnet-mse", weights=tmp_path / "a" / "checkpoints" / "step_00000006.pt")
+    assert upscaler.upscale(np.zeros((5, 7, 3), np.uint8)).shape == (20, 28, 3)
 
 
 @pytest.mark.slow
