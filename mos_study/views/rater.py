@@ -107,25 +107,23 @@ def state(request, rater_token):
 @require_POST
 @rate_limit("rating", token_kwarg="rater_token")
 def submit(request, rater_token):
-    rater, session = rater_session(rater_token)
+    """One rating: the service's few statements in one transaction; the cookie session is never read or written."""
     try:
         payload = read_json(request)
-        rating, created = studies.submit_rating(
-            rater, payload.get("trial", ""), payload.get("score"), payload.get("response_ms")
-        )
+        receipt = studies.rate_trial(rater_token, payload.get("trial", ""), payload.get("score"),
+                                     payload.get("response_ms"))
     except studies.StudyError as error:
+        rater_session(rater_token)  # an unknown rater link is a 404 whatever the body said (checked only on errors)
         return study_error_response(error)
-    session.refresh_from_db(fields=["finished"])
-    done = session.trials.filter(rating__isnull=False).count()
     return JsonResponse(
         {
             "ok": True,
-            "created": created,
-            "trial": rating.trial.token,
-            "score": rating.score,
-            "done": done,
-            "total": session.trials.count(),
-            "finished": session.finished is not None,
+            "created": receipt.created,
+            "trial": receipt.trial,
+            "score": receipt.score,
+            "done": receipt.done,
+            "total": receipt.total,
+            "finished": receipt.finished,
         },
-        status=201 if created else 200,
+        status=201 if receipt.created else 200,
     )
