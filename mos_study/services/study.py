@@ -330,6 +330,11 @@ def current_session(rater):
     return rater.sessions.order_by("-started", "-pk").first()
 
 
+def session_of(rater_token):
+    """The latest session of the rater with this link token, or None; one query, for the page's state reads."""
+    return RatingSession.objects.filter(rater__token=rater_token).order_by("-started", "-pk").first()
+
+
 # --------------------------------------------------------------------------- ratings
 
 
@@ -446,22 +451,26 @@ def mark_finished(session):
 
 def session_state(session):
     """What the rating page needs, and nothing that names a method, dataset or image."""
-    trials = list(session.trials.select_related("stimulus__output").annotate(rated=Count("rating")))
+    trials = session.trials.order_by("position").values_list(
+        "token", "position", "kind", "stimulus__output__width", "stimulus__output__height",
+        "stimulus__calibration_score", "rating__id",  # plain rows: no model objects for a page load
+    )
+    trials = list(trials)
+    unrated = [t for t in trials if t[6] is None]
     return {
         "total": len(trials),
-        "done": sum(t.rated for t in trials),
+        "done": len(trials) - len(unrated),
         "finished": session.finished is not None,
         "trials": [
             {
-                "token": t.token,
-                "position": t.position,
-                "width": t.stimulus.output.width,
-                "height": t.stimulus.output.height,
+                "token": token,
+                "position": position,
+                "width": width,
+                "height": height,
                 # Calibration trials say which score they show; "repeat" stays hidden from the rater.
-                "calibration_score": t.stimulus.calibration_score if t.kind == Trial.Kind.CALIBRATION else None,
+                "calibration_score": calibration_score if kind == Trial.Kind.CALIBRATION else None,
             }
-            for t in trials
-            if not t.rated
+            for token, position, kind, width, height, calibration_score, _ in unrated
         ],
     }
 

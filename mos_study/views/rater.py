@@ -96,10 +96,14 @@ def rate(request, rater_token):
 @never_cache
 @require_safe
 def state(request, rater_token):
-    _, session = rater_session(rater_token)
+    session = studies.session_of(rater_token)
+    if session is None:
+        raise Http404("no session")
     data = studies.session_state(session)
+    # One reverse() for all images: trial tokens are URL-safe, so each URL is the same with its token put in.
+    before, _, after = reverse("mos_study:image", args=["TOKEN"]).rpartition("TOKEN")
     for trial in data["trials"]:
-        trial["image"] = reverse("mos_study:image", args=[trial["token"]])
+        trial["image"] = f"{before}{trial['token']}{after}"
     return JsonResponse(data)
 
 
