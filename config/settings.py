@@ -114,6 +114,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("SRMOS_STATIC_ROOT", BASE_DIR / "staticfiles"))
+# Outside production WhiteNoise serves the app's static files straight from their folders, so the quick start's
+# `runserver` (DEBUG off) needs no collectstatic; production serves the collected, hashed copies.
+WHITENOISE_USE_FINDERS = not PRODUCTION
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("SRMOS_MEDIA_ROOT", BASE_DIR / "var" / "media"))
 LOGIN_URL = "mos_study:login"
