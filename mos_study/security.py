@@ -49,40 +49,54 @@ def client_ip(request):
     return request.META.get("REMOTE_ADDR", "")
 
 
-def increment(key, timeout):
-    """Add one to the counter ``key`` and return it; atomic, so concurrent requests never slip through."""
+def increment(counters):
+    """Add one to each ``(key, timeout)`` counter and return the new counts; atomic, so concurrent requests never
+    slip through."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        # One round trip (INCR + EXPIRE in a pipeline) instead of Django's add, exists and incr.
-        full_key = backend.make_and_validate_key(key)
-        pipeline = backend._cache.get_client(full_key, write=True).pipeline()
-        pipeline.incr(full_key)
-        pipeline.expire(full_key, timeout)
-        return pipeline.execute()[0]
-    backend.add(key, 0, timeout=timeout)
-    return backend.incr(key)
+        # One round trip for all of a request's counters (INCR + EXPIRE each, pipelined) instead of Django's add,
+        # exists and incr per counter. Writes all go to the first Redis server, whatever the key.
+        keys = [(backend.make_and_validate_key(key), timeout) for key, timeout in counters]
+        pipeline = backend._cache.get_client(keys[0][0], write=True).pipeline()
+        for key, timeout in keys:
+            pipeline.incr(key)
+            pipeline.expire(key, timeout)
+        return pipeline.execute()[::2]
+    counts = []
+    for key, timeout in counters:
+        backend.add(key, 0, timeout=timeout)
+        counts.append(backend.incr(key))
+    return counts
 
 
-def hit(scope, kind, identity, rate, now=None):
-    """Count one request; return 0 when allowed, else the seconds until the window ends (>= 1)."""
-    limit = parse_rate(rate)
-    if limit is None or not identity:
-        return 0
-    count, seconds = limit
+def hits(scope, identities, rates, now=None):
+    """Count one request against each ``{kind: identity}`` under ``{kind: rate}``.
+
+    Returns None when every limit allows it, else ``(kind, seconds until its window ends (>= 1))``.
+    """
     now = time.time() if now is None else now
-    window = int(now // seconds)
-    digest = hashlib.sha256(str(identity).encode()).hexdigest()[:32]  # tokens never appear in the cache
-    key = f"srmos:rl:{scope}:{kind}:{digest}:{window}"
+    counted = []  # (kind, count, seconds, window, cache key)
+    for kind, identity in identities.items():
+        limit = parse_rate(rates.get(kind))
+        if limit is None or not identity:
+            continue
+        count, seconds = limit
+        window = int(now // seconds)
+        digest = hashlib.sha256(str(identity).encode()).hexdigest()[:32]  # tokens never appear in the cache
+        counted.append((kind, count, seconds, window, f"srmos:rl:{scope}:{kind}:{digest}:{window}"))
+    if not counted:
+        return None
     try:
-        used = increment(key, timeout=seconds + 1)
+        used = increment([(key, seconds + 1) for _, _, seconds, _, key in counted])
     except Exception:  # noqa: BLE001 -- a cache outage must not stop raters: fail open, loudly
-        logger.exception("rate limit %s/%s: cache unavailable, request allowed", scope, kind)
-        return 0
-    if used <= count:
-        return 0
-    if used == count + 1:
-        logger.warning("rate limit %s/%s reached (%s per %ss)", scope, kind, count, seconds)
-    return max(1, math.ceil((window + 1) * seconds - now))
+        logger.exception("rate limit %s: cache unavailable, request allowed", scope)
+        return None
+    for (kind, count, seconds, window, _), n in zip(counted, used):
+        if n > count:
+            if n == count + 1:
+                logger.warning("rate limit %s/%s reached (%s per %ss)", scope, kind, count, seconds)
+            return kind, max(1, math.ceil((window + 1) * seconds - now))
+    return None
 
 
 def too_many(scope, kind, rate, retry_after):
@@ -109,11 +123,10 @@ def rate_limit(scope, *, token_kwarg=None, token_of=None, methods=("POST",)):
             if request.method in methods:
                 limits = settings.SRMOS_RATE_LIMITS.get(scope, {})
                 token = token_of(request) if token_of else kwargs.get(token_kwarg) if token_kwarg else None
-                identities = {"ip": client_ip(request), "token": token}
-                for kind, identity in identities.items():
-                    retry_after = hit(scope, kind, identity, limits.get(kind))
-                    if retry_after:
-                        return too_many(scope, kind, limits[kind], retry_after)
+                refused = hits(scope, {"ip": client_ip(request), "token": token}, limits)
+                if refused:
+                    kind, retry_after = refused
+                    return too_many(scope, kind, limits[kind], retry_after)
             return view(request, *args, **kwargs)
 
         return wrapped
