@@ -6,6 +6,7 @@ stored in the checkpoint instead of the preset. Under torchrun every process run
 """
 import argparse
 import dataclasses
+import os
 import sys
 
 from sr_models.errors import SRMOSError
@@ -127,7 +128,8 @@ def main(argv=None, prog="python -m sr_models train"):
     except SRMOSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(summary(result))
+    if result["checkpoint"] is not None or os.environ.get("RANK", "0") == "0":  # once under torchrun
+        print(summary(result))
     return 0
 
 

@@ -141,3 +141,17 @@ def test_zero_init_residual_starts_as_a_plain_sub_pixel_network(images, tmp_path
     torch.testing.assert_close(g(x), g.tail(g.upsample(g.head(x))))
     plain = Trainer(tiny_config(images, tmp_path / "run2", num_blocks=2)).generator.train()
     assert not torch.allclose(plain(x), plain.tail(plain.upsample(plain.head(x))))
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_and_channels_last_steps_run(images, tmp_path, amp):
+    config = tiny_config(images, tmp_path / "run", method="srgan-mse", adversarial_weight=1e-3, init="scratch",
+                         amp=amp, channels_last=True)
+    trainer = Trainer(config)
+    lr, hr = trainer._to_device(next(trainer.stream))
+    assert lr.is_contiguous(memory_format=torch.channels_last)
+    before = trainer.generator.tail.weight.detach().clone()
+    losses = trainer.train_step(lr, hr)
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert trainer.scaler_g.is_enabled() == (amp == "fp16")
+    assert not torch.equal(before, trainer.generator.tail.weight)
