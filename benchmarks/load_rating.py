@@ -321,13 +321,17 @@ def parse_args(argv=None):
     return args, base
 
 
-def process_cpu_seconds(pid):
-    """utime + stime of one process from /proc, in seconds (0 if it is gone)."""
+def process_cpu_seconds(pid, reaped_children=False):
+    """utime + stime of one process from /proc, in seconds (0 if it is gone); with ``reaped_children`` also the
+    CPU of its children that exited (e.g. gunicorn workers recycled during the run)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
 
 
 def processes():
@@ -357,8 +361,10 @@ def cpu_snapshot(server_pid=None):
     table = processes()
     snapshot["postgres"] = sum(process_cpu_seconds(pid) for pid, (name, _) in table.items() if name == "postgres")
     if server_pid:
-        server = {server_pid} | {pid for pid, (_, parent) in table.items() if parent == server_pid}
-        snapshot["server"] = sum(process_cpu_seconds(pid) for pid in server)
+        workers = {pid for pid, (_, parent) in table.items() if parent == server_pid}
+        snapshot["server"] = process_cpu_seconds(server_pid, reaped_children=True) + sum(
+            process_cpu_seconds(pid) for pid in workers
+        )
     return snapshot
 
 
