@@ -47,34 +47,39 @@ def _check_convention(convention):
 
 
 def _as_uint8_batch(images, what):
-    """uint8 ``HxW``/``HxWx1``/``HxWx3`` arrays (all one shape) -> uint8 tensor ``N x H x W x C``."""
-    first = np.asarray(images[0])
-    for image in images:
-        image = np.asarray(image)
+    """uint8 ``HxW``/``HxWx1``/``HxWx3`` arrays (all one shape) -> uint8 tensor ``N x C x H x W``.
+
+    Planar, because every later step works on whole planes: one numpy copy separates the channels here, where
+    reading every third byte in torch cost more than all the Y arithmetic.
+    """
+    arrays = [np.asarray(image) for image in images]
+    for image in arrays:
         if image.dtype != np.uint8:
             raise SRMOSError(f"{what} must be uint8 images as saved, got {image.dtype}; round and clip to 0..255 first")
         if image.ndim == 2:
             continue
         if image.ndim != 3 or image.shape[2] not in (1, 3):
             raise SRMOSError(f"{what} must be HxW (grey) or HxWx3 (RGB), got shape {image.shape}")
-    batch = np.stack([np.asarray(image) for image in images]) if len(images) > 1 else first[None]
-    if batch.ndim == 3:
-        batch = batch[..., None]
-    return torch.from_numpy(np.array(batch, copy=True))  # a private copy: callers' arrays may be read-only
+    height, width = arrays[0].shape[:2]
+    channels = arrays[0].shape[2] if arrays[0].ndim == 3 else 1
+    batch = np.empty((len(arrays), channels, height, width), dtype=np.uint8)  # a private copy: inputs may be read-only
+    for planes, image in zip(batch, arrays):
+        planes[...] = np.moveaxis(image, -1, 0) if image.ndim == 3 else image
+    return torch.from_numpy(batch)
 
 
 def _y(batch, convention):
-    """``N x H x W x C`` uint8 tensor -> ``N x H x W`` luma (grey: the channel itself).
+    """``N x C x H x W`` uint8 tensor -> ``N x H x W`` luma (grey: the channel itself).
 
     Whole-number luma (``"integer"`` Y, grey images) comes back as float32, which holds it exactly and halves the
     memory traffic of everything after; ``"float"`` Y stays float64.
     """
     _check_convention(convention)
-    if batch.shape[-1] == 1:
-        return batch[..., 0].to(torch.float32)
+    if batch.shape[1] == 1:
+        return batch[:, 0].to(torch.float32)
     # One contiguous float64 plane per channel (fast, vectorised arithmetic), in place from there. The arithmetic is
     # MATLAB's: T1*R + T2*G + T3*B + offset, each product rounded, summed left to right.
-    red, green, blue = (batch[..., channel].to(torch.float64) for channel in range(3))
+    red, green, blue = (batch[:, channel].to(torch.float64) for channel in range(3))
     y = red.mul_(_Y_WEIGHTS[0]).add_(green.mul_(_Y_WEIGHTS[1])).add_(blue.mul_(_Y_WEIGHTS[2]))
     if convention == "integer":
         # MATLAB rounds y = sum + 16 half away from zero (y > 0): floor(y + 0.5). floor(sum + 16.5) is one pass less
@@ -88,17 +93,17 @@ def _crop(batch, crop_border):
         raise SRMOSError(f"crop_border must be a non-negative integer, got {crop_border!r}")
     if crop_border == 0:
         return batch
-    height, width = batch.shape[1:3]
+    height, width = batch.shape[-2:]
     if height <= 2 * crop_border or width <= 2 * crop_border:
         raise SRMOSError(f"a {height}x{width} image is too small to remove {crop_border} pixels at each border")
-    return batch[:, crop_border:height - crop_border, crop_border:width - crop_border]
+    return batch[..., crop_border:height - crop_border, crop_border:width - crop_border]
 
 
 def _pair_batches(sr_images, hr_images, crop_border):
     sr = _as_uint8_batch(sr_images, "SR")
     hr = _as_uint8_batch(hr_images, "HR")
     if sr.shape != hr.shape:
-        shape = lambda b: tuple(b.shape[1:3]) + (() if b.shape[3] == 1 else (b.shape[3],))  # noqa: E731
+        shape = lambda b: tuple(b.shape[2:]) + (() if b.shape[1] == 1 else (b.shape[1],))  # noqa: E731
         raise SRMOSError(f"SR and HR shapes differ: {shape(sr)} vs {shape(hr)}; the SR image must be exactly "
                          f"the HR size (crop HR to a multiple of the scale)")
     return _crop(sr, crop_border), _crop(hr, crop_border)
