@@ -3,12 +3,12 @@
     python benchmarks/perf_metrics.py [--data-dir DIR] [--dataset BSD100] [--repeats 3] [--device cpu|cuda]
                                       [--threads N]
 
-Prints the time (wall and CPU) of ``evaluate_many`` (PSNR + SSIM on Y) over all bicubic x4 outputs of the dataset,
-the time scikit-image's ``structural_similarity`` (same window, same inputs) needs for SSIM alone, their ratio, the
-time of x4 bicubic downscaling of every HR image (numpy and torch), and, for context, this machine's limits measured
-in the same run: the best oneDNN/cuDNN 3x3 convolution rate, the torch.mm rate and the memory copy bandwidth (the
-SSIM filtering is shifted multiply-adds, so memory traffic is its limit; above 1.0 of the DRAM bound means the work
-ran from cache).
+Prints, over all bicubic x4 outputs of the dataset, the time (wall and CPU of this process) of ``evaluate_many``
+(uint8 images in: Y, crop, PSNR and SSIM) with 1 and with N worker threads, of our SSIM alone and of scikit-image's
+``structural_similarity`` (same window, given the same Y planes, float64 and float32), the ratios, the time of x4
+bicubic downscaling of every HR image (numpy and torch), the load average (the machine may be shared), and, for
+context, this machine's limits measured in the same run: the best oneDNN/cuDNN 3x3 convolution rate, the torch.mm
+rate and the memory copy bandwidth (the SSIM filtering is shifted multiply-adds, so memory traffic is its limit).
 """
 import argparse
 import os
@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.datasets import get_dataset  # noqa: E402
+from benchmarks import metrics  # noqa: E402
 from benchmarks.metrics import evaluate_many, rgb_to_y  # noqa: E402
 from sr_models.resize import imresize, imresize_torch  # noqa: E402
 
@@ -101,13 +102,31 @@ def main(argv=None):
     print(f"{dataset.name}: {len(pairs)} images, {pixels / 1e6:.1f} MP; torch threads {torch.get_num_threads()}, "
           f"device {device}")
 
-    ours_wall, ours_cpu = timed(lambda: evaluate_many(pairs, device=device), args.repeats, device)
+    print(f"load average (1, 5, 15 min): {', '.join(f'{load:.1f}' for load in os.getloadavg())} on "
+          f"{os.cpu_count()} CPUs")
     y_pairs = [(rgb_to_y(sr)[4:-4, 4:-4], rgb_to_y(hr)[4:-4, 4:-4]) for sr, hr in pairs]
+    y32_pairs = [(y_sr.astype("float32"), y_hr.astype("float32")) for y_sr, y_hr in y_pairs]  # exact: whole numbers
     theirs_wall, theirs_cpu = timed(lambda: skimage_ssim_all(y_pairs), args.repeats)
-    print(f"evaluate_many (Y, crop, PSNR and SSIM, all images): {ours_wall:.3f} s wall, {ours_cpu:.3f} s CPU")
-    print(f"scikit-image structural_similarity (SSIM only, Y given): {theirs_wall:.3f} s wall, {theirs_cpu:.3f} s CPU")
-    print(f"speed-up over scikit-image: {theirs_wall / ours_wall:.1f}x wall, {theirs_cpu / ours_cpu:.1f}x CPU")
-    ours = ours_wall
+    theirs32_wall, theirs32_cpu = timed(lambda: skimage_ssim_all(y32_pairs), args.repeats)
+    y32_tensors = [(torch.from_numpy(y_sr)[None].to(device), torch.from_numpy(y_hr)[None].to(device))
+                   for y_sr, y_hr in y32_pairs]
+
+    def our_ssim_all():
+        with metrics._cpu_threads(1 if device.type == "cpu" else None):  # as evaluate_many runs it
+            return [metrics._ssim(y_sr, y_hr) for y_sr, y_hr in y32_tensors]
+
+    ssim_wall, ssim_cpu = timed(our_ssim_all, args.repeats, device)
+    print(f"scikit-image structural_similarity, SSIM only, Y given: float64 {theirs_wall:.3f} s wall, "
+          f"{theirs_cpu:.3f} s CPU; float32 {theirs32_wall:.3f} s wall, {theirs32_cpu:.3f} s CPU")
+    print(f"ours, SSIM only, same Y (float32): {ssim_wall:.3f} s wall, {ssim_cpu:.3f} s CPU: "
+          f"{theirs_cpu / ssim_cpu:.1f}x / {theirs32_cpu / ssim_cpu:.1f}x less CPU than scikit-image float64 / float32")
+    ours = None
+    for threads in sorted({1, args.threads or torch.get_num_threads()}) if device.type == "cpu" else [None]:
+        wall, cpu = timed(lambda: evaluate_many(pairs, device=device, threads=threads), args.repeats, device)
+        ours = ours or wall
+        print(f"evaluate_many (uint8 in: Y, crop, PSNR and SSIM), {threads or 1} worker thread(s): {wall:.3f} s wall, "
+              f"{cpu:.3f} s CPU; vs scikit-image's SSIM alone (float64): {theirs_wall / wall:.1f}x wall, "
+              f"{theirs_cpu / cpu:.1f}x CPU")
 
     down_np = best_time(lambda: [imresize(hr, 0.25) for hr in hrs], args.repeats)
     tensors = [torch.from_numpy(hr.copy()).to(device).permute(2, 0, 1)[None].float() if hr.ndim == 3 else
