@@ -31,7 +31,9 @@ class CreateStudyForm(forms.Form):
     calibration_images = forms.IntegerField(min_value=0, initial=0, help_text="each shown as NN (1) and HR (5)")
     repeated_trials = forms.IntegerField(min_value=0, initial=0, help_text="trials shown twice (test-retest)")
     instructions = forms.CharField(widget=forms.Textarea, required=False)
-    completion_url = forms.URLField(required=False, help_text="panel page linked beside the completion code")
+    completion_url = forms.URLField(
+        required=False, assume_scheme="https", help_text="panel page linked beside the completion code"
+    )
 
     def clean_name(self):
         name = self.cleaned_data["name"]
