@@ -52,6 +52,17 @@ def timed(fn, repeats, device=torch.device("cpu")):
     return best_wall, best_cpu
 
 
+def timed_together(fns, repeats, device=torch.device("cpu")):
+    """``{name: (best wall, best CPU)}``, running each of ``fns`` once per round: on a shared machine the load changes
+    from second to second, and interleaving exposes every contender to the same load."""
+    best = {name: (float("inf"), float("inf")) for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            wall, cpu = timed(fn, 1, device)
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return best
+
+
 def conv3x3_rate(device, repeats):
     """Best FLOP/s of a 64->64 3x3 float32 convolution (oneDNN on CPU, cuDNN on GPU)."""
     conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).to(device)
@@ -87,7 +98,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=os.environ.get("SRMOS_DATA_DIR"),
                         help="datasets folder (default: $SRMOS_DATA_DIR, else the repository's data/datasets)")
     parser.add_argument("--dataset", default="BSD100")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads (on a shared, busy machine 1 is fastest)")
     args = parser.parse_args(argv)
@@ -102,12 +113,10 @@ def main(argv=None):
     print(f"{dataset.name}: {len(pairs)} images, {pixels / 1e6:.1f} MP; torch threads {torch.get_num_threads()}, "
           f"device {device}")
 
-    print(f"load average (1, 5, 15 min): {', '.join(f'{load:.1f}' for load in os.getloadavg())} on "
+    print(f"load average (1, 5, 15 min) before: {', '.join(f'{load:.1f}' for load in os.getloadavg())} on "
           f"{os.cpu_count()} CPUs")
     y_pairs = [(rgb_to_y(sr)[4:-4, 4:-4], rgb_to_y(hr)[4:-4, 4:-4]) for sr, hr in pairs]
     y32_pairs = [(y_sr.astype("float32"), y_hr.astype("float32")) for y_sr, y_hr in y_pairs]  # exact: whole numbers
-    theirs_wall, theirs_cpu = timed(lambda: skimage_ssim_all(y_pairs), args.repeats)
-    theirs32_wall, theirs32_cpu = timed(lambda: skimage_ssim_all(y32_pairs), args.repeats)
     y32_tensors = [(torch.from_numpy(y_sr)[None].to(device), torch.from_numpy(y_hr)[None].to(device))
                    for y_sr, y_hr in y32_pairs]
 
@@ -115,18 +124,25 @@ def main(argv=None):
         with metrics._cpu_threads(1 if device.type == "cpu" else None):  # as evaluate_many runs it
             return [metrics._ssim(y_sr, y_hr) for y_sr, y_hr in y32_tensors]
 
-    ssim_wall, ssim_cpu = timed(our_ssim_all, args.repeats, device)
+    workers = sorted({1, args.threads or torch.get_num_threads()}) if device.type == "cpu" else [None]
+    contenders = {"skimage64": lambda: skimage_ssim_all(y_pairs), "skimage32": lambda: skimage_ssim_all(y32_pairs),
+                  "ssim": our_ssim_all}
+    for threads in workers:
+        contenders[threads] = lambda threads=threads: evaluate_many(pairs, device=device, threads=threads)
+    best = timed_together(contenders, args.repeats, device)
+    (theirs_wall, theirs_cpu), (theirs32_wall, theirs32_cpu) = best["skimage64"], best["skimage32"]
+    ssim_wall, ssim_cpu = best["ssim"]
     print(f"scikit-image structural_similarity, SSIM only, Y given: float64 {theirs_wall:.3f} s wall, "
           f"{theirs_cpu:.3f} s CPU; float32 {theirs32_wall:.3f} s wall, {theirs32_cpu:.3f} s CPU")
     print(f"ours, SSIM only, same Y (float32): {ssim_wall:.3f} s wall, {ssim_cpu:.3f} s CPU: "
           f"{theirs_cpu / ssim_cpu:.1f}x / {theirs32_cpu / ssim_cpu:.1f}x less CPU than scikit-image float64 / float32")
-    ours = None
-    for threads in sorted({1, args.threads or torch.get_num_threads()}) if device.type == "cpu" else [None]:
-        wall, cpu = timed(lambda: evaluate_many(pairs, device=device, threads=threads), args.repeats, device)
-        ours = ours or wall
+    for threads in workers:
+        wall, cpu = best[threads]
         print(f"evaluate_many (uint8 in: Y, crop, PSNR and SSIM), {threads or 1} worker thread(s): {wall:.3f} s wall, "
               f"{cpu:.3f} s CPU; vs scikit-image's SSIM alone (float64): {theirs_wall / wall:.1f}x wall, "
               f"{theirs_cpu / cpu:.1f}x CPU")
+    ours = best[workers[0]][0]
+    print(f"load average (1, 5, 15 min) after: {', '.join(f'{load:.1f}' for load in os.getloadavg())}")
 
     down_np = best_time(lambda: [imresize(hr, 0.25) for hr in hrs], args.repeats)
     tensors = [torch.from_numpy(hr.copy()).to(device).permute(2, 0, 1)[None].float() if hr.ndim == 3 else
