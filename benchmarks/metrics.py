@@ -179,10 +179,12 @@ def _ssim(x, y):
     sigma_xy.addcmul_(mu_x, mu_y, value=-1)  # E[xy] - mu_x mu_y
     mu_x.add_(128)
     mu_y.add_(128)
-    numerator = torch.mul(mu_x, mu_y).mul_(2).add_(c1).mul_(sigma_xy.mul_(2).add_(c2))
+    # (2 mu_x mu_y + C1)(2 sigma_xy + C2) / 4, two passes fewer; scaling by powers of 2 is exact, so the 4 put back
+    # on the sum gives the same bits.
+    quarter_numerator = torch.mul(mu_x, mu_y).add_(c1 / 2).mul_(sigma_xy.add_(c2 / 2))
     denominator = torch.mul(mu_x, mu_x).addcmul_(mu_y, mu_y).add_(c1).mul_(sigma_sum.add_(c2))
-    ssim_map = numerator.div_(denominator)
-    return ssim_map.flatten(1).sum(dim=1, dtype=torch.float64) / ssim_map[0].numel()
+    quarter_ssim_map = quarter_numerator.div_(denominator)
+    return 4 * quarter_ssim_map.flatten(1).sum(dim=1, dtype=torch.float64) / quarter_ssim_map[0].numel()
 
 
 @contextlib.contextmanager
