@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.views.generic import RedirectView
 
-from .views import dashboard, rater, stimuli, uploads
+from .views import dashboard, rater, results, stimuli, uploads
 
 app_name = "mos_study"
 urlpatterns = [
@@ -18,8 +18,11 @@ urlpatterns = [
     path("dashboard/upload/", uploads.upload_outputs, name="upload_outputs"),
     path("dashboard/<int:pk>/", dashboard.detail, name="study_detail"),
     path("dashboard/<int:pk>/ratings.csv", dashboard.ratings_csv, name="ratings_csv"),
-    path("dashboard/<int:pk>/results/", dashboard.results, name="study_results"),
-    path("dashboard/<int:pk>/mos.svg", dashboard.mos_svg, name="mos_svg"),
+    path("dashboard/<int:pk>/results/", results.results, name="study_results"),
+    path("dashboard/<int:pk>/results/live/", results.results_live, name="results_live"),
+    path("dashboard/<int:pk>/results/files/<path:name>", results.export_file, name="export_file"),
+    path("dashboard/<int:pk>/results.zip", results.export_zip, name="export_zip"),
+    path("dashboard/<int:pk>/mos.svg", results.mos_svg, name="mos_svg"),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -1,47 +1,20 @@
 """``manage.py export_results --study NAME --output-dir DIR``: a study's ratings and every statistic, as files.
 
-Thin: the ratings come from ``services.study.ratings_frame`` and go through ``mos_study.analysis.run_analysis``,
-the code path of ``python -m mos_study.analysis``, so running that CLI on the exported ratings.csv gives the same
-files. Adds ratings.csv and metrics_summary.csv (PSNR/SSIM of the study's outputs from the benchmark records).
+Thin: ``services.exports.build_export`` reads the ratings once and renders every file through
+``mos_study.analysis`` (the code path of ``python -m mos_study.analysis``, so running that CLI on the exported
+ratings.csv gives the same files); the dashboard's downloads come from the same function. Adds ratings.csv and
+metrics_summary.csv (PSNR/SSIM of the study's outputs from the benchmark records).
 """
 from types import SimpleNamespace
 
-import pandas as pd
 from django.core.management.base import BaseCommand, CommandError
 
-from benchmarks.tables import SUMMARY_COLUMNS, csv_text, summarise
 from sr_models.errors import SRMOSError
 
-from ...analysis import run_analysis
+from ...analysis import write_files
 from ...analysis.__main__ import add_analysis_arguments, options_from_args
-from ...analysis.export import to_csv_text
-from ...models import Metric, Study
-from ...services.study import ratings_frame
-
-RATINGS_COLUMNS = ["study", "rater", "session", "trial", "dataset", "image", "method", "score", "response_ms",
-                   "timestamp", "kind", "repetition", "expected_score"]
-METRIC_COLUMNS = ["dataset", "image", "method", "psnr_y", "ssim_y"]
-
-
-def ratings_csv(study, ratings):
-    """ratings.csv: study,rater,session,trial,dataset,image,method,score,response_ms,timestamp, then kind,
-    repetition, expected_score (calibration anchors)."""
-    table = ratings.assign(study=study.name)[RATINGS_COLUMNS]
-    for column in ("trial", "score", "response_ms", "repetition", "expected_score"):
-        if (table[column].dropna() % 1 == 0).all():
-            table[column] = table[column].astype("Int64")  # whole numbers print without decimals
-    return to_csv_text(table).encode()
-
-
-def study_metrics(study, y_convention="integer", crop_border=4):
-    """PSNR/SSIM per stimulus output of the study (dataset,image,method,psnr_y,ssim_y), or None without records."""
-    rows = (Metric.objects.filter(output__stimuli__study=study, y_convention=y_convention, crop_border=crop_border)
-            .values_list("output__image__dataset", "output__image__name", "output__method__name", "psnr_y", "ssim_y")
-            .distinct())
-    table = pd.DataFrame(list(rows), columns=METRIC_COLUMNS)
-    if table.empty:
-        return None
-    return table.sort_values(METRIC_COLUMNS[:3]).reset_index(drop=True)
+from ...models import Study
+from ...services.exports import build_export
 
 
 class Command(BaseCommand):
@@ -62,18 +35,12 @@ class Command(BaseCommand):
             names = ", ".join(Study.objects.order_by("name").values_list("name", flat=True)) or "none"
             raise CommandError(f"no study named {options['study']!r} (studies: {names})")
         try:
-            analysis_options = options_from_args(SimpleNamespace(**options))
-            ratings = ratings_frame(study)
-            if ratings.empty or (ratings["kind"] == "calibration").all():
-                raise CommandError(f"study {study.name!r} has no ratings yet: nothing to export")
-            metrics = study_metrics(study, options["y_convention"], options["crop_border"])
-            extra = {"ratings.csv": ratings_csv(study, ratings)}
-            if metrics is not None:
-                extra["metrics_summary.csv"] = csv_text(SUMMARY_COLUMNS, summarise(metrics.to_dict("records"))).encode()
-            results = run_analysis(ratings, options["output_dir"], analysis_options, metrics=metrics,
-                                   extra_files=extra, figures=not options["no_figures"])
+            export = build_export(study, options_from_args(SimpleNamespace(**options)),
+                                  y_convention=options["y_convention"], crop_border=options["crop_border"],
+                                  figures=not options["no_figures"])
+            write_files(export.files, options["output_dir"])
         except SRMOSError as exc:
             raise CommandError(str(exc)) from exc
-        rejected = results.rejected_raters
+        ratings, rejected = export.results.ratings, export.results.rejected_raters
         self.stdout.write(f"{len(ratings)} ratings from {ratings['rater'].nunique()} raters "
                           f"({len(rejected)} screened out); results in {options['output_dir']}")

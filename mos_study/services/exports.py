@@ -1,0 +1,209 @@
+"""A study's export: every file ``manage.py export_results`` writes, built by one function the command and the
+dashboard share, so a file downloaded from the dashboard is the command's file byte for byte.
+
+The ratings are read from the database in chunks (``QuerySet.iterator``) and CSV lines are produced as rows come,
+so a large study's ratings.csv streams. The dashboard keeps one built export per (study, last rating, metrics) in
+Django's cache: the results page, its live refresh and each file download reuse it instead of recomputing.
+"""
+import csv
+import io
+import itertools
+import zipfile
+from dataclasses import dataclass, field, replace
+
+from django.core.cache import cache
+from django.db.models import Count, Max
+
+from ..models import Metric, Rating, Trial
+from .study import RATING_COLUMNS, StudyError
+
+CHUNK_SIZE = 2000  # ratings per database round trip when streaming
+CACHE_SECONDS = 3600
+EXPORT_RATING_COLUMNS = ("study", "rater", "session", "trial", "dataset", "image", "method", "score", "response_ms",
+                         "timestamp", "kind", "repetition", "expected_score")
+METRIC_COLUMNS = ["dataset", "image", "method", "psnr_y", "ssim_y"]
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "md": "text/markdown; charset=utf-8",
+                 "tex": "text/x-tex; charset=utf-8", "json": "application/json", "svg": "image/svg+xml",
+                 "png": "image/png"}
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same export gives the same zip
+
+
+# --------------------------------------------------------------------------- ratings, streamed
+
+
+def iter_rating_rows(study, chunk_size=CHUNK_SIZE):
+    """The rows of ``services.study.rating_rows`` (plus ``rating_id``), read ``chunk_size`` ratings at a time."""
+    ratings = (
+        Rating.objects.filter(trial__session__study=study)
+        .select_related("trial__session__rater", "trial__stimulus__output__method", "trial__stimulus__output__image")
+        .order_by("trial__session", "trial__position")
+    )
+    for rating in ratings.iterator(chunk_size=chunk_size):
+        trial, output = rating.trial, rating.trial.stimulus.output
+        yield {
+            "rating_id": rating.pk,
+            "dataset": output.image.dataset,
+            "rater": trial.session.rater.participant_id or f"rater-{trial.session.rater_id}",
+            "image": output.image.name,
+            "method": output.method.name,
+            "score": rating.score,
+            "kind": trial.kind,
+            "expected_score": trial.stimulus.calibration_score or "",
+            "session": trial.session_id,
+            "trial": trial.position,
+            "repetition": 1 if trial.kind == Trial.Kind.REPEAT else 0,
+            "response_ms": "" if rating.response_ms is None else rating.response_ms,
+            "timestamp": rating.created.isoformat(),
+        }
+
+
+def csv_lines(rows, columns):
+    """The header, then one CSV line per row as it comes (``\\n`` line ends, as ``analysis.export.to_csv_text``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for values in itertools.chain([columns], ([row[c] for c in columns] for row in rows)):
+        writer.writerow(values)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def export_rows(study, rows):
+    """Rows in the columns of the export's ratings.csv: the study's name first, keys stripped as the analysis does."""
+    for row in rows:
+        yield {**row, "study": study.name, **{key: str(row[key]).strip() for key in ("dataset", "rater", "image", "method")}}
+
+
+def ratings_csv_lines(study, rows=None):
+    """The export's ratings.csv, line by line (all of the study's ratings unless ``rows`` is given)."""
+    rows = iter_rating_rows(study) if rows is None else rows
+    return csv_lines(export_rows(study, rows), EXPORT_RATING_COLUMNS)
+
+
+def analysis_csv_lines(study):
+    """The ratings in the columns ``mos_study.analysis`` reads (``services.study.RATING_COLUMNS``), line by line."""
+    return csv_lines(iter_rating_rows(study), RATING_COLUMNS)
+
+
+# --------------------------------------------------------------------------- the export
+
+
+def study_metrics(study, y_convention="integer", crop_border=4):
+    """PSNR/SSIM per stimulus output of the study (dataset,image,method,psnr_y,ssim_y), or None without records."""
+    import pandas as pd
+
+    rows = (Metric.objects.filter(output__stimuli__study=study, y_convention=y_convention, crop_border=crop_border)
+            .values_list("output__image__dataset", "output__image__name", "output__method__name", "psnr_y", "ssim_y")
+            .distinct())
+    table = pd.DataFrame(list(rows), columns=METRIC_COLUMNS)
+    if table.empty:
+        return None
+    return table.sort_values(METRIC_COLUMNS[:3]).reset_index(drop=True)
+
+
+@dataclass
+class StudyExport:
+    """The files of one export (name -> bytes, as export_results writes them) and what the results page shows."""
+    files: dict
+    results: object = None            # analysis.Results; dropped before caching (it holds every rating)
+    n_ratings: int = 0
+    mos: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+    all_rejected: bool = False        # screening rejected everyone, so the export keeps them all (a pilot)
+    version: str = ""
+
+
+def build_export(study, options=None, *, rows=None, y_convention="integer", crop_border=4, figures=True,
+                 with_ratings_csv=True, keep_all_if_all_rejected=False):
+    """Analyse the study's ratings (``rows``, or all of them read now) and render every file of export_results:
+    the analysis files (``analysis.render_files``), ratings.csv and metrics_summary.csv."""
+    import pandas as pd
+
+    from benchmarks.tables import SUMMARY_COLUMNS, csv_text, summarise
+
+    from ..analysis import AnalysisOptions, RatingsError, build_results, prepare_ratings, render_files
+
+    rows = list(iter_rating_rows(study) if rows is None else rows)
+    if not any(row["kind"] != Trial.Kind.CALIBRATION for row in rows):
+        raise StudyError(f"study {study.name!r} has no ratings yet: results appear once raters have rated images")
+    ratings = prepare_ratings(pd.DataFrame(rows, columns=RATING_COLUMNS).astype(str), source=f"study {study.name}")
+    metrics = study_metrics(study, y_convention, crop_border)
+    options = options or AnalysisOptions()
+    try:
+        results = build_results(ratings, options, metrics=metrics)
+    except RatingsError:
+        if options.keep_screened or not keep_all_if_all_rejected:
+            raise
+        results = build_results(ratings, replace(options, keep_screened=True), metrics=metrics)
+    files = render_files(results, figures=figures)
+    if with_ratings_csv:
+        files["ratings.csv"] = "".join(ratings_csv_lines(study, rows)).encode()
+    if metrics is not None:
+        files["metrics_summary.csv"] = csv_text(SUMMARY_COLUMNS, summarise(metrics.to_dict("records"))).encode()
+    screening = results.screening
+    return StudyExport(
+        files=files, results=results, n_ratings=len(results.ratings), mos=results.mos.to_dict("records"),
+        rejected=screening.loc[screening["rejected"], ["rater", "reasons"]].to_dict("records"),
+        all_rejected=results.options.keep_screened and not options.keep_screened,
+    )
+
+
+# --------------------------------------------------------------------------- the dashboard's cached export
+
+
+def _metrics_version(study):
+    found = Metric.objects.filter(output__stimuli__study=study).aggregate(last=Max("pk"), n=Count("pk"))
+    return f"{found['last'] or 0}-{found['n']}"
+
+
+def export_version(study, rows=None):
+    """Names the data an export is built from: last rating id and count (of ``rows``, or as stored now), metrics."""
+    if rows is None:
+        found = Rating.objects.filter(trial__session__study=study).aggregate(last=Max("pk"), n=Count("pk"))
+        last, n = found["last"] or 0, found["n"]
+    else:
+        last, n = max((row["rating_id"] for row in rows), default=0), len(rows)
+    return f"{last}-{n}-{_metrics_version(study)}"
+
+
+def _cache_key(study, version):
+    return f"srmos:export:v1:{study.pk}:{version}"
+
+
+def dashboard_export(study, rows=None):
+    """The study's export with the dashboard's options (the defaults of export_results; everyone kept, and said so,
+    where screening rejects every rater), from the cache when the ratings have not changed since it was built.
+
+    Raises StudyError while the study has no ratings."""
+    version = export_version(study, rows)
+    export = cache.get(_cache_key(study, version))
+    if export is not None:
+        return export
+    if rows is None:
+        if version.startswith("0-0-"):
+            raise StudyError(f"study {study.name!r} has no ratings yet: results appear once raters have rated images")
+        rows = list(iter_rating_rows(study))
+        version = export_version(study, rows)  # ratings may have come since: name what was read
+    export = build_export(study, rows=rows, with_ratings_csv=False, keep_all_if_all_rejected=True)
+    export.results, export.version = None, version
+    cache.set(_cache_key(study, version), export, CACHE_SECONDS)
+    return export
+
+
+def export_zip(study, spool):
+    """Write the whole export (ratings.csv included, from the same ratings as the statistics) as a zip to ``spool``;
+    member names sorted, dates fixed. Returns the export."""
+    rows = list(iter_rating_rows(study))
+    export = dashboard_export(study, rows)
+    files = {**export.files, "ratings.csv": "".join(ratings_csv_lines(study, rows)).encode()}
+    with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, files[name])
+    return export
+
+
+def content_type(name):
+    return CONTENT_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")

@@ -1,0 +1,119 @@
+"""A study's results on the dashboard: the tables and figures of ``export_results``, refreshed live, each file a
+download, and the whole export as a zip. Every file comes from ``services.exports`` (the command's code path)."""
+import csv
+import io
+import re
+import tempfile
+
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from ..services import exports
+from ..services.study import StudyError
+from .dashboard import csv_stream, researcher_required, study_for
+
+POLL_SECONDS = 15  # the results page asks for new tables this often while it is open
+SIX_DECIMALS = re.compile(r"-?\d+\.\d{6}")  # how the export writes floats; shown with 3 decimals
+TABLE_TITLES = {
+    "mos.csv": "MOS per method", "mos_per_image.csv": "MOS per image", "screening.csv": "Rater screening",
+    "significance.csv": "Significance (Wilcoxon, Mann-Whitney U, Holm)", "table2.csv": "PSNR, SSIM and MOS (Table 2)",
+    "metric_correlation.csv": "Correlation of PSNR/SSIM with MOS", "metrics_summary.csv": "PSNR/SSIM of the outputs",
+    "subjective_model_stimuli.csv": "Subjective model (P.910): quality per stimulus",
+    "subjective_model_raters.csv": "Subjective model (P.910): rater bias and inconsistency",
+    "mos_all_raters.csv": "MOS per method, screened raters included",
+    "mos_per_image_all_raters.csv": "MOS per image, screened raters included",
+}
+FIGURE_TITLES = {"mos": "MOS with 95% CI per method", "score_distribution": "Distribution of scores per method",
+                 "mos_psnr": "MOS against PSNR"}
+
+
+def display_table(data):
+    """CSV bytes -> (header, rows) for a HTML table, six-decimal floats shortened to three."""
+    header, *rows = csv.reader(io.StringIO(data.decode()))
+    return header, [[f"{float(v):.3f}" if SIX_DECIMALS.fullmatch(v) else v for v in row] for row in rows]
+
+
+def results_context(study, export):
+    files = export.files
+    tables = [{"name": name, "title": TABLE_TITLES[name], "table": display_table(files[name])}
+              for name in TABLE_TITLES if name in files]
+    figures = [{"name": name, "title": title, "svg": f"figures/{name}.svg", "png": f"figures/{name}.png"}
+               for name, title in FIGURE_TITLES.items() if f"figures/{name}.svg" in files]
+    return {"study": study, "export": export, "mos": export.mos, "rejected": export.rejected,
+            "all_rejected": export.all_rejected, "n_ratings": export.n_ratings, "tables": tables, "figures": figures,
+            "downloads": sorted(files) + ["ratings.csv"], "summary": files["summary.md"].decode(),
+            "poll_seconds": POLL_SECONDS, "version": export.version}
+
+
+def error_context(study, error):
+    return {"study": study, "error": str(error), "poll_seconds": POLL_SECONDS, "version": exports.export_version(study)}
+
+
+@researcher_required
+@require_GET
+def results(request, pk):
+    """Every table and figure of the export, with a download link for each file."""
+    study = study_for(request.user, pk)
+    try:
+        export = exports.dashboard_export(study)
+    except StudyError as error:
+        return render(request, "mos_study/dashboard/results.html",
+                      error_context(study, error))
+    return render(request, "mos_study/dashboard/results.html", results_context(study, export))
+
+
+@researcher_required
+@require_GET
+def results_live(request, pk):
+    """The results' body for the page's poll: 204 while ``?version=`` is still current, else the new HTML."""
+    study = study_for(request.user, pk)
+    if request.GET.get("version") == exports.export_version(study):
+        return HttpResponse(status=204)
+    try:
+        context = results_context(study, exports.dashboard_export(study))
+    except StudyError as error:
+        context = error_context(study, error)
+    return render(request, "mos_study/dashboard/_results_body.html", context)
+
+
+@researcher_required
+@require_GET
+def export_file(request, pk, name):
+    """One file of the export; ratings.csv streams (all ratings stored now), the others come from the cache."""
+    study = study_for(request.user, pk)
+    download_name = f"{study.name}-{name.replace('/', '-')}"
+    if name == "ratings.csv":
+        return csv_stream(exports.ratings_csv_lines(study), download_name)
+    try:
+        data = exports.dashboard_export(study).files[name]
+    except StudyError as error:
+        return HttpResponse(str(error), status=404, content_type="text/plain; charset=utf-8")
+    except KeyError:
+        raise Http404(f"the export has no file {name!r}") from None
+    response = HttpResponse(data, content_type=exports.content_type(name))
+    disposition = "inline" if name.startswith("figures/") else "attachment"  # figures also show in the page
+    response["Content-Disposition"] = f'{disposition}; filename="{download_name}"'
+    return response
+
+
+@researcher_required
+@require_GET
+def export_zip(request, pk):
+    """The whole export (the files export_results writes) as one zip."""
+    study = study_for(request.user, pk)
+    spool = tempfile.SpooledTemporaryFile(max_size=32 * 2**20)
+    try:
+        exports.export_zip(study, spool)
+    except StudyError as error:
+        spool.close()
+        return HttpResponse(str(error), status=404, content_type="text/plain; charset=utf-8")
+    spool.seek(0)
+    return FileResponse(spool, as_attachment=True, filename=f"{study.name}-results.zip", content_type="application/zip")
+
+
+@researcher_required
+@require_GET
+def mos_svg(request, pk):
+    return export_file(request, pk, "figures/mos.svg")
+
