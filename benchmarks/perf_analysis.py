@@ -18,6 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import mm_rate  # noqa: E402
 from mos_study.analysis import AnalysisOptions, build_results, prepare_ratings, render_files, write_files  # noqa: E402
 
 
@@ -38,15 +39,6 @@ def synthetic_ratings(n_ratings=100_000, n_raters=300, n_images=200, n_methods=1
         "response_ms": rng.gamma(4.0, 600.0, n_ratings), "trial": np.arange(n_ratings),
     })
     return prepare_ratings(frame)
-
-
-def mm_gflops(size=2048, repeats=5):
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        torch.mm(a, b)
-    return 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
 def timed(label, function, *args, **kwargs):
@@ -70,7 +62,7 @@ def main():
     with tempfile.TemporaryDirectory() as out:
         timed("write files", write_files, files, out)
     print(f"P.910 iterations: {results.subjective_iterations}; screened out: {len(results.rejected_raters)}")
-    print(f"machine context: torch.mm 2048x2048 float32 {mm_gflops():.1f} GFLOP/s")
+    print(f"machine context: torch.mm 2048x2048 float32 {mm_rate(torch.device('cpu')) / 1e9:.1f} GFLOP/s")
 
 
 if __name__ == "__main__":

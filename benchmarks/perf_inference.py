@@ -24,27 +24,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import best_time, conv3x3_limit, mm_limit  # noqa: E402
 from sr_models.archs import SRResNet  # noqa: E402
 from sr_models.inference import fuse_for_inference, resolve_device, upscale_batch  # noqa: E402
 
 LR_SIZE = (80, 120)  # BSD100 LR, height x width (HR 320x480; half the set is 480x320, the same work)
-CONV_PEAK_SHAPES = [(1, 120, 80), (1, 256, 256), (4, 96, 96), (8, 64, 64), (16, 48, 48)]  # (batch, H, W)
-
-
-def synchronize(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def best_time(function, device, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        function()
-        synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def conv_flops(model, lr_shape):
@@ -74,32 +58,6 @@ def burst_rate(function, flops_per_call, work, device):
             function()
 
     return calls * flops_per_call / best_time(burst, device, 1)
-
-
-def conv3x3_limit(device, dtype):
-    """(function, FLOPs per call) of the fastest 64 -> 64 3x3 channels_last convolution over CONV_PEAK_SHAPES."""
-    conv = nn.Conv2d(64, 64, 3, padding=1).to(device, dtype).to(memory_format=torch.channels_last)
-    candidates = []
-    for n, h, w in CONV_PEAK_SHAPES:
-        x = torch.rand(n, 64, h, w, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
-        flops = 2 * 64 * 64 * 9 * n * h * w
-
-        def call(x=x):
-            with torch.inference_mode():
-                conv(x)
-
-        call()
-        candidates.append((flops / best_time(call, device, 3), call, flops))
-    _, call, flops = max(candidates, key=lambda c: c[0])
-    return call, flops
-
-
-def mm_limit(device, dtype, size=None):
-    """(function, FLOPs per call) of torch.mm on large square matrices."""
-    size = size or (8192 if device.type == "cuda" else 2048)
-    a, b = (torch.rand(size, size, device=device, dtype=dtype) for _ in range(2))
-    torch.mm(a, b)
-    return (lambda: torch.mm(a, b)), 2 * size**3
 
 
 def load_images(data_dir, count, seed=0):

@@ -19,39 +19,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import conv3x3_rate, synchronize  # noqa: E402
 from sr_models.imageio import write_png  # noqa: E402
 from sr_models.train.config import preset  # noqa: E402
 from sr_models.train.distributed import DistContext  # noqa: E402
 from sr_models.train.trainer import Trainer  # noqa: E402
-
-# Shapes (batch, channels, height, width) of the 3x3 convolutions SRResNet, the discriminator and VGG run.
-CONV_SHAPES = [(16, 64, 24, 24), (16, 64, 96, 96), (16, 128, 48, 48), (16, 256, 24, 24), (16, 512, 12, 12)]
-
-
-def synchronize(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def conv3x3_peak(device, dtype, repeats=5):
-    """Best FLOP/s of a plain 3x3 same-padding convolution forward over CONV_SHAPES (the machine's limit)."""
-    best = 0.0
-    with torch.no_grad():
-        for n, c, h, w in CONV_SHAPES:
-            conv = torch.nn.Conv2d(c, c, 3, padding=1, bias=False).to(device, dtype)
-            x = torch.randn(n, c, h, w, device=device, dtype=dtype)
-            if device.type == "cuda":
-                conv, x = conv.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
-            conv(x)
-            synchronize(device)
-            flops = 2 * n * c * h * w * c * 9
-            for _ in range(repeats):
-                start = time.perf_counter()
-                conv(x)
-                synchronize(device)
-                best = max(best, flops / (time.perf_counter() - start))
-    return best
-
 
 def peak_memory_mib(device):
     if device.type == "cuda":
@@ -100,7 +72,7 @@ def main(argv=None):
     device = torch.device(args.device)
     torch.manual_seed(0)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp, torch.float32)
-    peak = conv3x3_peak(device, dtype)
+    peak = conv3x3_rate(device, dtype)
     label = "oneDNN" if device.type == "cpu" else "cuDNN"
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {where}; batch {args.batch} x {args.crop}x{args.crop}; amp {args.amp}; "
