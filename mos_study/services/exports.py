@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 
 from django.core.cache import cache
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Sum
 
 from ..models import Metric, Rating, Trial
 from .study import RATING_COLUMNS, StudyError
@@ -157,13 +157,16 @@ def _metrics_version(study):
 
 
 def export_version(study, rows=None):
-    """Names the data an export is built from: last rating id and count (of ``rows``, or as stored now), metrics."""
+    """Names the data an export is built from: the ratings' last id, count and sums of scores and response times (of
+    ``rows``, or as stored now; the sums notice ratings edited in place, e.g. in the admin), and the metrics."""
     if rows is None:
-        found = Rating.objects.filter(trial__session__study=study).aggregate(last=Max("pk"), n=Count("pk"))
-        last, n = found["last"] or 0, found["n"]
+        found = Rating.objects.filter(trial__session__study=study).aggregate(
+            last=Max("pk"), n=Count("pk"), scores=Sum("score"), ms=Sum("response_ms"))
+        ratings = (found["last"] or 0, found["n"], found["scores"] or 0, found["ms"] or 0)
     else:
-        last, n = max((row["rating_id"] for row in rows), default=0), len(rows)
-    return f"{last}-{n}-{_metrics_version(study)}"
+        ratings = (max((row["rating_id"] for row in rows), default=0), len(rows), sum(row["score"] for row in rows),
+                   sum(row["response_ms"] or 0 for row in rows))
+    return "-".join(map(str, ratings)) + f"-{_metrics_version(study)}"
 
 
 def _cache_key(study, version):
@@ -180,7 +183,7 @@ def dashboard_export(study, rows=None):
     if export is not None:
         return export
     if rows is None:
-        if version.startswith("0-0-"):
+        if version.startswith("0-0-0-0-"):
             raise StudyError(f"study {study.name!r} has no ratings yet: results appear once raters have rated images")
         rows = list(iter_rating_rows(study))
         version = export_version(study, rows)  # ratings may have come since: name what was read

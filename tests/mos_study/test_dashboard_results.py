@@ -170,6 +170,10 @@ def test_live_poll_answers_204_until_ratings_arrive_and_the_analysis_runs_once_p
     assert html.lstrip().startswith('<div id="results-body"') and f'data-version="{fresh.context["version"]}"' in html
     assert fresh.context["version"] != version and fresh.context["n_ratings"] == 4 * 23
     assert owner.get(live, {"version": fresh.context["version"]}).status_code == 204 and len(calls) == 2
+    Rating.objects.filter(trial__kind="trial", score__lt=5).update(score=5)  # edited in place (the admin)
+    edited = owner.get(live, {"version": fresh.context["version"]})
+    assert edited.status_code == 200 and len(calls) == 3
+    assert {row["method"]: row["mos"] for row in edited.context["mos"]}["nn"] > 4
 
 
 def test_a_large_studys_csv_streams_every_rating(study, owner, django_assert_max_num_queries):
