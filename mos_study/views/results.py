@@ -5,6 +5,7 @@ import io
 import re
 import tempfile
 
+from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -13,7 +14,7 @@ from ..services import exports
 from ..services.study import StudyError
 from .dashboard import csv_stream, researcher_required, study_for
 
-POLL_SECONDS = 15  # the results page asks for new tables this often while it is open
+POLL_SECONDS = 15  # the results page asks for new tables this often (setting SRMOS_RESULTS_POLL_SECONDS)
 SIX_DECIMALS = re.compile(r"-?\d+\.\d{6}")  # how the export writes floats; shown with 3 decimals
 TABLE_TITLES = {
     "mos.csv": "MOS per method", "mos_per_image.csv": "MOS per image", "screening.csv": "Rater screening",
@@ -43,11 +44,15 @@ def results_context(study, export):
     return {"study": study, "export": export, "mos": export.mos, "rejected": export.rejected,
             "all_rejected": export.all_rejected, "n_ratings": export.n_ratings, "tables": tables, "figures": figures,
             "downloads": sorted(files) + ["ratings.csv"], "summary": files["summary.md"].decode(),
-            "poll_seconds": POLL_SECONDS, "version": export.version}
+            "poll_seconds": poll_seconds(), "version": export.version}
+
+
+def poll_seconds():
+    return getattr(settings, "SRMOS_RESULTS_POLL_SECONDS", POLL_SECONDS)
 
 
 def error_context(study, error):
-    return {"study": study, "error": str(error), "poll_seconds": POLL_SECONDS, "version": exports.export_version(study)}
+    return {"study": study, "error": str(error), "poll_seconds": poll_seconds(), "version": exports.export_version(study)}
 
 
 @researcher_required

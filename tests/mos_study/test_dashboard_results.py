@@ -248,3 +248,35 @@ def test_the_index_links_the_upload_page_for_those_who_may_upload(client, people
     assert reverse("mos_study:upload_outputs").encode() in client.get(reverse("mos_study:dashboard")).content
     client.force_login(people["stranger"])
     assert reverse("mos_study:upload_outputs").encode() not in client.get(reverse("mos_study:dashboard")).content
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_open_results_page_updates_itself_as_ratings_arrive(live_server, study, people, chromium_path, settings,
+                                                                 monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import CHROMIUM_ARGS
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    settings.SRMOS_RESULTS_POLL_SECONDS = 0.5
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(live_server.url + reverse("mos_study:login"))
+        page.fill("input[name=username]", "owner")
+        page.fill("input[name=password]", "pw")
+        page.get_by_role("button", name="Log in").click()
+        page.goto(live_server.url + url("study_results", study))
+        assert "no ratings yet" in page.locator("#results-error").text_content()
+        add_raters(study, 3)
+        page.wait_for_selector("#mos-table tbody tr", timeout=30_000)  # no reload: the poll brought it
+        assert page.locator("#mos-table tbody tr").count() == 4
+        page.wait_for_function("() => document.querySelector('#figure-mos img').naturalWidth > 0", timeout=30_000)
+        first = page.locator("#results-body").get_attribute("data-version")
+        add_raters(study, 1, first=3)
+        page.wait_for_function(f"() => document.getElementById('results-body').dataset.version !== '{first}'",
+                               timeout=30_000)
+        assert page.locator("#results-body p").first.text_content().startswith(f"{4 * 23} ratings")
+        browser.close()
