@@ -22,6 +22,7 @@ from mos_study.services import study as studies
 from .study_factory import store_outputs
 
 pytestmark = pytest.mark.django_db
+SCREENSHOT = "/tmp/srmos_results_page.png"
 QUALITY = {"nn": 1, "bicubic": 2, "srgan-vgg54": 4, "hr": 5}
 
 
@@ -275,8 +276,13 @@ def test_the_open_results_page_updates_itself_as_ratings_arrive(live_server, stu
         assert page.locator("#mos-table tbody tr").count() == 4
         page.wait_for_function("() => document.querySelector('#figure-mos img').naturalWidth > 0", timeout=30_000)
         first = page.locator("#results-body").get_attribute("data-version")
+        page.click("#table-screeningcsv summary", position={"x": 4, "y": 8})  # opened by the reader: stays open across the refresh
         add_raters(study, 1, first=3)
         page.wait_for_function(f"() => document.getElementById('results-body').dataset.version !== '{first}'",
                                timeout=30_000)
         assert page.locator("#results-body p").first.text_content().startswith(f"{4 * 23} ratings")
+        assert page.locator("#table-screeningcsv").get_attribute("open") is not None
+        assert page.locator("#table-screeningcsv tbody tr").count() == 4
+        page.wait_for_function("() => [...document.querySelectorAll('figure img')].every(i => i.naturalWidth > 0)")
+        page.screenshot(path=SCREENSHOT, full_page=True)
         browser.close()

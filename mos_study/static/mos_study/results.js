@@ -22,7 +22,14 @@
         const holder = document.createElement("template");
         holder.innerHTML = (await response.text()).trim();
         const fresh = holder.content.getElementById("results-body");
-        if (fresh) current.replaceWith(fresh);
+        if (fresh) {
+          // Tables the reader opened stay open.
+          current.querySelectorAll("details[id]").forEach((old) => {
+            const twin = fresh.querySelector("#" + CSS.escape(old.id));
+            if (twin) twin.open = old.open;
+          });
+          current.replaceWith(fresh);
+        }
         status.textContent = "updated " + new Date().toLocaleTimeString();
       } else {
         status.textContent = "could not update (HTTP " + response.status + ")";
