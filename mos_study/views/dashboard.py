@@ -5,6 +5,7 @@ from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse, reverse_lazy
+from django.utils.http import content_disposition_header
 
 from ..models import Study
 from ..services import exports
@@ -47,5 +48,5 @@ def ratings_csv(request, pk):
 
 def csv_stream(lines, filename):
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition_header(True, filename)
     return response

@@ -8,7 +8,8 @@ import tempfile
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_safe
 
 from ..services import exports
 from ..services.study import StudyError
@@ -56,7 +57,7 @@ def error_context(study, error):
 
 
 @researcher_required
-@require_GET
+@require_safe
 def results(request, pk):
     """Every table and figure of the export, with a download link for each file."""
     study = study_for(request.user, pk)
@@ -69,7 +70,7 @@ def results(request, pk):
 
 
 @researcher_required
-@require_GET
+@require_safe
 def results_live(request, pk):
     """The results' body for the page's poll: 204 while ``?version=`` is still current, else the new HTML."""
     study = study_for(request.user, pk)
@@ -83,7 +84,7 @@ def results_live(request, pk):
 
 
 @researcher_required
-@require_GET
+@require_safe
 def export_file(request, pk, name):
     """One file of the export; ratings.csv streams (all ratings stored now), the others come from the cache."""
     study = study_for(request.user, pk)
@@ -97,13 +98,13 @@ def export_file(request, pk, name):
     except KeyError:
         raise Http404(f"the export has no file {name!r}") from None
     response = HttpResponse(data, content_type=exports.content_type(name))
-    disposition = "inline" if name.startswith("figures/") else "attachment"  # figures also show in the page
-    response["Content-Disposition"] = f'{disposition}; filename="{download_name}"'
+    # Figures open inline (the page shows them); tables and text download.
+    response["Content-Disposition"] = content_disposition_header(not name.startswith("figures/"), download_name)
     return response
 
 
 @researcher_required
-@require_GET
+@require_safe
 def export_zip(request, pk):
     """The whole export (the files export_results writes) as one zip."""
     study = study_for(request.user, pk)
@@ -118,7 +119,7 @@ def export_zip(request, pk):
 
 
 @researcher_required
-@require_GET
+@require_safe
 def mos_svg(request, pk):
     return export_file(request, pk, "figures/mos.svg")
 
