@@ -75,7 +75,8 @@ def csv_lines(rows, columns):
 def export_rows(study, rows):
     """Rows in the columns of the export's ratings.csv: the study's name first, keys stripped as the analysis does."""
     for row in rows:
-        yield {**row, "study": study.name, **{key: str(row[key]).strip() for key in ("dataset", "rater", "image", "method")}}
+        keys = {key: str(row[key]).strip() for key in ("dataset", "rater", "image", "method")}
+        yield {**row, "study": study.name, **keys}
 
 
 def ratings_csv_lines(study, rows=None):

@@ -11,8 +11,9 @@ from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
+from sr_models.errors import SRMOSError
+
 from ..services import exports
-from ..services.study import StudyError
 from .dashboard import csv_stream, researcher_required, study_for
 
 POLL_SECONDS = 15  # the results page asks for new tables this often (setting SRMOS_RESULTS_POLL_SECONDS)
@@ -53,7 +54,8 @@ def poll_seconds():
 
 
 def error_context(study, error):
-    return {"study": study, "error": str(error), "poll_seconds": poll_seconds(), "version": exports.export_version(study)}
+    return {"study": study, "error": str(error), "poll_seconds": poll_seconds(),
+            "version": exports.export_version(study)}
 
 
 @researcher_required
@@ -63,9 +65,8 @@ def results(request, pk):
     study = study_for(request.user, pk)
     try:
         export = exports.dashboard_export(study)
-    except StudyError as error:
-        return render(request, "mos_study/dashboard/results.html",
-                      error_context(study, error))
+    except SRMOSError as error:
+        return render(request, "mos_study/dashboard/results.html", error_context(study, error))
     return render(request, "mos_study/dashboard/results.html", results_context(study, export))
 
 
@@ -78,7 +79,7 @@ def results_live(request, pk):
         return HttpResponse(status=204)
     try:
         context = results_context(study, exports.dashboard_export(study))
-    except StudyError as error:
+    except SRMOSError as error:  # no ratings yet, or none left to analyse
         context = error_context(study, error)
     return render(request, "mos_study/dashboard/_results_body.html", context)
 
@@ -93,7 +94,7 @@ def export_file(request, pk, name):
         return csv_stream(exports.ratings_csv_lines(study), download_name)
     try:
         data = exports.dashboard_export(study).files[name]
-    except StudyError as error:
+    except SRMOSError as error:
         return HttpResponse(str(error), status=404, content_type="text/plain; charset=utf-8")
     except KeyError:
         raise Http404(f"the export has no file {name!r}") from None
@@ -111,7 +112,7 @@ def export_zip(request, pk):
     spool = tempfile.SpooledTemporaryFile(max_size=32 * 2**20)
     try:
         exports.export_zip(study, spool)
-    except StudyError as error:
+    except SRMOSError as error:
         spool.close()
         return HttpResponse(str(error), status=404, content_type="text/plain; charset=utf-8")
     spool.seek(0)

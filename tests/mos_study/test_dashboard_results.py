@@ -97,7 +97,8 @@ def test_every_download_is_the_commands_file_byte_for_byte(study, owner, tmp_pat
     out = tmp_path / "export"
     call_command("export_results", "--study", study.name, "--output-dir", str(out))
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert {"ratings.csv", "mos.csv", "mos_per_image.csv", "screening.csv", "significance.csv", "metric_correlation.csv",
+    assert {"ratings.csv", "mos.csv", "mos_per_image.csv", "screening.csv", "significance.csv",
+            "metric_correlation.csv",
             "metrics_summary.csv", "table2.csv", "table2.md", "table2.tex", "subjective_model_stimuli.csv",
             "subjective_model_raters.csv", "summary.md", "export.json", "figures/mos.svg", "figures/mos.png",
             "figures/score_distribution.svg", "figures/score_distribution.png", "figures/mos_psnr.svg",
@@ -276,7 +277,8 @@ def test_the_open_results_page_updates_itself_as_ratings_arrive(live_server, stu
         assert page.locator("#mos-table tbody tr").count() == 4
         page.wait_for_function("() => document.querySelector('#figure-mos img').naturalWidth > 0", timeout=30_000)
         first = page.locator("#results-body").get_attribute("data-version")
-        page.click("#table-screeningcsv summary", position={"x": 4, "y": 8})  # opened by the reader: stays open across the refresh
+        # A table the reader opened stays open across the refresh.
+        page.click("#table-screeningcsv summary", position={"x": 4, "y": 8})
         add_raters(study, 1, first=3)
         page.wait_for_function(f"() => document.getElementById('results-body').dataset.version !== '{first}'",
                                timeout=30_000)
