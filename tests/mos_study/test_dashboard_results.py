@@ -1,8 +1,13 @@
 """The dashboard's results: every table and figure of export_results, the same bytes, live, cached, permitted."""
 import io
+import json
+import os
+import subprocess
+import sys
 import math
 import statistics
 import zipfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -31,10 +36,9 @@ def empty_cache():
     cache.clear()  # exports are cached per (study, last rating id): ids restart after each test's rollback
 
 
-@pytest.fixture
-def study(tmp_path):
+def make_study(media_root):
     """20 stimuli (5 images x 4 methods), 2 calibration stimuli, PSNR/SSIM records, no ratings yet."""
-    outputs = store_outputs(tmp_path / "media")
+    outputs = store_outputs(media_root)
     study = Study.objects.create(name="dash-mos")
     for o in outputs:
         Stimulus.objects.create(study=study, output=o)
@@ -44,6 +48,11 @@ def study(tmp_path):
     for k, output in enumerate(outputs):
         Metric.objects.create(output=output, psnr_y=20 + QUALITY[output.method.name] + k % 3, ssim_y=0.5 + k / 100)
     return study
+
+
+@pytest.fixture
+def study(tmp_path):
+    return make_study(tmp_path / "media")
 
 
 def add_raters(study, n, first=0):
@@ -288,3 +297,45 @@ def test_the_open_results_page_updates_itself_as_ratings_arrive(live_server, stu
         page.wait_for_function("() => [...document.querySelectorAll('figure img')].every(i => i.naturalWidth > 0)")
         page.screenshot(path=SCREENSHOT, full_page=True)
         browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_streaming_and_downloads_on_postgres(tmp_path, require_postgres):
+    """PostgreSQL reads .iterator() through a server-side cursor, here after the view returned: run as a
+    deployment would (this file as a script, settings from DATABASE_URL)."""
+    from tests.production.live import fresh_database
+
+    with fresh_database(require_postgres) as database_url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SRMOS_", "DJANGO_"))}
+        env.update(DATABASE_URL=database_url, SRMOS_MEDIA_ROOT=str(tmp_path / "media"), DJANGO_SECRET_KEY="x" * 50,
+                   DJANGO_SETTINGS_MODULE="config.settings")
+        script = "import django; django.setup(); from tests.mos_study.test_dashboard_results import main; main()"
+        result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], env=env,
+                                capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"streaming": True, "lines": 1 + 3450, "same_as_export": True, "analysis_lines": 1 + 3450,
+                      "page": 200, "zip_has_ratings": True}
+
+
+def main():
+    """Script mode (PostgreSQL test): migrate, a study of 3450 ratings, then the CSV, page and zip as the owner."""
+    from django.conf import settings
+
+    call_command("migrate", verbosity=0)
+    study = make_study(settings.MEDIA_ROOT)
+    add_raters(study, 150)
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    csv_response = client.get(reverse("mos_study:export_file", args=[study.pk, "ratings.csv"]))
+    text = b"".join(csv_response.streaming_content).decode()
+    analysis_text = b"".join(client.get(reverse("mos_study:ratings_csv", args=[study.pk])).streaming_content).decode()
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get(reverse("mos_study:export_zip", args=[study.pk])))))
+    print(json.dumps({
+        "streaming": csv_response.streaming, "lines": len(text.splitlines()),
+        "same_as_export": text == "".join(exports.ratings_csv_lines(study)),
+        "analysis_lines": len(analysis_text.splitlines()),
+        "page": client.get(reverse("mos_study:study_results", args=[study.pk])).status_code,
+        "zip_has_ratings": archive.read("ratings.csv").decode() == text,
+    }))
