@@ -106,6 +106,10 @@ def study_metrics(study, y_convention="integer", crop_border=4):
     return table.sort_values(METRIC_COLUMNS[:3]).reset_index(drop=True)
 
 
+def no_ratings(study):
+    return StudyError(f"study {study.name!r} has no ratings yet: results appear once raters have rated images")
+
+
 @dataclass
 class StudyExport:
     """The files of one export (name -> bytes, as export_results writes them) and what the results page shows."""
@@ -130,7 +134,7 @@ def build_export(study, options=None, *, rows=None, y_convention="integer", crop
 
     rows = list(iter_rating_rows(study) if rows is None else rows)
     if not any(row["kind"] != Trial.Kind.CALIBRATION for row in rows):
-        raise StudyError(f"study {study.name!r} has no ratings yet: results appear once raters have rated images")
+        raise no_ratings(study)
     ratings = prepare_ratings(pd.DataFrame(rows, columns=RATING_COLUMNS).astype(str), source=f"study {study.name}")
     metrics = study_metrics(study, y_convention, crop_border)
     options = options or AnalysisOptions()
@@ -189,7 +193,7 @@ def dashboard_export(study, rows=None):
         return export
     if rows is None:
         if version.startswith("0-0-0-0-"):
-            raise StudyError(f"study {study.name!r} has no ratings yet: results appear once raters have rated images")
+            raise no_ratings(study)
         rows = list(iter_rating_rows(study))
         version = export_version(study, rows)  # ratings may have come since: name what was read
     export = build_export(study, rows=rows, with_ratings_csv=False, keep_all_if_all_rejected=True)
