@@ -4,8 +4,9 @@
                                       [--threads N]
 
 Prints, over all bicubic x4 outputs of the dataset, the time (wall and CPU of this process) of ``evaluate_many``
-(uint8 images in: Y, crop, PSNR and SSIM) with 1 and with N worker threads, of our SSIM alone and of scikit-image's
-``structural_similarity`` (same window, given the same Y planes, float64 and float32), the ratios, the time of x4
+(uint8 images in: Y, crop, PSNR and SSIM) with 1 and with N worker threads, of our SSIM alone (the fused numba kernel
+and the torch fallback) and of scikit-image's ``structural_similarity`` (same window, given the same Y planes, float64
+and float32), the ratios, the numba kernel's one-off load (or compile) time, the time of x4
 bicubic downscaling of every HR image (numpy and torch), the load average (the machine may be shared), and, for
 context, this machine's limits measured in the same run: the best oneDNN/cuDNN 3x3 convolution rate, the torch.mm
 rate and the memory copy bandwidth (the SSIM filtering is shifted multiply-adds, so memory traffic is its limit).
@@ -120,25 +121,45 @@ def main(argv=None):
     y32_tensors = [(torch.from_numpy(y_sr)[None].to(device), torch.from_numpy(y_hr)[None].to(device))
                    for y_sr, y_hr in y32_pairs]
 
-    def our_ssim_all():
+    fused = metrics._ssim_numba is not None and device.type == "cpu"
+    if fused:  # the first call loads the machine code from numba's cache, or compiles it (and fills the cache)
+        wall, cpu = timed(lambda: metrics._ssim(*y32_tensors[0]), 1)
+        stats = metrics._ssim_numba.stats
+        print(f"numba kernel, first call: {wall:.3f} s wall, {cpu:.3f} s CPU "
+              f"({'loaded from the cache' if stats.cache_hits else 'compiled: the cache was empty or stale'})")
+
+    def our_ssim_all(implementation=metrics._ssim):
         with metrics._cpu_threads(1 if device.type == "cpu" else None):  # as evaluate_many runs it
-            return [metrics._ssim(y_sr, y_hr) for y_sr, y_hr in y32_tensors]
+            return [implementation(y_sr, y_hr) for y_sr, y_hr in y32_tensors]
+
+    def evaluate_many_torch(threads):
+        kernel, metrics._ssim_numba = metrics._ssim_numba, None  # as without numba
+        try:
+            return evaluate_many(pairs, device=device, threads=threads)
+        finally:
+            metrics._ssim_numba = kernel
 
     workers = sorted({1, args.threads or torch.get_num_threads()}) if device.type == "cpu" else [None]
     contenders = {"skimage64": lambda: skimage_ssim_all(y_pairs), "skimage32": lambda: skimage_ssim_all(y32_pairs),
                   "ssim": our_ssim_all}
+    if fused:
+        contenders["ssim torch"] = lambda: our_ssim_all(metrics._ssim_torch)
+        contenders["evaluate_many torch"] = lambda: evaluate_many_torch(1)
     for threads in workers:
         contenders[threads] = lambda threads=threads: evaluate_many(pairs, device=device, threads=threads)
     best = timed_together(contenders, args.repeats, device)
     (theirs_wall, theirs_cpu), (theirs32_wall, theirs32_cpu) = best["skimage64"], best["skimage32"]
-    ssim_wall, ssim_cpu = best["ssim"]
     print(f"scikit-image structural_similarity, SSIM only, Y given: float64 {theirs_wall:.3f} s wall, "
           f"{theirs_cpu:.3f} s CPU; float32 {theirs32_wall:.3f} s wall, {theirs32_cpu:.3f} s CPU")
-    print(f"ours, SSIM only, same Y (float32): {ssim_wall:.3f} s wall, {ssim_cpu:.3f} s CPU: "
-          f"{theirs_cpu / ssim_cpu:.1f}x / {theirs32_cpu / ssim_cpu:.1f}x less CPU than scikit-image float64 / float32")
-    for threads in workers:
-        wall, cpu = best[threads]
-        print(f"evaluate_many (uint8 in: Y, crop, PSNR and SSIM), {threads or 1} worker thread(s): {wall:.3f} s wall, "
+    for name, what in (("ssim", "fused numba kernel" if fused else "torch"), ("ssim torch", "torch fallback")):
+        if name in best:
+            wall, cpu = best[name]
+            print(f"ours, SSIM only, same Y (float32), {what}: {wall:.3f} s wall, {cpu:.3f} s CPU: "
+                  f"{theirs_cpu / cpu:.1f}x / {theirs32_cpu / cpu:.1f}x less CPU than scikit-image float64 / float32")
+    for name in workers + (["evaluate_many torch"] if fused else []):
+        wall, cpu = best[name]
+        what = "torch SSIM, 1" if name == "evaluate_many torch" else name or 1
+        print(f"evaluate_many (uint8 in: Y, crop, PSNR and SSIM), {what} worker thread(s): {wall:.3f} s wall, "
               f"{cpu:.3f} s CPU; vs scikit-image's SSIM alone (float64): {theirs_wall / wall:.1f}x wall, "
               f"{theirs_cpu / cpu:.1f}x CPU")
     ours = best[workers[0]][0]

@@ -1,5 +1,6 @@
 """PSNR/SSIM on Y, pinned by hand-computed values, closed forms, scikit-image and a direct scipy ssim_index."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -91,7 +92,7 @@ def test_ssim_of_constant_images_closed_form():
     hr = np.full((20, 24), 100, np.uint8)
     sr = np.full((20, 24), 110, np.uint8)
     expected = (2 * 100 * 110 + C1) / (100**2 + 110**2 + C1)
-    assert ssim_y(sr, hr, crop_border=0) == pytest.approx(expected, abs=1e-7)  # filtered in float32
+    assert ssim_y(sr, hr, crop_border=0) == pytest.approx(expected, abs=1e-7)  # float32 filtering without numba
     assert ssim_y(hr, hr, crop_border=0) == pytest.approx(1.0, abs=1e-7)
 
 
@@ -220,20 +221,84 @@ def ssim_index_float64(a, b):
     return (((2 * mu1 * mu2 + C1) * (2 * s12 + C2)) / ((mu1**2 + mu2**2 + C1) * (s1 + s2 + C2))).mean()
 
 
+requires_numba = pytest.mark.skipif(metrics._ssim_numba is None, reason="numba is not installed")
+
+
 @pytest.mark.slow
-def test_bsd100_against_float64(shared_datasets):
-    # Every BSD100 bicubic x4 output: PSNR as a float64 computation gives it, SSIM within the float32 filtering's error
-    # (measured max 4.9e-6 integer, 1.3e-6 float; the mean over the dataset within 3e-7).
+def test_bsd100_against_float64(shared_datasets, monkeypatch):
+    # Every BSD100 bicubic x4 output: PSNR as a float64 computation gives it; SSIM from the fused float64 kernel to
+    # rounding error, from the torch fallback within its float32 filtering's error (measured max 4.9e-6 integer,
+    # 1.3e-6 float; the mean over the dataset within 3e-7).
     from benchmarks.datasets import get_dataset
     from sr_models.resize import imresize
 
     dataset = get_dataset("BSD100", data_dir=shared_datasets)
     pairs = [(imresize(lr, 4), hr) for lr, hr in map(dataset.load, dataset.images)]
     for convention, max_error in (("integer", 1e-5), ("float", 3e-6)):
-        errors = []
-        for (sr, hr), values in zip(pairs, evaluate_many(pairs, convention=convention)):
-            y_sr, y_hr = rgb_to_y(sr, convention)[4:-4, 4:-4], rgb_to_y(hr, convention)[4:-4, 4:-4]
-            assert values["psnr_y"] == pytest.approx(10 * math.log10(255**2 / np.mean((y_sr - y_hr) ** 2)), abs=1e-10)
-            errors.append(values["ssim_y"] - ssim_index_float64(y_sr, y_hr))
-        assert max(map(abs, errors)) < max_error, convention
-        assert abs(np.mean(errors)) < 3e-7, convention
+        ys = [(rgb_to_y(sr, convention)[4:-4, 4:-4], rgb_to_y(hr, convention)[4:-4, 4:-4]) for sr, hr in pairs]
+        expected = [ssim_index_float64(y_sr, y_hr) for y_sr, y_hr in ys]
+        for fused in ([True, False] if metrics._ssim_numba is not None else [False]):
+            with monkeypatch.context() as patch:
+                if not fused:
+                    patch.setattr(metrics, "_ssim_numba", None)
+                measured = evaluate_many(pairs, convention=convention)
+            errors = []
+            for (y_sr, y_hr), values, ssim in zip(ys, measured, expected):
+                assert values["psnr_y"] == pytest.approx(10 * math.log10(255**2 / np.mean((y_sr - y_hr) ** 2)),
+                                                         abs=1e-10)
+                errors.append(values["ssim_y"] - ssim)
+            assert max(map(abs, errors)) < (1e-12 if fused else max_error), (convention, fused)
+            assert abs(np.mean(errors)) < (1e-13 if fused else 3e-7), (convention, fused)
+
+
+@requires_numba
+@pytest.mark.parametrize("shape", [(11, 11), (11, 80), (40, 52), (23, 75), (17, 139), (64, 138)])
+def test_fused_kernel_against_direct_ssim_index_and_torch(shape):
+    # Widths around the kernel's 64-column blocks (75 = 64 + 11: a one-column last block), the 11x11 minimum, and
+    # float32, float64 and strided inputs: float64 throughout, so it agrees with the direct transcription to rounding.
+    import torch
+
+    rng = np.random.default_rng(sum(shape))
+    hr = np.rint(rng.uniform(16, 235, shape))
+    sr = np.clip(hr + np.rint(rng.normal(0, 12, shape)), 16, 235)
+    expected = ssim_index_reference(sr, hr)
+    for dtype in (np.float32, np.float64):
+        assert metrics._ssim_numba(sr.astype(dtype), hr.astype(dtype)) == pytest.approx(expected, abs=1e-12)
+    strided_sr, strided_hr = np.asfortranarray(sr), hr.T.copy().T
+    assert metrics._ssim_numba(strided_sr, strided_hr) == pytest.approx(expected, abs=1e-12)
+    torch_ssim = metrics._ssim_torch(torch.from_numpy(sr[None].astype(np.float32)),
+                                     torch.from_numpy(hr[None].astype(np.float32)))
+    assert float(torch_ssim[0]) == pytest.approx(expected, abs=5e-6)
+
+
+def test_torch_fallback_gives_the_same_numbers(monkeypatch):
+    pairs = [natural_pair(seed) for seed in range(40, 43)] + [natural_pair(43, (30, 33, 3))]
+    chosen = evaluate_many(pairs)
+    monkeypatch.setattr(metrics, "_ssim_numba", None)  # as without numba (GPU tensors always take this path)
+    fallback = evaluate_many(pairs)
+    for got, expected in zip(fallback, chosen):
+        assert got["psnr_y"] == expected["psnr_y"]
+        assert got["ssim_y"] == pytest.approx(expected["ssim_y"], abs=2e-6)
+
+
+@requires_numba
+@pytest.mark.slow
+def test_kernel_compiles_where_no_cache_folder_is_writable():
+    # A read-only checkout makes numba cache in the user's folder; where no locator works, numba.njit(cache=True)
+    # raises at import, and metrics must still import and compile per process.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import numpy as np; from benchmarks import metrics; "
+            "a = np.arange(900, dtype=np.uint8).reshape(30, 30); "
+            "print(type(metrics._ssim_numba._cache).__name__, repr(metrics.ssim_y(a, a.T.copy())))")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, NUMBA_CACHE_LOCATOR_CLASSES="ZipCacheLocator")  # applies only to zipped modules
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    cache, value = result.stdout.split()
+    assert cache == "NullCache"
+    a = np.arange(900, dtype=np.uint8).reshape(30, 30)
+    assert float(value) == ssim_y(a, a.T.copy())
