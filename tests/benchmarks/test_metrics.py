@@ -226,8 +226,8 @@ requires_numba = pytest.mark.skipif(metrics._ssim_numba is None, reason="numba i
 
 @pytest.mark.slow
 def test_bsd100_against_float64(shared_datasets, monkeypatch):
-    # Every BSD100 bicubic x4 output: PSNR as a float64 computation gives it; SSIM from the fused float64 kernel to
-    # rounding error, from the torch fallback within its float32 filtering's error (measured max 4.9e-6 integer,
+    # Every BSD100 bicubic x4 output: PSNR as a float64 computation gives it; SSIM from the fused kernel within its
+    # float32 error (measured max 1.1e-7, mean 1.4e-8), from the torch fallback within its float32 filtering's error (measured max 4.9e-6 integer,
     # 1.3e-6 float; the mean over the dataset within 3e-7).
     from benchmarks.datasets import get_dataset
     from sr_models.resize import imresize
@@ -247,25 +247,26 @@ def test_bsd100_against_float64(shared_datasets, monkeypatch):
                 assert values["psnr_y"] == pytest.approx(10 * math.log10(255**2 / np.mean((y_sr - y_hr) ** 2)),
                                                          abs=1e-10)
                 errors.append(values["ssim_y"] - ssim)
-            assert max(map(abs, errors)) < (1e-12 if fused else max_error), (convention, fused)
-            assert abs(np.mean(errors)) < (1e-13 if fused else 3e-7), (convention, fused)
+            assert max(map(abs, errors)) < (3e-7 if fused else max_error), (convention, fused)
+            assert abs(np.mean(errors)) < (5e-8 if fused else 3e-7), (convention, fused)
 
 
 @requires_numba
-@pytest.mark.parametrize("shape", [(11, 11), (11, 80), (40, 52), (23, 75), (17, 139), (64, 138)])
-def test_fused_kernel_against_direct_ssim_index_and_torch(shape):
-    # Widths around the kernel's 64-column blocks (75 = 64 + 11: a one-column last block), the 11x11 minimum, and
-    # float32, float64 and strided inputs: float64 throughout, so it agrees with the direct transcription to rounding.
+@pytest.mark.parametrize("shape", [(11, 11), (11, 80), (40, 52), (23, 75), (64, 138)])
+@pytest.mark.parametrize("noise", [3, 40, None])  # None: unrelated images, the worst case for the cancellations
+def test_fused_kernel_against_direct_ssim_index_and_torch(shape, noise):
+    # The 11x11 minimum, odd sizes, flat-to-noisy pairs; float32, float64 and strided inputs.
     import torch
 
     rng = np.random.default_rng(sum(shape))
     hr = np.rint(rng.uniform(16, 235, shape))
-    sr = np.clip(hr + np.rint(rng.normal(0, 12, shape)), 16, 235)
+    sr = np.rint(rng.uniform(16, 235, shape)) if noise is None else np.clip(hr + np.rint(rng.normal(0, noise, shape)),
+                                                                            16, 235)
     expected = ssim_index_reference(sr, hr)
     for dtype in (np.float32, np.float64):
-        assert metrics._ssim_numba(sr.astype(dtype), hr.astype(dtype)) == pytest.approx(expected, abs=1e-12)
+        assert metrics._ssim_numba(sr.astype(dtype), hr.astype(dtype)) == pytest.approx(expected, abs=3e-7)
     strided_sr, strided_hr = np.asfortranarray(sr), hr.T.copy().T
-    assert metrics._ssim_numba(strided_sr, strided_hr) == pytest.approx(expected, abs=1e-12)
+    assert metrics._ssim_numba(strided_sr, strided_hr) == metrics._ssim_numba(sr, hr)
     torch_ssim = metrics._ssim_torch(torch.from_numpy(sr[None].astype(np.float32)),
                                      torch.from_numpy(hr[None].astype(np.float32)))
     assert float(torch_ssim[0]) == pytest.approx(expected, abs=5e-6)
