@@ -84,6 +84,11 @@ def _y(batch, convention):
     _check_convention(convention)
     if batch.shape[1] == 1:
         return batch[:, 0].to(torch.float32)
+    if _use_numba(batch):  # the same arithmetic in one pass, no float64 planes
+        n, _, height, width = batch.shape
+        y = torch.empty((n, height, width), dtype=torch.float32 if convention == "integer" else torch.float64)
+        _y_numba(batch.numpy(), convention == "integer", y.numpy())
+        return y
     # One contiguous float64 plane per channel (fast, vectorised arithmetic), in place from there. The arithmetic is
     # MATLAB's: T1*R + T2*G + T3*B + offset, each product rounded, summed left to right.
     red, green, blue = (batch[:, channel].to(torch.float64) for channel in range(3))
@@ -163,16 +168,19 @@ _C1 = (SSIM_K1 * DATA_RANGE) ** 2
 _C2 = (SSIM_K2 * DATA_RANGE) ** 2
 
 
-def _ssim(x, y):
-    """Per-image mean SSIM (float64 tensor ``N``) of ``N x H x W`` float32/float64 luma tensors.
+def _use_numba(tensor):
+    """Whether the numba kernels (``_y_numba``, ``_ssim_numba``) do the work for ``tensor``: CPU tensors, when numba is
+    installed; torch operations otherwise (GPUs, or no numba). The one place that chooses."""
+    return _ssim_numba is not None and tensor.device.type == "cpu"
 
-    The one place that picks the implementation: the fused numba kernel for CPU tensors when numba is installed,
-    batched torch operations otherwise (GPUs, or no numba).
-    """
+
+def _ssim(x, y):
+    """Per-image mean SSIM (float64 tensor ``N``) of ``N x H x W`` float32/float64 luma tensors: the fused numba
+    kernel or batched torch operations (``_use_numba``)."""
     if min(x.shape[1:]) < SSIM_WINDOW:
         raise SRMOSError(f"SSIM needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels after cropping, "
                          f"got {tuple(x.shape[1:])}")
-    if _ssim_numba is not None and x.device.type == "cpu":
+    if _use_numba(x):
         return torch.tensor([_ssim_numba(a.numpy(), b.numpy()) for a, b in zip(x, y)], dtype=torch.float64)
     return _ssim_torch(x, y)
 
@@ -226,6 +234,18 @@ if numba is not None:
             except RuntimeError:  # "cannot cache function ...: no locator available"
                 return numba.njit(**options)(function)
         return decorate
+
+    @_compiled(nogil=True)  # no fastmath: MATLAB's operation order, each product rounded, as in _y
+    def _y_numba(rgb, integer, out):
+        """``_y`` of an ``N x 3 x H x W`` uint8 array into ``out`` (``N x H x W``, float32 for integer Y)."""
+        n, _, height, width = rgb.shape
+        offset = _Y_OFFSET + 0.5 if integer else _Y_OFFSET
+        for i in range(n):
+            for r in range(height):
+                for c in range(width):
+                    y = (_Y_WEIGHTS[0] * np.float64(rgb[i, 0, r, c]) + _Y_WEIGHTS[1] * np.float64(rgb[i, 1, r, c])
+                         + _Y_WEIGHTS[2] * np.float64(rgb[i, 2, r, c]))
+                    out[i, r, c] = np.floor(y + offset) if integer else y + offset
 
     @numba.njit(inline="always")
     def _row_tap(row, m, j):
@@ -283,7 +303,7 @@ if numba is not None:
                 total += _ssim_row_sum(ring, r - 10, out_width)
         return total / ((height - 10) * out_width)
 else:  # pragma: no cover
-    _ssim_numba = None
+    _ssim_numba = _y_numba = None
 
 
 @contextlib.contextmanager

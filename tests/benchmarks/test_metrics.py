@@ -186,8 +186,13 @@ def matlab_y(rgb):
     return np.floor(t1 * red + t2 * green + t3 * blue + 16 + 0.5)
 
 
-def test_integer_y_is_matlabs_for_every_colour():
+@pytest.mark.parametrize("fused", [True, False])
+def test_integer_y_is_matlabs_for_every_colour(fused, monkeypatch):
     # 2^24 colours, 64 values of R at a time; 149 of the 194 exact ties round down in MATLAB's double arithmetic.
+    # Both implementations: the numba kernel (CPU, the default) and torch (GPUs, or without numba).
+    if not fused:
+        monkeypatch.setattr(metrics, "_ssim_numba", None)
+    assert metrics._use_numba(__import__("torch").zeros(1)) == (fused and metrics._y_numba is not None)
     green, blue = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8), indexing="ij")
     for first_red in range(0, 256, 64):
         red = np.arange(first_red, first_red + 64, dtype=np.uint8)
@@ -274,12 +279,14 @@ def test_fused_kernel_against_direct_ssim_index_and_torch(shape, noise):
 
 def test_torch_fallback_gives_the_same_numbers(monkeypatch):
     pairs = [natural_pair(seed) for seed in range(40, 43)] + [natural_pair(43, (30, 33, 3))]
-    chosen = evaluate_many(pairs)
+    chosen = {convention: evaluate_many(pairs, convention=convention) for convention in Y_CONVENTIONS}
+    y = {convention: rgb_to_y(pairs[0][0], convention) for convention in Y_CONVENTIONS}
     monkeypatch.setattr(metrics, "_ssim_numba", None)  # as without numba (GPU tensors always take this path)
-    fallback = evaluate_many(pairs)
-    for got, expected in zip(fallback, chosen):
-        assert got["psnr_y"] == expected["psnr_y"]
-        assert got["ssim_y"] == pytest.approx(expected["ssim_y"], abs=2e-6)
+    for convention in Y_CONVENTIONS:
+        assert np.array_equal(rgb_to_y(pairs[0][0], convention), y[convention])  # Y bit for bit
+        for got, expected in zip(evaluate_many(pairs, convention=convention), chosen[convention]):
+            assert got["psnr_y"] == expected["psnr_y"]
+            assert got["ssim_y"] == pytest.approx(expected["ssim_y"], abs=2e-6)
 
 
 @requires_numba
