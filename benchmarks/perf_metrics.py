@@ -6,7 +6,7 @@
 Prints, over all bicubic x4 outputs of the dataset, the time (wall and CPU of this process) of ``evaluate_many``
 (uint8 images in: Y, crop, PSNR and SSIM) with 1 and with N worker threads, of our SSIM alone (the fused numba kernel
 and the torch fallback) and of scikit-image's ``structural_similarity`` (same window, given the same Y planes, float64
-and float32), the ratios, the numba kernel's one-off load (or compile) time, the time of x4
+and float32), the ratios, the numba kernels' one-off load (or compile) time, the time of x4
 bicubic downscaling of every HR image (numpy and torch), the load average (the machine may be shared), and, for
 context, this machine's limits measured in the same run: the best oneDNN/cuDNN 3x3 convolution rate, the torch.mm
 rate and the memory copy bandwidth (the SSIM filtering is shifted multiply-adds, so memory traffic is its limit).
@@ -116,17 +116,16 @@ def main(argv=None):
 
     print(f"load average (1, 5, 15 min) before: {', '.join(f'{load:.1f}' for load in os.getloadavg())} on "
           f"{os.cpu_count()} CPUs")
+    fused = metrics._use_numba(torch.zeros(1, device=device))
+    if fused:  # the first use loads the kernels' machine code from numba's cache, or compiles it (filling the cache)
+        wall, cpu = timed(lambda: evaluate_many(pairs[:1]), 1)
+        hits = metrics._y_numba.stats.cache_hits and metrics._ssim_numba.stats.cache_hits
+        print(f"numba kernels, first use (evaluate_many of one image): {wall:.3f} s wall, {cpu:.3f} s CPU "
+              f"({'loaded from the cache' if hits else 'compiled: the cache was empty or stale'})")
     y_pairs = [(rgb_to_y(sr)[4:-4, 4:-4], rgb_to_y(hr)[4:-4, 4:-4]) for sr, hr in pairs]
     y32_pairs = [(y_sr.astype("float32"), y_hr.astype("float32")) for y_sr, y_hr in y_pairs]  # exact: whole numbers
     y32_tensors = [(torch.from_numpy(y_sr)[None].to(device), torch.from_numpy(y_hr)[None].to(device))
                    for y_sr, y_hr in y32_pairs]
-
-    fused = metrics._ssim_numba is not None and device.type == "cpu"
-    if fused:  # the first call loads the machine code from numba's cache, or compiles it (and fills the cache)
-        wall, cpu = timed(lambda: metrics._ssim(*y32_tensors[0]), 1)
-        stats = metrics._ssim_numba.stats
-        print(f"numba kernel, first call: {wall:.3f} s wall, {cpu:.3f} s CPU "
-              f"({'loaded from the cache' if stats.cache_hits else 'compiled: the cache was empty or stale'})")
 
     def our_ssim_all(implementation=metrics._ssim):
         with metrics._cpu_threads(1 if device.type == "cpu" else None):  # as evaluate_many runs it
