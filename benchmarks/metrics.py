@@ -9,10 +9,11 @@
 - SSIM follows Wang et al.'s reference ``ssim_index.m``: 11x11 Gaussian window (sigma 1.5, normalised), K1 = 0.01,
   K2 = 0.03, data range 255, 'valid' filtering (no padding), mean of the SSIM map, no downsampling.
 
-Inputs are uint8 arrays as saved. Y is computed in float64 with torch (integer Y is then kept as float32, which holds
-whole numbers exactly), PSNR's sums in float64. SSIM on the CPU runs as one fused numba kernel per image in float64
-(``_ssim_numba``); on GPUs, or where numba is not installed, as batched torch operations filtering in float32
-(``_ssim_torch``). A whole dataset is measured in one call (``evaluate_many``).
+Inputs are uint8 arrays as saved. Y is computed in float64 (integer Y is then kept as float32, which holds whole
+numbers exactly), PSNR's sums in float64. On the CPU with numba installed, Y (``_y_numba``, the same arithmetic) and
+SSIM (``_ssim_numba``, one fused pass per image) are numba kernels; on GPUs, or without numba, batched torch
+operations (``_ssim_torch`` filters in float32); ``_use_numba`` chooses. A whole dataset is measured in one call
+(``evaluate_many``).
 """
 import contextlib
 from collections import defaultdict
