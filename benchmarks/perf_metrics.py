@@ -22,14 +22,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.datasets import get_dataset  # noqa: E402
+from benchmarks.machine import conv3x3_rate, mm_rate, synchronize  # noqa: E402
 from benchmarks import metrics  # noqa: E402
 from benchmarks.metrics import evaluate_many, rgb_to_y  # noqa: E402
 from sr_models.resize import imresize, imresize_torch  # noqa: E402
-
-
-def synchronize(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def best_time(fn, repeats, device=torch.device("cpu")):
@@ -62,22 +58,6 @@ def timed_together(fns, repeats, device=torch.device("cpu")):
             wall, cpu = timed(fn, 1, device)
             best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
     return best
-
-
-def conv3x3_rate(device, repeats):
-    """Best FLOP/s of a 64->64 3x3 float32 convolution (oneDNN on CPU, cuDNN on GPU)."""
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).to(device)
-    x = torch.randn(8, 64, 96, 96, device=device)
-    with torch.no_grad():
-        conv(x)
-        seconds = best_time(lambda: conv(x), repeats, device)
-    return 2 * 8 * 64 * 96 * 96 * 64 * 9 / seconds
-
-
-def mm_rate(device, repeats, n=2048):
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    a @ b
-    return 2 * n**3 / best_time(lambda: a @ b, repeats, device)
 
 
 def copy_bandwidth(device, repeats, n=64 * 2**20):
@@ -174,7 +154,7 @@ def main(argv=None):
     # float32 arrays that reads two and writes one.
     ssim_flops = pixels * 4 * 2 * 11 * 2
     ssim_bytes = pixels * 4 * 2 * 11 * 3 * 4
-    conv, mm, bandwidth = conv3x3_rate(device, args.repeats), mm_rate(device, args.repeats), \
+    conv, mm, bandwidth = conv3x3_rate(device, repeats=args.repeats), mm_rate(device, repeats=args.repeats), \
         copy_bandwidth(device, args.repeats)
     print(f"machine: conv3x3 {conv / 1e9:.1f} GFLOP/s, torch.mm {mm / 1e9:.1f} GFLOP/s, "
           f"copy {bandwidth / 1e9:.1f} GB/s")
