@@ -76,6 +76,7 @@ def cmd_list(args):
 
 
 def add_measure_options(parser):
+    """Where data and results live and how outputs are measured: shared by the CLI and the Django commands."""
     parser.add_argument("--data-dir", help="datasets folder (default $SRMOS_DATA_DIR or data/datasets)")
     parser.add_argument("--output-dir", help="results folder (default $SRMOS_OUTPUT_DIR or var/benchmark)")
     parser.add_argument("--y-convention", default="integer", choices=("integer", "float"),

@@ -38,3 +38,19 @@ def store_outputs(media_root, dataset=DATASET, images=IMAGES, methods=METHODS):
                 )
             )
     return outputs
+
+
+def study_people(study, settings):
+    """An owner, a listed researcher, a stranger and a superuser around ``study`` (all with password "pw")."""
+    from django.contrib.auth.models import User
+
+    from mos_study.models import Study
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast: these are test users
+    owner = User.objects.create_user("owner", password="pw")
+    listed = User.objects.create_user("listed", password="pw")
+    stranger = User.objects.create_user("stranger", password="pw")
+    boss = User.objects.create_superuser("boss", password="pw")
+    Study.objects.filter(pk=study.pk).update(owner=owner)
+    study.researchers.add(listed)
+    return {"owner": owner, "listed": listed, "stranger": stranger, "boss": boss}

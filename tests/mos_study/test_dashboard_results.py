@@ -24,7 +24,7 @@ from mos_study.models import Metric, Rater, Rating, RatingSession, Stimulus, Stu
 from mos_study.services import exports
 from mos_study.services import study as studies
 
-from .study_factory import store_outputs
+from .study_factory import store_outputs, study_people
 
 pytestmark = pytest.mark.django_db
 SCREENSHOT = "/tmp/srmos_results_page.png"
@@ -76,14 +76,7 @@ def add_raters(study, n, first=0):
 
 @pytest.fixture
 def people(study, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    owner = User.objects.create_user("owner", password="pw")
-    listed = User.objects.create_user("listed", password="pw")
-    stranger = User.objects.create_user("stranger", password="pw")
-    boss = User.objects.create_superuser("boss", password="pw")
-    Study.objects.filter(pk=study.pk).update(owner=owner)
-    study.researchers.add(listed)
-    return {"owner": owner, "listed": listed, "stranger": stranger, "boss": boss}
+    return study_people(study, settings)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
@@ -10,7 +9,7 @@ from django.urls import reverse
 from mos_study.models import Rater, Rating, RatingSession, Study
 from mos_study.services import study as studies
 
-from .study_factory import store_outputs
+from .study_factory import store_outputs, study_people
 
 pytestmark = pytest.mark.django_db
 
@@ -214,14 +213,7 @@ def test_rating_and_session_creation_are_rate_limited(client, study, settings):
 
 @pytest.fixture
 def people(study, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast: these are test users
-    owner = User.objects.create_user("owner", password="pw")
-    listed = User.objects.create_user("listed", password="pw")
-    stranger = User.objects.create_user("stranger", password="pw")
-    boss = User.objects.create_superuser("boss", password="pw")
-    Study.objects.filter(pk=study.pk).update(owner=owner)
-    study.researchers.add(listed)
-    return {"owner": owner, "listed": listed, "stranger": stranger, "boss": boss}
+    return study_people(study, settings)
 
 
 def test_dashboard_needs_login_and_permission(client, study, people):

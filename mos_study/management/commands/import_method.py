@@ -1,6 +1,7 @@
 """``manage.py import_method``: register an external model's x4 outputs as a method, measured and recorded."""
 from django.core.management.base import BaseCommand, CommandError
 
+from benchmarks.__main__ import add_measure_options
 from sr_models.errors import SRMOSError
 
 from ...services.benchmark import import_and_record
@@ -15,12 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", required=True, help="the dataset the outputs belong to (name or folder)")
         parser.add_argument("--outputs", required=True, help="folder of the model's output images")
         parser.add_argument("--description", default="", help="what the method is (shown to researchers)")
-        parser.add_argument("--data-dir", help="datasets folder (default SRMOS_DATA_DIR)")
-        parser.add_argument("--output-dir", help="results folder (default SRMOS_OUTPUT_DIR)")
-        parser.add_argument("--y-convention", default="integer", choices=("integer", "float"),
-                            help="how RGB becomes Y before PSNR/SSIM (default integer, as MATLAB)")
-        parser.add_argument("--crop-border", type=int, default=None, help="pixels removed at each border (default 4)")
-        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        add_measure_options(parser)
 
     def handle(self, *args, **options):
         from benchmarks.tables import markdown_table, summarise

@@ -1,6 +1,7 @@
 """``manage.py run_benchmark``: generate, measure and tabulate outputs, and record the run in the database."""
 from django.core.management.base import BaseCommand, CommandError
 
+from benchmarks.__main__ import add_measure_options
 from sr_models.errors import SRMOSError
 
 from ...services.benchmark import as_list, run_and_record
@@ -23,17 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--methods", type=comma_list, required=True,
                             help="comma-separated method names (built-in, imported, or package.module:callable)")
         parser.add_argument("--weights-dir", help="checkpoints folder (default SRMOS_WEIGHTS_DIR)")
-        parser.add_argument("--data-dir", help="datasets folder (default SRMOS_DATA_DIR)")
-        parser.add_argument("--output-dir", help="results folder (default SRMOS_OUTPUT_DIR)")
-        parser.add_argument("--y-convention", default="integer", choices=("integer", "float"),
-                            help="how RGB becomes Y before PSNR/SSIM (default integer, as MATLAB)")
-        parser.add_argument("--crop-border", type=int, default=None, help="pixels removed at each border (default 4)")
+        add_measure_options(parser)
         parser.add_argument("--device", help="torch device for the networks (default: CUDA when there is one)")
         parser.add_argument("--timeout", type=float, default=None,
                             help="seconds to wait for each next result from the workers (default: 600, or the "
                                  "broker's visibility timeout + 120 s where that is longer)")
         parser.add_argument("--queue", help="Celery queue the jobs go to (default: the default queue, 'celery')")
-        parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
     def handle(self, *args, **options):
         try:
