@@ -20,8 +20,11 @@ METHOD_NAME_VALIDATOR = RegexValidator(
 
 
 def new_token():
-    """An unguessable URL token (128 bits)."""
-    return secrets.token_urlsafe(16)
+    """An unguessable URL token (128 bits) that never starts with "-", so it can follow a flag on a command line."""
+    while True:
+        token = secrets.token_urlsafe(16)
+        if not token.startswith("-"):
+            return token
 
 
 # --------------------------------------------------------------------------- benchmark side

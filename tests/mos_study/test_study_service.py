@@ -218,3 +218,11 @@ def test_rating_rows_follow_the_analysis_columns(outputs):
     assert Counter(r["kind"] for r in rows) == {"calibration": 2, "trial": 3, "repeat": 1}
     table = prepare_ratings(pd.DataFrame(rows).astype(str))
     assert len(table) == 6 and set(table["rater"]) == {"p1"}
+
+
+def test_tokens_never_start_with_a_dash(monkeypatch):
+    from mos_study import models
+
+    tokens = iter(["-starts-with-a-dash", "fine-token"])
+    monkeypatch.setattr(models.secrets, "token_urlsafe", lambda n: next(tokens))
+    assert models.new_token() == "fine-token"

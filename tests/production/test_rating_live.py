@@ -38,7 +38,7 @@ def ratings_of(study, run_id):
 
 def load_args(server, study, run_id, *extra):
     return [
-        "--base-url", server.url, "--study-token", study["token"], "--run-id", run_id, "--json",
+        "--base-url", server.url, f"--study-token={study['token']}", "--run-id", run_id, "--json",
         "--username", study["username"], "--password", study["password"], "--study-id", str(study["id"]), *extra,
     ]
 
