@@ -7,7 +7,7 @@ from sr_models.errors import SRMOSError
 
 from . import models
 from .forms import CreateStudyForm
-from .services import study as studies
+from .services import progress, study_setup
 
 
 @admin.register(models.Method)
@@ -60,7 +60,7 @@ class StudyAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["name", "title"]
     filter_horizontal = ["researchers"]
-    readonly_fields = ["token", "config", "created", "rater_link"]
+    readonly_fields = ["token", "config", "preparation_error", "created", "rater_link"]
     inlines = [StimulusInline]
     actions = ["open_studies", "close_studies"]
 
@@ -73,24 +73,38 @@ class StudyAdmin(admin.ModelAdmin):
         return redirect("admin:mos_study_study_create")
 
     def create_view(self, request):
-        """The admin's form for ``create_study``: runs the benchmark where outputs are missing."""
+        """The admin's form for ``create_study``. Where outputs are missing it returns at once with the study
+        preparing: a Celery task makes them (``tasks.prepare_study``), no benchmark runs in the request."""
         if not self.has_add_permission(request):
             return redirect("admin:index")
         form = CreateStudyForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
-                study = studies.create_study(**form.cleaned_data, owner=request.user)
+                study = study_setup.create_study(**form.cleaned_data, owner=request.user)
             except SRMOSError as error:
                 form.add_error(None, str(error))
             else:
-                messages.success(request, f"Study {study.name} created. Rater link: {self.link(request, study)}")
-                return redirect("admin:mos_study_study_change", study.pk)
+                if study.status == models.Study.Status.FAILED:
+                    form.add_error(None, f"Study {study.name} could not be prepared: {study.preparation_error}")
+                else:
+                    self.say_created(request, study)
+                    return redirect("admin:mos_study_study_change", study.pk)
         context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
                    "title": "Create a study from benchmark outputs"}
         return render(request, "admin/mos_study/study/create.html", context)
 
+    def say_created(self, request, study):
+        link = self.link(request, study)
+        if study.status == models.Study.Status.PREPARING:
+            messages.success(request, f"Study {study.name} is being prepared: a worker makes its missing outputs, "
+                                      f"then it opens to raters. Rater link: {link}")
+        else:
+            messages.success(request, f"Study {study.name} created. Rater link: {link}")
+
     def get_queryset(self, request):
-        return studies.visible_studies(request.user) if not request.user.is_superuser else super().get_queryset(request)
+        if request.user.is_superuser:
+            return super().get_queryset(request)
+        return progress.visible_studies(request.user)
 
     def link(self, request, study):
         return request.build_absolute_uri(reverse("mos_study:start", args=[study.token]))
@@ -105,7 +119,9 @@ class StudyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Open the selected studies to raters")
     def open_studies(self, request, queryset):
-        self.set_status(queryset, models.Study.Status.OPEN)
+        # A study still preparing (or failed) has no stimuli yet: only its task opens it.
+        unprepared = [models.Study.Status.PREPARING, models.Study.Status.FAILED]
+        self.set_status(queryset.exclude(status__in=unprepared), models.Study.Status.OPEN)
 
     @admin.action(description="Close the selected studies (no more ratings)")
     def close_studies(self, request, queryset):

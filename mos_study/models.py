@@ -134,8 +134,10 @@ class Metric(models.Model):
 class Study(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft"
+        PREPARING = "preparing"  # outputs are being made by the task mos_study.prepare_study: no raters yet
         OPEN = "open"
         CLOSED = "closed"
+        FAILED = "failed"  # the preparation failed: preparation_error says why
 
     name = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200, blank=True)
@@ -151,6 +153,7 @@ class Study(models.Model):
     repeated_trials = models.PositiveIntegerField(default=0, help_text="trials shown twice per session (test-retest)")
     instructions = models.TextField(blank=True)
     config = models.JSONField(default=dict, blank=True)
+    preparation_error = models.TextField(blank=True, help_text="why making the study's outputs failed")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,7 +3,8 @@
 ``@rate_limit("rating", token_kwarg="rater_token")`` counts a view's requests per client IP and per URL token in
 Django's cache (Redis in production, so every gunicorn worker shares the counters) over fixed windows, with the
 rates of ``settings.SRMOS_RATE_LIMITS[scope]`` (e.g. ``{"ip": "1200/m", "token": "120/m"}``). Over the limit the
-view is not called: the client gets 429 JSON saying when to retry, and a ``Retry-After`` header.
+view is not called: the client gets 429 JSON in the app's error shape (``mos_study.http.json_error``), code
+``rate_limited``, saying when to retry in ``message`` and ``retry_after`` (seconds), and a ``Retry-After`` header.
 """
 import hashlib
 import logging
@@ -16,7 +17,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
-from django.http import JsonResponse
+
+from .http import json_error
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ def too_many(scope, kind, rate, retry_after):
         f"Too many requests: at most {count} per {PERIOD_WORDS.get(seconds, f'{seconds} s')} "
         f"{KEY_WORDS[kind]}. Try again in {retry_after} s."
     )
-    response = JsonResponse({"error": message, "retry_after": retry_after}, status=429)
+    response = json_error(message, 429, "rate_limited", retry_after=retry_after)
     response["Retry-After"] = str(retry_after)
     return response
 

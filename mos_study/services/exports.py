@@ -15,8 +15,8 @@ from django.core.cache import cache
 from django.db.models import Count, Max, Sum
 
 from ..models import Metric, Rating, Trial
-from .study import RATING_COLUMNS, StudyError
-from .study import rating_records as iter_rating_rows  # noqa: F401  (the name the views and tests use)
+from .errors import StudyError
+from .rating_table import RATING_COLUMNS, rating_records
 
 CACHE_SECONDS = 3600
 EXPORT_RATING_COLUMNS = ("study", "rater", "session", "trial", "dataset", "image", "method", "score", "response_ms",
@@ -51,13 +51,13 @@ def export_rows(study, rows):
 
 def ratings_csv_lines(study, rows=None):
     """The export's ratings.csv, line by line (all of the study's ratings unless ``rows`` is given)."""
-    rows = iter_rating_rows(study) if rows is None else rows
+    rows = rating_records(study) if rows is None else rows
     return csv_lines(export_rows(study, rows), EXPORT_RATING_COLUMNS)
 
 
 def analysis_csv_lines(study):
-    """The ratings in the columns ``mos_study.analysis`` reads (``services.study.RATING_COLUMNS``), line by line."""
-    return csv_lines(iter_rating_rows(study), RATING_COLUMNS)
+    """The ratings in the columns ``mos_study.analysis`` reads (``rating_table.RATING_COLUMNS``), line by line."""
+    return csv_lines(rating_records(study), RATING_COLUMNS)
 
 
 # --------------------------------------------------------------------------- the export
@@ -102,7 +102,7 @@ def build_export(study, options=None, *, rows=None, y_convention="integer", crop
 
     from ..analysis import AnalysisOptions, RatingsError, build_results, prepare_ratings, render_files
 
-    rows = list(iter_rating_rows(study) if rows is None else rows)
+    rows = list(rating_records(study) if rows is None else rows)
     if not any(row["kind"] != Trial.Kind.CALIBRATION for row in rows):
         raise no_ratings(study)
     ratings = prepare_ratings(pd.DataFrame(rows, columns=RATING_COLUMNS).astype(str), source=f"study {study.name}")
@@ -164,7 +164,7 @@ def dashboard_export(study, rows=None):
     if rows is None:
         if version.startswith("0-0-0-0-"):
             raise no_ratings(study)
-        rows = list(iter_rating_rows(study))
+        rows = list(rating_records(study))
         version = export_version(study, rows)  # ratings may have come since: name what was read
     export = build_export(study, rows=rows, with_ratings_csv=False, keep_all_if_all_rejected=True)
     export.results, export.version = None, version
@@ -175,7 +175,7 @@ def dashboard_export(study, rows=None):
 def export_zip(study, spool):
     """Write the whole export (ratings.csv included, from the same ratings as the statistics) as a zip to ``spool``;
     member names sorted, dates fixed. Returns the export."""
-    rows = list(iter_rating_rows(study))
+    rows = list(rating_records(study))
     export = dashboard_export(study, rows)
     files = {**export.files, "ratings.csv": "".join(ratings_csv_lines(study, rows)).encode()}
     with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -1,14 +1,8 @@
 """Small helpers shared by the views."""
 import json
 
-from django.http import JsonResponse
-
-from ..services.study import StudyError
-
-
-def json_error(message, status, code="bad_request"):
-    """A 4xx answer that scripts can read: {"error": code, "message": text}."""
-    return JsonResponse({"error": code, "message": message}, status=status)
+from ..http import json_error
+from ..services.errors import StudyError
 
 
 def study_error_response(error: StudyError):

@@ -8,8 +8,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils.http import content_disposition_header
 
 from ..models import Study
-from ..services import exports
-from ..services import study as studies
+from ..services import exports, progress
 
 researcher_required = login_required(login_url=reverse_lazy("mos_study:login"))
 
@@ -17,14 +16,14 @@ researcher_required = login_required(login_url=reverse_lazy("mos_study:login"))
 def study_for(user, pk):
     """The study, if this researcher may see it (owner, listed researcher or superuser)."""
     study = get_object_or_404(Study, pk=pk)
-    if not studies.can_view(user, study):
+    if not progress.can_view(user, study):
         raise PermissionDenied("only the study's owner and listed researchers may see it")
     return study
 
 
 @researcher_required
 def index(request):
-    rows = studies.visible_studies(request.user).annotate(n_raters=Count("raters", distinct=True))
+    rows = progress.visible_studies(request.user).annotate(n_raters=Count("raters", distinct=True))
     return render(request, "mos_study/dashboard/index.html", {"studies": rows})
 
 
@@ -33,7 +32,7 @@ def detail(request, pk):
     study = study_for(request.user, pk)
     context = {
         "study": study,
-        "progress": studies.study_progress(study),
+        "progress": progress.study_progress(study),
         "rater_link": request.build_absolute_uri(reverse("mos_study:start", args=[study.token])),
     }
     return render(request, "mos_study/dashboard/detail.html", context)

@@ -1,7 +1,7 @@
 """Error pages. ``csrf_failure`` answers JSON to the rating page's script (settings.CSRF_FAILURE_VIEW)."""
 from django.views.csrf import csrf_failure as html_csrf_failure
 
-from .common import json_error
+from ..http import json_error
 
 
 def csrf_failure(request, reason=""):

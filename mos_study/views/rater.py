@@ -8,14 +8,15 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from ..forms import ConsentForm
 from ..models import Rater, Study
 from ..security import rate_limit
-from ..services import study as studies
+from ..services import rating, sessions
+from ..services.errors import StudyError
 from .common import read_json, study_error_response
 
 SESSION_KEY = "mos_study_raters"  # {study token: rater token} in the Django session (a cookie)
 
 
 def participant_from(request):
-    for name in studies.PARTICIPANT_PARAMS:
+    for name in sessions.PARTICIPANT_PARAMS:
         if request.GET.get(name):
             return request.GET[name]
     return request.POST.get("participant_id", "")
@@ -29,7 +30,7 @@ def remember(request, rater):
 
 def known_rater(request, study, participant_id):
     """The rater this browser or this panel participant id already is for ``study``."""
-    rater = studies.find_rater(study, participant_id)
+    rater = sessions.find_rater(study, participant_id)
     if rater is None and not participant_id:
         token = request.session.get(SESSION_KEY, {}).get(study.token)
         rater = Rater.objects.filter(study=study, token=token).first() if token else None
@@ -46,32 +47,35 @@ def unavailable(request, message, status):
 def start(request, study_token):
     study = get_object_or_404(Study, token=study_token)
     try:
-        participant_id = studies.clean_participant_id(participant_from(request))
-    except studies.StudyError as error:
+        participant_id = sessions.clean_participant_id(participant_from(request))
+    except StudyError as error:
         return unavailable(request, str(error), error.status)
     rater = known_rater(request, study, participant_id)
     if rater is not None:
         return redirect("mos_study:rate", rater.token)
+    if study.status == Study.Status.PREPARING:
+        return unavailable(request, "This study is being prepared: its images are still being made. Please come back "
+                                    "in a little while.", 409)
     if study.status != Study.Status.OPEN:
         return unavailable(request, "This study is not open for ratings at the moment.", 409)
     data = request.POST if request.method == "POST" else None
     form = ConsentForm(data, initial={"participant_id": participant_id})
     if request.method == "POST" and form.is_valid():
         try:
-            session = studies.start_session(
+            session = sessions.start_session(
                 study, participant_id=participant_id, user_agent=request.headers.get("User-Agent", "")
             )
-        except studies.StudyError as error:
+        except StudyError as error:
             return unavailable(request, str(error), error.status)
         remember(request, session.rater)
         return redirect("mos_study:rate", session.rater.token)
-    context = {"study": study, "form": form, "labels": studies.SCORE_LABELS.items()}
+    context = {"study": study, "form": form, "labels": rating.SCORE_LABELS.items()}
     return render(request, "mos_study/rater/start.html", context)
 
 
 def rater_session(rater_token):
     rater = get_object_or_404(Rater.objects.select_related("study"), token=rater_token)
-    session = studies.current_session(rater)
+    session = sessions.current_session(rater)
     if session is None:
         raise Http404("no session")
     return rater, session
@@ -82,13 +86,13 @@ def rater_session(rater_token):
 def rate(request, rater_token):
     rater, session = rater_session(rater_token)
     remember(request, rater)
-    studies.mark_finished(session)  # normally done by the last rating; here too, so a page never loops on nothing
+    rating.mark_finished(session)  # normally done by the last rating; here too, so a page never loops on nothing
     if session.finished:
         return render(request, "mos_study/rater/done.html", {"session": session, "study": rater.study})
     config = {
         "stateUrl": reverse("mos_study:session_state", args=[rater.token]),
         "submitUrl": reverse("mos_study:submit_rating", args=[rater.token]),
-        "labels": studies.SCORE_LABELS,
+        "labels": rating.SCORE_LABELS,
     }
     return render(request, "mos_study/rater/rate.html", {"config": config, "study": rater.study})
 
@@ -96,10 +100,10 @@ def rate(request, rater_token):
 @never_cache
 @require_safe
 def state(request, rater_token):
-    session = studies.session_of(rater_token)
+    session = sessions.session_of(rater_token)
     if session is None:
         raise Http404("no session")
-    data = studies.session_state(session)
+    data = sessions.session_state(session)
     # One reverse() for all images: trial tokens are URL-safe, so each URL is the same with its token put in.
     before, _, after = reverse("mos_study:image", args=["TOKEN"]).rpartition("TOKEN")
     for trial in data["trials"]:
@@ -114,9 +118,9 @@ def submit(request, rater_token):
     """One rating: the service's few statements in one transaction; the cookie session is never read or written."""
     try:
         payload = read_json(request)
-        receipt = studies.rate_trial(rater_token, payload.get("trial", ""), payload.get("score"),
+        receipt = rating.rate_trial(rater_token, payload.get("trial", ""), payload.get("score"),
                                      payload.get("response_ms"))
-    except studies.StudyError as error:
+    except StudyError as error:
         rater_session(rater_token)  # an unknown rater link is a 404 whatever the body said (checked only on errors)
         return study_error_response(error)
     return JsonResponse(

@@ -78,15 +78,6 @@ def mean_across(values, context):
     return {k: v / context.world_size for k, v in zip(keys, tensor.tolist())}
 
 
-def broadcast_flag(flag, context):
-    """Rank 0's boolean, on every rank (e.g. 'stop now')."""
-    if not context.enabled:
-        return flag
-    tensor = torch.tensor([int(flag)], device=context.device)
-    dist.broadcast(tensor, src=0)
-    return bool(tensor.item())
-
-
 def average_buffers(model, context):
     """Average floating-point buffers (BN running statistics) over the processes.
 

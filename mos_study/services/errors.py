@@ -1,0 +1,28 @@
+"""The errors of the study services: every refusal a rater or researcher can cause is a ``StudyError``.
+
+``StudyError`` is an ``sr_models.errors.SRMOSError`` (a ``ValueError``) whose message says what was wrong and how to
+fix it; ``status`` is the HTTP code a view answers with (``views.common.study_error_response``).
+"""
+from sr_models.errors import SRMOSError
+
+
+class StudyError(SRMOSError):
+    """A request the study cannot accept; ``status`` is the HTTP answer."""
+
+    status = 400
+
+
+class InvalidRating(StudyError):
+    status = 400
+
+
+class TrialNotFound(StudyError):
+    status = 404
+
+
+class RatingConflict(StudyError):
+    status = 409
+
+
+class StudyNotOpen(StudyError):
+    status = 409

@@ -1,0 +1,61 @@
+"""The researcher's dashboard queries: which studies a researcher may see, and a study's progress."""
+from datetime import timedelta
+
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from ..models import Study, Trial
+from .sessions import assigned_counts
+
+ACTIVE_WINDOW = timedelta(minutes=15)  # a rater counts as active with a rating (or a start) this recent
+
+
+def visible_studies(user):
+    """Studies a researcher may see: all for a superuser, else those they own or are listed on."""
+    studies = Study.objects.all()
+    if not user.is_superuser:
+        studies = studies.filter(Q(owner=user) | Q(researchers=user)).distinct()
+    return studies
+
+
+def can_view(user, study):
+    return user.is_authenticated and visible_studies(user).filter(pk=study.pk).exists()
+
+
+def study_progress(study, now=None):
+    """Dashboard figures: per-stimulus ratings against the target, sessions, active raters."""
+    now = now or timezone.now()
+    rated = Count("trials__rating", filter=Q(trials__kind=Trial.Kind.TRIAL))
+    stimuli = (
+        study.stimuli.filter(is_calibration=False)
+        .select_related("output__method", "output__image")
+        .annotate(ratings=rated)
+        .order_by("output__image__dataset", "output__image__name", "output__method__name")
+    )
+    counts = assigned_counts(study, now=now)
+    rows = [
+        {
+            "stimulus": s,
+            "method": s.output.method.name,
+            "image": str(s.output.image),
+            "ratings": s.ratings,
+            "assigned": counts.get(s.pk, 0),
+            "percent": min(100, round(100 * s.ratings / study.ratings_per_stimulus)),
+        }
+        for s in stimuli
+    ]
+    sessions = study.sessions.annotate(last_rating=Max("trials__rating__created"))
+    active = sessions.filter(finished__isnull=True).filter(
+        Q(last_rating__gte=now - ACTIVE_WINDOW) | Q(started__gte=now - ACTIVE_WINDOW)
+    )
+    total = sum(r["ratings"] for r in rows)
+    return {
+        "rows": rows,
+        "target": study.ratings_per_stimulus,
+        "ratings": total,
+        "ratings_needed": study.ratings_per_stimulus * len(rows),
+        "complete_stimuli": sum(r["ratings"] >= study.ratings_per_stimulus for r in rows),
+        "raters": study.raters.count(),
+        "sessions_finished": sessions.filter(finished__isnull=False).count(),
+        "active_raters": active.values("rater").distinct().count(),
+    }

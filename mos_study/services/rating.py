@@ -1,0 +1,128 @@
+"""The rating path: one rater's score for one trial, stored in one transaction, answered with a frozen receipt.
+
+``rate_trial`` runs a few SQL statements (the ORM's query building cost more CPU than the database's work); the
+view ``views.rater.submit`` translates its ``RatingReceipt`` or its ``StudyError`` into JSON.
+"""
+import math
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ..models import Rater, Rating, RatingSession, Study, Trial
+from .errors import InvalidRating, RatingConflict, StudyNotOpen, TrialNotFound
+
+SCORE_LABELS = {1: "bad", 2: "poor", 3: "fair", 4: "good", 5: "excellent"}
+MAX_RESPONSE_MS = 10 * 60 * 1000  # longer answers are clamped: the rater was away, not looking for 3 hours
+
+
+def clean_score(score):
+    if isinstance(score, bool) or not isinstance(score, (int, float, str)):
+        raise InvalidRating("score must be a whole number from 1 (bad) to 5 (excellent)")
+    try:
+        value = float(score)
+    except ValueError:
+        raise InvalidRating("score must be a whole number from 1 (bad) to 5 (excellent)") from None
+    if not value.is_integer() or not 1 <= value <= 5:
+        raise InvalidRating(f"score must be a whole number from 1 (bad) to 5 (excellent), not {score!r}")
+    return int(value)
+
+
+def clean_response_ms(value):
+    """Milliseconds from image shown to answer as measured by the page: None, or clamped to [0, MAX]."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise InvalidRating("response_ms must be a non-negative number of milliseconds")
+    return min(int(round(value)), MAX_RESPONSE_MS)
+
+
+@dataclass(frozen=True)
+class RatingReceipt:
+    """What one rating POST tells the page: the stored rating and the session's progress after it."""
+
+    rating_id: int
+    trial: str  # the trial's token
+    score: int
+    created: bool  # False: the same score again, answered with the stored rating
+    done: int
+    total: int
+    finished: bool
+
+
+# The rating path in a few statements (BEGIN, these three, COMMIT; one more for a session's last rating), written in
+# SQL because the ORM's query building cost more CPU than the database's work. Table names follow the models.
+TRIAL_TO_RATE = f"""
+    SELECT t.id, t.session_id, s.finished IS NOT NULL, st.status, r.id, r.score
+    FROM {Trial._meta.db_table} t
+    JOIN {RatingSession._meta.db_table} s ON s.id = t.session_id
+    JOIN {Rater._meta.db_table} p ON p.id = s.rater_id
+    JOIN {Study._meta.db_table} st ON st.id = s.study_id
+    LEFT JOIN {Rating._meta.db_table} r ON r.trial_id = t.id
+    WHERE t.token = %s AND p.token = %s"""
+# SQLite has no row locks: a no-op write on the session takes the database's write lock before anything is read.
+SQLITE_LOCK_SESSION = f"""
+    UPDATE {RatingSession._meta.db_table} SET seed = seed
+    WHERE id = (SELECT session_id FROM {Trial._meta.db_table} WHERE token = %s)"""
+INSERT_RATING = f"""
+    INSERT INTO {Rating._meta.db_table} (trial_id, score, response_ms, created) VALUES (%s, %s, %s, %s)
+    ON CONFLICT (trial_id) DO NOTHING RETURNING id"""
+SESSION_PROGRESS = f"""
+    SELECT count(*), count(r.id) FROM {Trial._meta.db_table} t
+    LEFT JOIN {Rating._meta.db_table} r ON r.trial_id = t.id WHERE t.session_id = %s"""
+FINISH_SESSION = f"UPDATE {RatingSession._meta.db_table} SET finished = %s WHERE id = %s AND finished IS NULL"
+
+
+def rate_trial(rater_token, trial_token, score, response_ms=None):
+    """Store one rating of the rater's trial in one transaction; returns a ``RatingReceipt``.
+
+    Idempotent: the same score again returns the stored rating; a different one raises ``RatingConflict``. A
+    session's ratings run one after another (its row is locked), so the last one sees all others and finishes it.
+    """
+    score = clean_score(score)
+    response_ms = clean_response_ms(response_ms)
+    trial_token = str(trial_token)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(SQLITE_LOCK_SESSION, [trial_token])
+            cursor.execute(TRIAL_TO_RATE, [trial_token, str(rater_token)])
+        else:
+            cursor.execute(TRIAL_TO_RATE + " FOR UPDATE OF s", [trial_token, str(rater_token)])
+        row = cursor.fetchone()
+        if row is None:
+            raise TrialNotFound("no such trial in your session")
+        trial_id, session_id, finished, status, rating_id, stored_score = row
+        created = rating_id is None
+        if created:
+            if status != Study.Status.OPEN:
+                raise StudyNotOpen("this study is not open for ratings at the moment")
+            stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+            cursor.execute(INSERT_RATING, [trial_id, score, response_ms, stamp])
+            inserted = cursor.fetchone()
+            if inserted is None:  # rated by a request that held the lock while this one read (read committed)
+                cursor.execute(f"SELECT id, score FROM {Rating._meta.db_table} WHERE trial_id = %s", [trial_id])
+                (rating_id, stored_score), created = cursor.fetchone(), False
+            else:
+                rating_id, stored_score = inserted[0], score
+        if stored_score != score:
+            raise RatingConflict(f"this image was already rated {stored_score}; a rating cannot be changed")
+        cursor.execute(SESSION_PROGRESS, [session_id])
+        total, done = cursor.fetchone()
+        if not finished and done == total:
+            cursor.execute(FINISH_SESSION, [connection.ops.adapt_datetimefield_value(timezone.now()), session_id])
+            finished = True
+    return RatingReceipt(rating_id, trial_token, score, created, done, total, finished)
+
+
+def submit_rating(rater, trial_token, score, response_ms=None):
+    """Store one rating in one transaction; returns (rating, created). See ``rate_trial``."""
+    receipt = rate_trial(rater.token, trial_token, score, response_ms)
+    return Rating.objects.get(pk=receipt.rating_id), receipt.created
+
+
+def mark_finished(session):
+    """Stamp the session finished once every trial has its rating."""
+    if not session.finished and not session.trials.filter(rating__isnull=True).exists():
+        session.finished = timezone.now()
+        session.save(update_fields=["finished"])
+
