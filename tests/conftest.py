@@ -65,6 +65,25 @@ def require_postgres():
     return url
 
 
+@pytest.fixture
+def postgres_database(require_postgres):
+    """A fresh, empty PostgreSQL database for this test (its URL), dropped afterwards."""
+    from tests.support.live import fresh_database
+
+    with fresh_database(require_postgres) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_cache():
+    """An empty Django cache (rate-limit counters, cached exports) for this test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def chromium_path():
     path = os.environ.get("SRMOS_CHROMIUM", "/usr/bin/chromium")

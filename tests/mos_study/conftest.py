@@ -1,4 +1,5 @@
-"""Fixtures for the benchmark records: every run writes into its own temporary folders."""
+"""Fixtures of the app's tests: benchmark runs write into their own temporary folders; study tests share media
+folders and researchers."""
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +17,21 @@ def bench_dirs(tmp_path, settings, embedded_datasets):
     settings.SRMOS_DATA_DIR = dirs.data
     settings.CELERY_TASK_ALWAYS_EAGER = True
     return dirs
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """MEDIA_ROOT in this test's temporary folder."""
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def people(study, settings):
+    """An owner, a listed researcher, a stranger and a superuser around the module's ``study`` fixture."""
+    from tests.support.study_factory import study_people
+
+    return study_people(study, settings)
 
 
 def files_under(path):

@@ -1,17 +1,18 @@
-"""The Celery side: the task's retry rules, and ``run_benchmark`` against a real worker, Redis and PostgreSQL."""
+"""The Celery side: the task's retry rules; ``run_benchmark`` and a study created from the admin (its outputs made
+by the task ``prepare_study``) against a real worker, Redis and PostgreSQL."""
 import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
 
 from mos_study import tasks
+from tests.support.live import REPO, celery_worker, count_rows, forget_queue, run_script
 
 from .conftest import files_under
-
-REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- the task, in-process
@@ -104,36 +105,12 @@ def failing_upscale(lr):
 
 
 def manage(env, *args, timeout=300):
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
-@pytest.fixture
-def postgres_database(require_postgres):
-    """A fresh PostgreSQL database for this test, dropped afterwards."""
-    import psycopg
-
-    name = f"srmos_test_{uuid.uuid4().hex[:12]}"
-    admin_url = require_postgres
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def forget_queue(redis_url, queue):
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match=f"*{queue}*"):
-        client.delete(key)
-
-
 def manage_in_background(env, *args):
-    return subprocess.Popen([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "manage.py", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -146,11 +123,13 @@ def finish(process, timeout=300):
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def count_rows(database_url, sql):
-    import psycopg
-
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(sql).fetchone()[0]
+def worker_env(tmp_path, redis_url, database_url, data_dir):
+    """The environment of a worker and of the commands that send it tasks."""
+    return {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_url,
+            "CELERY_RESULT_BACKEND": redis_url, "SRMOS_MEDIA_ROOT": str(tmp_path / "media"),
+            "SRMOS_OUTPUT_DIR": str(tmp_path / "benchmark"), "SRMOS_DATA_DIR": str(data_dir),
+            "SRMOS_WEIGHTS_DIR": str(tmp_path / "weights"), "DJANGO_SETTINGS_MODULE": "config.settings",
+            "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.mark.slow
@@ -158,20 +137,12 @@ def count_rows(database_url, sql):
 @pytest.mark.postgres
 def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_database, embedded_datasets):
     queue, idle_queue = f"srmos-test-{uuid.uuid4().hex[:8]}", f"srmos-idle-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": postgres_database, "CELERY_BROKER_URL": require_redis,
-           "CELERY_RESULT_BACKEND": require_redis, "SRMOS_MEDIA_ROOT": str(tmp_path / "media"),
-           "SRMOS_OUTPUT_DIR": str(tmp_path / "benchmark"), "SRMOS_DATA_DIR": str(embedded_datasets),
-           "SRMOS_WEIGHTS_DIR": str(tmp_path / "weights"), "DJANGO_SETTINGS_MODULE": "config.settings",
-           "PYTHONUNBUFFERED": "1"}
+    env = worker_env(tmp_path, require_redis, postgres_database, embedded_datasets)
     migrated = manage(env, "migrate", "--noinput")
     assert migrated.returncode == 0, migrated.stderr
 
     log = tmp_path / "worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue,
-         "-n", f"{queue}@%h", "--loglevel=INFO", f"--logfile={log}", "--without-gossip", "--without-mingle"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with celery_worker(env, queue, log):
         # Four runs at once (their jobs wait in Redis while the worker starts): one that works, one whose every job
         # fails on the worker, one on a queue no worker listens to, one with a broker that does not answer.
         no_broker = {**env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/15", "CELERY_RESULT_BACKEND": ""}
@@ -218,12 +189,35 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
         assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun_outputs o JOIN "
                                              "mos_study_benchmarkrun r ON r.id = o.benchmarkrun_id "
                                              "WHERE r.status = 'failed'") == 0
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        forget_queue(require_redis, queue)
-        forget_queue(require_redis, idle_queue)
+    forget_queue(require_redis, idle_queue)
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_a_study_created_in_the_admin_is_prepared_by_a_real_worker(tmp_path, require_redis, postgres_database,
+                                                                   embedded_datasets):
+    """The admin's form returns at once with the study preparing (no benchmark in the request); the worker's task
+    makes the outputs, the stimuli, and opens the study."""
+    queue = f"srmos-prepare-{uuid.uuid4().hex[:8]}"
+    env = {**worker_env(tmp_path, require_redis, postgres_database, embedded_datasets), "SRMOS_TEST_QUEUE": queue}
+    migrated = manage(env, "migrate", "--noinput")
+    assert migrated.returncode == 0, migrated.stderr
+    log = tmp_path / "worker.log"
+    with celery_worker(env, queue, log):
+        answer = run_script(env, "create_study_in_admin.py", "from-admin", "Set5", "nn,bicubic")
+        assert answer["status_code"] == 302 and "/change/" in answer["location"], answer
+        assert answer["study_status"] == "preparing" and answer["stimuli"] == 0, answer
+        assert not answer["loaded_torch"] and not answer["loaded_runner"], answer  # the request ran no benchmark
+        deadline = time.monotonic() + 300
+        status = "preparing"
+        while status == "preparing" and time.monotonic() < deadline:
+            time.sleep(1)
+            status = count_rows(postgres_database, "SELECT status FROM mos_study_study WHERE name = %s", "from-admin")
+        worker_log = log.read_text(errors="replace") if log.exists() else "(no worker log)"
+    assert status == "open", worker_log
+    assert "Task mos_study.prepare_study[" in worker_log and "succeeded in" in worker_log
+    # 5 images x (nn, bicubic, hr) shown, and one image as NN and HR for calibration
+    assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_stimulus WHERE NOT is_calibration") == 15
+    assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_stimulus WHERE is_calibration") == 2
+    assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'done'") == 1

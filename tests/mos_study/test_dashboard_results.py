@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.core.management import call_command
 from django.http import StreamingHttpResponse
 from django.test import Client
@@ -22,18 +21,14 @@ from scipy.stats import t as student_t
 from mos_study import analysis
 from mos_study.models import Metric, Rater, Rating, RatingSession, Stimulus, Study, Trial
 from mos_study.services import exports
-from mos_study.services import study as studies
+from mos_study.services.rating_table import rating_records, rating_rows, ratings_frame
 
-from .study_factory import store_outputs, study_people
+from tests.support.study_factory import store_outputs
 
-pytestmark = pytest.mark.django_db
+# The cache starts empty: exports are cached per (study, last rating id), and ids restart after each test's rollback.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 SCREENSHOT = "/tmp/srmos_results_page.png"
 QUALITY = {"nn": 1, "bicubic": 2, "srgan-vgg54": 4, "hr": 5}
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()  # exports are cached per (study, last rating id): ids restart after each test's rollback
 
 
 def make_study(media_root):
@@ -72,11 +67,6 @@ def add_raters(study, n, first=0):
     trials = Trial.objects.bulk_create(trials)
     Rating.objects.bulk_create(Rating(trial=t, score=s, response_ms=1500 + 10 * t.position)
                                for t, s in zip(trials, scores))
-
-
-@pytest.fixture
-def people(study, settings):
-    return study_people(study, settings)
 
 
 @pytest.fixture
@@ -183,7 +173,7 @@ def test_live_poll_answers_204_until_ratings_arrive_and_the_analysis_runs_once_p
 def test_a_large_studys_csv_streams_every_rating(study, owner, django_assert_max_num_queries):
     add_raters(study, 150)  # 150 x 23 = 3450 ratings
     assert Rating.objects.count() == 3450
-    expected = studies.ratings_frame(study)
+    expected = ratings_frame(study)
     for name, args in (("ratings_csv", ()), ("export_file", ("ratings.csv",))):
         with django_assert_max_num_queries(5):  # session, user, study, permission; the ratings in one query
             response = owner.get(url(name, study, *args))
@@ -203,8 +193,8 @@ def test_a_large_studys_csv_streams_every_rating(study, owner, django_assert_max
 
 def test_chunked_rows_are_the_services_rows(study):
     add_raters(study, 2)
-    rows = [{k: v for k, v in row.items() if k != "rating_id"} for row in exports.iter_rating_rows(study, chunk_size=7)]
-    assert rows == list(studies.rating_rows(study)) and len(rows) == 2 * 23
+    rows = [{k: v for k, v in row.items() if k != "rating_id"} for row in rating_records(study, chunk_size=7)]
+    assert rows == list(rating_rows(study)) and len(rows) == 2 * 23
 
 
 def test_every_results_url_needs_login_and_permission(study, people):
@@ -297,7 +287,7 @@ def test_the_open_results_page_updates_itself_as_ratings_arrive(live_server, stu
 def test_streaming_and_downloads_on_postgres(tmp_path, require_postgres):
     """PostgreSQL reads .iterator() through a server-side cursor, here after the view returned: run as a
     deployment would (this file as a script, settings from DATABASE_URL)."""
-    from tests.production.live import fresh_database
+    from tests.support.live import fresh_database
 
     with fresh_database(require_postgres) as database_url:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SRMOS_", "DJANGO_"))}

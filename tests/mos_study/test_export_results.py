@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 from mos_study.analysis.__main__ import main as analysis_cli
 from mos_study.models import Metric, Rater, Rating, RatingSession, Stimulus, Study, Trial
 
-from .study_factory import store_outputs
+from tests.support.study_factory import store_outputs
 
 pytestmark = pytest.mark.django_db
 QUALITY = {"nn": 1, "bicubic": 2, "srgan-vgg54": 4, "hr": 5}

@@ -7,15 +7,14 @@ from django.core.management import CommandError, call_command
 
 from mos_study.models import Study
 
-from .study_factory import store_outputs
+from tests.support.study_factory import store_outputs
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def outputs(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return store_outputs(tmp_path)
+def outputs(media_root):
+    return store_outputs(media_root)
 
 
 def create(*args):

@@ -44,7 +44,7 @@ def test_concurrent_sessions_stay_balanced_on_sqlite(tmp_path):
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_concurrent_sessions_stay_balanced_on_postgres(tmp_path, require_postgres):
-    from tests.production.live import fresh_database
+    from tests.support.live import fresh_database
 
     with fresh_database(require_postgres) as database_url:
         check_balanced(run_script(tmp_path, database_url))
@@ -63,12 +63,14 @@ def main():
     from django.db.models import Count
 
     from mos_study.models import Trial
-    from mos_study.services import study as studies
-    from tests.mos_study.study_factory import store_outputs
+    from mos_study.services.rating import submit_rating
+    from mos_study.services.sessions import start_session
+    from mos_study.services.study_setup import create_study
+    from tests.support.study_factory import store_outputs
 
     call_command("migrate", verbosity=0)
     store_outputs(settings.MEDIA_ROOT, methods=["bicubic", "srgan-vgg54"])
-    study = studies.create_study(
+    study = create_study(
         "race", ["Set5"], ["bicubic", "srgan-vgg54"], images_per_session=IMAGES_PER_SESSION,
         ratings_per_stimulus=1000, run_missing=False,
     )
@@ -78,7 +80,7 @@ def main():
         try:
             barrier.wait()
             for _ in range(SESSIONS_PER_THREAD):
-                studies.start_session(study)
+                start_session(study)
         except Exception as error:  # noqa: BLE001 -- reported to the test
             errors.append(repr(error))
         finally:
@@ -99,7 +101,7 @@ def main():
     def rate(token):
         try:
             rate_barrier.wait()
-            studies.submit_rating(session.rater, token, 3)
+            submit_rating(session.rater, token, 3)
         except Exception as error:  # noqa: BLE001 -- reported to the test
             errors.append(repr(error))
         finally:

@@ -1,4 +1,5 @@
-"""Study creation, balanced assignment, session order and rating submission (services/study.py)."""
+"""Study creation, balanced assignment, session order and rating submission (services: study_setup, sessions,
+rating, progress, rating_table)."""
 import random
 from collections import Counter
 from datetime import timedelta
@@ -7,26 +8,30 @@ import pytest
 from django.utils import timezone
 
 from mos_study.models import HR_METHOD, Rating, RatingSession, Study, Trial
-from mos_study.services import study as studies
+from mos_study.services.errors import InvalidRating, RatingConflict, StudyError, StudyNotOpen
+from mos_study.services.progress import study_progress
+from mos_study.services.rating import MAX_RESPONSE_MS, submit_rating
+from mos_study.services.rating_table import RATING_COLUMNS, rating_rows
+from mos_study.services.sessions import SESSION_TIMEOUT, arrangeable, assigned_counts, order_apart, start_session
+from mos_study.services.study_setup import create_study
 
-from .study_factory import IMAGES, store_outputs
+from tests.support.study_factory import IMAGES, store_outputs
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def outputs(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return store_outputs(tmp_path)
+def outputs(media_root):
+    return store_outputs(media_root)
 
 
 def make_study(name="s", methods=("bicubic", "srgan-vgg54"), **options):
-    return studies.create_study(name, ["Set5"], list(methods), run_missing=False, **options)
+    return create_study(name, ["Set5"], list(methods), run_missing=False, **options)
 
 
 def rate_all(session, score=3):
     for trial in session.trials.all():
-        studies.submit_rating(session.rater, trial.token, score)
+        submit_rating(session.rater, trial.token, score)
 
 
 def image_sequence(session):
@@ -57,21 +62,21 @@ def test_create_study_makes_one_stimulus_per_output_and_nn_hr_calibration(output
     ],
 )
 def test_create_study_refuses_bad_options_and_stores_nothing(outputs, options, message):
-    with pytest.raises(studies.StudyError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(StudyError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make_study(**options)
     assert not Study.objects.exists()
 
 
 def test_create_study_refuses_a_taken_name(outputs):
     make_study()
-    with pytest.raises(studies.StudyError, match="already exists"):
+    with pytest.raises(StudyError, match="already exists"):
         make_study()
 
 
 def test_assignment_is_balanced_after_every_complete_session(outputs):
     study = make_study(images_per_session=3, ratings_per_stimulus=100)
     for i in range(12):
-        session = studies.start_session(study, seed=i)
+        session = start_session(study, seed=i)
         assert session.trials.count() == 3
         rate_all(session)
         rated = Counter(
@@ -83,24 +88,24 @@ def test_assignment_is_balanced_after_every_complete_session(outputs):
 
 def test_balance_counts_live_sessions_and_frees_abandoned_ones(outputs):
     study = make_study(images_per_session=5, ratings_per_stimulus=100)
-    first = studies.start_session(study, seed=1)  # not rated yet, but fresh: its stimuli count as assigned
-    second = studies.start_session(study, seed=2)
+    first = start_session(study, seed=1)  # not rated yet, but fresh: its stimuli count as assigned
+    second = start_session(study, seed=2)
     stimuli_first = set(first.trials.values_list("stimulus", flat=True))
     stimuli_second = set(second.trials.values_list("stimulus", flat=True))
     assert stimuli_first.isdisjoint(stimuli_second)  # 10 stimuli, 5 each: the second gets the other five
     # Both sessions abandoned long ago, the first after rating two images: only those two still count.
     rated = list(first.trials.all()[:2])
     for trial in rated:
-        studies.submit_rating(first.rater, trial.token, 4)
-    RatingSession.objects.update(started=timezone.now() - studies.SESSION_TIMEOUT - timedelta(minutes=1))
-    counts = studies.assigned_counts(study)
+        submit_rating(first.rater, trial.token, 4)
+    RatingSession.objects.update(started=timezone.now() - SESSION_TIMEOUT - timedelta(minutes=1))
+    counts = assigned_counts(study)
     assert sorted(counts.values()) == [0] * 8 + [1, 1]
     assert {pk for pk, n in counts.items() if n} == {t.stimulus_id for t in rated}
 
 
 def test_each_session_has_its_own_order_fixed_by_its_seed(outputs):
     study = make_study(ratings_per_stimulus=100)  # every stimulus in every session
-    orders = [list(studies.start_session(study, seed=s).trials.values_list("stimulus", flat=True)) for s in (1, 2, 1)]
+    orders = [list(start_session(study, seed=s).trials.values_list("stimulus", flat=True)) for s in (1, 2, 1)]
     assert sorted(orders[0]) == sorted(orders[1])
     assert orders[0] != orders[1]
     assert orders[0] == orders[2]
@@ -112,14 +117,14 @@ def test_the_same_image_never_appears_twice_in_a_row(outputs):
         methods=("nn", "bicubic", "srgan-vgg54", "hr"), calibration_images=3, repeated_trials=4, ratings_per_stimulus=99
     )
     for seed in range(30):
-        sequence = image_sequence(studies.start_session(study, seed=seed))
+        sequence = image_sequence(start_session(study, seed=seed))
         assert len(sequence) == 6 + 20 + 4
         assert all(a != b for a, b in zip(sequence, sequence[1:])), (seed, sequence)
 
 
 def test_calibration_comes_first_and_repeats_repeat_trials(outputs):
     study = make_study(calibration_images=2, repeated_trials=3, images_per_session=6, seed=5)
-    session = studies.start_session(study, seed=3)
+    session = start_session(study, seed=3)
     kinds = list(session.trials.values_list("kind", flat=True))
     assert kinds[:4] == [Trial.Kind.CALIBRATION] * 4
     assert Counter(kinds) == {Trial.Kind.CALIBRATION: 4, Trial.Kind.TRIAL: 6, Trial.Kind.REPEAT: 3}
@@ -133,10 +138,10 @@ def test_order_apart_separates_every_arrangeable_multiset():
     for _ in range(300):
         counts = {image: rng.randint(1, 4) for image in range(rng.randint(1, 6))}
         items = [(image, k) for image, n in counts.items() for k in range(n)]
-        order = studies.order_apart(items, lambda item: item[0], rng)
+        order = order_apart(items, lambda item: item[0], rng)
         assert sorted(order) == sorted(items)
         adjacent = sum(a[0] == b[0] for a, b in zip(order, order[1:]))
-        if studies.arrangeable(counts):
+        if arrangeable(counts):
             assert adjacent == 0, order
         else:  # as few neighbours as the counts force: biggest group minus everything else minus one
             assert adjacent == max(counts.values()) - (len(items) - max(counts.values())) - 1, order
@@ -144,62 +149,62 @@ def test_order_apart_separates_every_arrangeable_multiset():
 
 def test_a_participant_id_resumes_its_session(outputs):
     study = make_study()
-    first = studies.start_session(study, participant_id="PANEL-7")
-    again = studies.start_session(study, participant_id=" PANEL-7 ")
+    first = start_session(study, participant_id="PANEL-7")
+    again = start_session(study, participant_id=" PANEL-7 ")
     assert again.pk == first.pk and RatingSession.objects.count() == 1
 
 
 def test_a_full_or_closed_study_starts_no_session(outputs):
     study = make_study(ratings_per_stimulus=1)
-    rate_all(studies.start_session(study))
-    with pytest.raises(studies.StudyNotOpen, match="collected all the ratings"):
-        studies.start_session(study)
+    rate_all(start_session(study))
+    with pytest.raises(StudyNotOpen, match="collected all the ratings"):
+        start_session(study)
     study.status = Study.Status.CLOSED
     study.save()
-    with pytest.raises(studies.StudyNotOpen, match="not open"):
-        studies.start_session(study)
+    with pytest.raises(StudyNotOpen, match="not open"):
+        start_session(study)
 
 
 def test_submit_rating_is_idempotent_and_finishes_the_session(outputs):
     study = make_study(images_per_session=2)
-    session = studies.start_session(study)
+    session = start_session(study)
     first, second = session.trials.all()
-    rating, created = studies.submit_rating(session.rater, first.token, 4, response_ms=812.6)
+    rating, created = submit_rating(session.rater, first.token, 4, response_ms=812.6)
     assert created and rating.score == 4 and rating.response_ms == 813
-    again, created = studies.submit_rating(session.rater, first.token, "4")
+    again, created = submit_rating(session.rater, first.token, "4")
     assert not created and again.pk == rating.pk
-    with pytest.raises(studies.RatingConflict, match="already rated 4"):
-        studies.submit_rating(session.rater, first.token, 5)
+    with pytest.raises(RatingConflict, match="already rated 4"):
+        submit_rating(session.rater, first.token, 5)
     session.refresh_from_db()
     assert session.finished is None
-    studies.submit_rating(session.rater, second.token, 1, response_ms=10**9)
+    submit_rating(session.rater, second.token, 1, response_ms=10**9)
     session.refresh_from_db()
     assert session.finished is not None
-    assert Rating.objects.get(trial=second).response_ms == studies.MAX_RESPONSE_MS
+    assert Rating.objects.get(trial=second).response_ms == MAX_RESPONSE_MS
 
 
 @pytest.mark.parametrize("score", [0, 6, 2.5, "x", "", None, True, [3]])
 def test_submit_rating_refuses_scores_outside_1_to_5(outputs, score):
-    session = studies.start_session(make_study())
-    with pytest.raises(studies.InvalidRating):
-        studies.submit_rating(session.rater, session.trials.first().token, score)
+    session = start_session(make_study())
+    with pytest.raises(InvalidRating):
+        submit_rating(session.rater, session.trials.first().token, score)
     assert not Rating.objects.exists()
 
 
 @pytest.mark.parametrize("response_ms", [-1, "fast", float("nan"), float("inf"), False])
 def test_submit_rating_refuses_bad_response_times(outputs, response_ms):
-    session = studies.start_session(make_study())
-    with pytest.raises(studies.InvalidRating, match="response_ms"):
-        studies.submit_rating(session.rater, session.trials.first().token, 3, response_ms)
+    session = start_session(make_study())
+    with pytest.raises(InvalidRating, match="response_ms"):
+        submit_rating(session.rater, session.trials.first().token, 3, response_ms)
     assert not Rating.objects.exists()
 
 
 def test_progress_counts_ratings_against_the_target(outputs):
     study = make_study(images_per_session=4, ratings_per_stimulus=2)
-    session = studies.start_session(study)
+    session = start_session(study)
     rate_all(session)
-    studies.start_session(study)  # started, nothing rated yet: an active rater
-    progress = studies.study_progress(study)
+    start_session(study)  # started, nothing rated yet: an active rater
+    progress = study_progress(study)
     assert progress["ratings"] == 4 and progress["ratings_needed"] == 20
     assert progress["raters"] == 2 and progress["sessions_finished"] == 1 and progress["active_raters"] == 1
     assert sorted(r["ratings"] for r in progress["rows"]) == [0] * 6 + [1] * 4
@@ -212,9 +217,9 @@ def test_rating_rows_follow_the_analysis_columns(outputs):
     import pandas as pd
 
     study = make_study(images_per_session=3, repeated_trials=1, calibration_images=1)
-    rate_all(studies.start_session(study, participant_id="p1"), score=5)
-    rows = list(studies.rating_rows(study))
-    assert len(rows) == 2 + 3 + 1 and set(rows[0]) == set(studies.RATING_COLUMNS)
+    rate_all(start_session(study, participant_id="p1"), score=5)
+    rows = list(rating_rows(study))
+    assert len(rows) == 2 + 3 + 1 and set(rows[0]) == set(RATING_COLUMNS)
     assert Counter(r["kind"] for r in rows) == {"calibration": 2, "trial": 3, "repeat": 1}
     table = prepare_ratings(pd.DataFrame(rows).astype(str))
     assert len(table) == 6 and set(table["rater"]) == {"p1"}

@@ -2,28 +2,23 @@
 import json
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
 from mos_study.models import Rater, Rating, RatingSession, Study
-from mos_study.services import study as studies
+from mos_study.services.rating import submit_rating
+from mos_study.services.rating_table import RATING_COLUMNS
+from mos_study.services.study_setup import create_study
 
-from .study_factory import store_outputs, study_people
+from tests.support.study_factory import store_outputs
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()  # the rate-limit counters live in the cache; each test starts with none used
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]  # fresh rate-limit counters
 
 
 @pytest.fixture
-def study(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def study(media_root, tmp_path):
     store_outputs(tmp_path)
-    return studies.create_study(
+    return create_study(
         "views", ["Set5"], ["bicubic", "srgan-vgg54"], images_per_session=3, calibration_images=1, run_missing=False
     )
 
@@ -211,11 +206,6 @@ def test_rating_and_session_creation_are_rate_limited(client, study, settings):
 # --------------------------------------------------------------------------- researchers
 
 
-@pytest.fixture
-def people(study, settings):
-    return study_people(study, settings)
-
-
 def test_dashboard_needs_login_and_permission(client, study, people):
     detail = reverse("mos_study:study_detail", args=[study.pk])
     assert client.get(detail).status_code == 302  # to the login page
@@ -230,7 +220,7 @@ def test_dashboard_needs_login_and_permission(client, study, people):
 def test_dashboard_shows_progress_and_the_csv_holds_every_rating(client, study, people):
     rater = start(Client(), study)
     for trial in rater.sessions.get().trials.all():
-        studies.submit_rating(rater, trial.token, 5)
+        submit_rating(rater, trial.token, 5)
     client.force_login(people["owner"])
     page = client.get(reverse("mos_study:study_detail", args=[study.pk]))
     progress = page.context["progress"]
@@ -238,7 +228,7 @@ def test_dashboard_shows_progress_and_the_csv_holds_every_rating(client, study, 
     assert b'id="stat-ratings">3<' in page.content and study.token.encode() in page.content
     lines = b"".join(client.get(reverse("mos_study:ratings_csv", args=[study.pk])).streaming_content).decode()
     rows = lines.strip().splitlines()
-    assert rows[0] == ",".join(studies.RATING_COLUMNS) and len(rows) == 1 + 5
+    assert rows[0] == ",".join(RATING_COLUMNS) and len(rows) == 1 + 5
 
 
 def test_login_page_logs_a_researcher_in(client, people):
@@ -274,7 +264,7 @@ def test_results_page_shows_the_mos_of_each_method(client, study, people):
         for trial in rater.sessions.get().trials.select_related("stimulus__output__method"):
             method = trial.stimulus.output.method.name
             score = trial.stimulus.calibration_score if trial.kind == "calibration" else scores[method][i % 2]
-            studies.submit_rating(rater, trial.token, score)
+            submit_rating(rater, trial.token, score)
             if trial.kind != "calibration":
                 expected[method].append(score)
     page = client.get(url)
@@ -302,7 +292,7 @@ def test_results_page_shows_the_mos_of_each_method(client, study, people):
 def test_admin_shows_a_staff_researcher_only_their_studies_and_closes_them(client, study, people):
     from django.contrib.auth.models import Permission
 
-    other = studies.create_study("other", ["Set5"], ["nn"], run_missing=False)
+    other = create_study("other", ["Set5"], ["nn"], run_missing=False)
     listed = people["listed"]
     listed.is_staff = True
     listed.save()

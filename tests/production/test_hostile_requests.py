@@ -7,15 +7,16 @@ import secrets
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
 from mos_study.models import Method, Output, Rater, Rating, RatingSession, Stimulus, Study, TestImage, Trial
-from mos_study.services import study as studies
-from tests.mos_study.study_factory import store_outputs
+from mos_study.services.rating import submit_rating
+from mos_study.services.sessions import start_session
+from mos_study.services.study_setup import create_study
+from tests.support.study_factory import store_outputs
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]  # fresh rate-limit counters
 
 SQL = ["' OR '1'='1", "1; DROP TABLE mos_study_rating; --", "1 UNION SELECT password FROM auth_user", '" OR ""="']
 SCRIPT = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "javascript:alert(1)"]
@@ -33,13 +34,6 @@ def snapshot():
     return state
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def world(settings, tmp_path):
     """Two researchers' studies, two raters in the first and one in the second, one rating stored."""
@@ -48,13 +42,13 @@ def world(settings, tmp_path):
     store_outputs(tmp_path)
     alice = User.objects.create_user("alice", password="pw")
     bob = User.objects.create_user("bob", password="pw")
-    study_a = studies.create_study("a", ["Set5"], ["nn", "bicubic"], owner=alice, run_missing=False)
-    study_b = studies.create_study("b", ["Set5"], ["bicubic", "srgan-vgg54"], owner=bob, run_missing=False)
-    rater_1 = studies.start_session(study_a).rater
-    rater_2 = studies.start_session(study_a).rater
-    rater_b = studies.start_session(study_b).rater
+    study_a = create_study("a", ["Set5"], ["nn", "bicubic"], owner=alice, run_missing=False)
+    study_b = create_study("b", ["Set5"], ["bicubic", "srgan-vgg54"], owner=bob, run_missing=False)
+    rater_1 = start_session(study_a).rater
+    rater_2 = start_session(study_a).rater
+    rater_b = start_session(study_b).rater
     first = rater_1.sessions.get().trials.order_by("position").first()
-    studies.submit_rating(rater_1, first.token, 4)
+    submit_rating(rater_1, first.token, 4)
     return {
         "alice": alice, "bob": bob, "study_a": study_a, "study_b": study_b,
         "rater_1": rater_1, "rater_2": rater_2, "rater_b": rater_b, "rated": first,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .live import REPO, Gunicorn, app_env, free_port, manage
+from tests.support.live import REPO, Gunicorn, app_env, free_port, manage
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import threading
 import uuid
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import JsonResponse
 from django.test import RequestFactory, override_settings
@@ -22,12 +21,9 @@ def rate_view(request, rater_token):
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(settings):
+def limits(settings, fresh_cache):
     settings.SRMOS_RATE_LIMITS = LIMITS
     settings.SRMOS_PROXY_COUNT = 0
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -67,8 +63,8 @@ def test_per_token_limit_gives_429_json_with_retry_after(frozen_time):
     assert response.status_code == 429
     body = json.loads(response.content)
     # 20 s into the window: 40 s until the next one.
-    assert response["Retry-After"] == "40" and body["retry_after"] == 40
-    assert body["error"] == "Too many requests: at most 3 per minute for this link or account. Try again in 40 s."
+    assert response["Retry-After"] == "40" and body["retry_after"] == 40 and body["error"] == "rate_limited"
+    assert body["message"] == "Too many requests: at most 3 per minute for this link or account. Try again in 40 s."
     # Another rater behind the same address is not punished for the first one's clicks.
     assert post("tokenB").status_code == 200
 
@@ -76,7 +72,7 @@ def test_per_token_limit_gives_429_json_with_retry_after(frozen_time):
 def test_per_ip_limit_spans_tokens(frozen_time):
     statuses = [post(f"token{i}").status_code for i in range(6)]
     assert statuses == [200] * 5 + [429]
-    assert "from this address" in json.loads(post("token9").content)["error"]
+    assert "from this address" in json.loads(post("token9").content)["message"]
     assert post("token9", ip="10.0.0.2").status_code == 200
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import load_rating
 
-from .live import REPO, Gunicorn, app_env, count_rows, fresh_database, seed_study, terminate_connections
+from tests.support.live import REPO, Gunicorn, app_env, count_rows, fresh_database, seed_study, terminate_connections
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 NO_LIMITS = json.dumps({"rating": {"ip": "off", "token": "off"}, "session": {"ip": "off", "token": "off"}})

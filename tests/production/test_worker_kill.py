@@ -13,9 +13,9 @@ import pytest
 
 from sr_models.imageio import read_image
 
-from .live import REPO, app_env, count_rows, fresh_database, manage
+from tests.support.live import REPO, app_env, count_rows, fresh_database, manage
 
-SLOW = "tests.production.slow_method:upscale"
+SLOW = "tests.support.slow_method:upscale"
 IMAGES = 5  # Set5
 
 

@@ -1,4 +1,4 @@
-"""A deliberately slow plugin method (``tests.production.slow_method:upscale``) for the worker-kill test.
+"""A deliberately slow plugin method (``tests.support.slow_method:upscale``) for the worker-kill test.
 
 Each call leaves a marker file in ``SRMOS_TEST_MARKERS`` (image hash and process id) when it starts, so the test
 can kill a worker while a task is certainly running, and later see that the task ran again elsewhere.

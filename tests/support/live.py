@@ -1,4 +1,4 @@
-"""Helpers for tests that run the real app: a fresh PostgreSQL database, manage.py and gunicorn subprocesses.
+"""Helpers for tests that run the real app: a fresh PostgreSQL database, manage.py, gunicorn and Celery subprocesses.
 
 Every subprocess gets its settings through the environment, as in the compose deployment.
 """
@@ -61,12 +61,42 @@ def manage(env, *args, timeout=300):
 def seed_study(env, *, images=6, methods=("nn", "bicubic"), name="load"):
     """Migrate and create a study of ``images`` x ``methods`` small synthetic outputs; returns its facts."""
     manage(env, "migrate", "--noinput")
-    out = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("seed_study.py")), name, str(images), ",".join(methods)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )
+    return run_script(env, "seed_study.py", name, images, ",".join(methods))
+
+
+def run_script(env, script, *args, timeout=300):
+    """Run ``tests/support/<script>`` with ``env``; returns the JSON object its last line prints."""
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name(script)), *map(str, args)], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def celery_worker(env, queue, log_path):
+    """A Celery worker (one process, solo pool) on ``queue``; stopped, and ``queue`` emptied, afterwards."""
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue,
+         "-n", f"{queue}@%h", "--loglevel=INFO", f"--logfile={log_path}", "--without-gossip", "--without-mingle"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        forget_queue(env["CELERY_BROKER_URL"], queue)
+
+
+def forget_queue(redis_url, queue):
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"*{queue}*"):
+        client.delete(key)
 
 
 def free_port():

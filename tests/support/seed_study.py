@@ -1,6 +1,6 @@
 """Create a study of small synthetic outputs (no benchmark run needed) and a researcher; print its facts as JSON.
 
-    python tests/production/seed_study.py NAME IMAGES METHODS   (settings from the environment)
+    python tests/support/seed_study.py NAME IMAGES METHODS   (settings from the environment)
 """
 import json
 import os
@@ -19,7 +19,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 
 from mos_study.models import Method, Output, TestImage  # noqa: E402
-from mos_study.services.study import create_study  # noqa: E402
+from mos_study.services.study_setup import create_study  # noqa: E402
 from sr_models.imageio import image_sha256, write_png  # noqa: E402
 
 
