@@ -13,13 +13,16 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PYTHON" -m venv .venv
 fi
+# SRMOS_DEV=0 installs the runtime set only (what the images carry); the default adds tests and linters.
+files="-r requirements.txt"
+[ "${SRMOS_DEV:-1}" = 1 ] && files="$files -r requirements-dev.txt"
 stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want=$(echo "$files" | cat - requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> installing requirements (torch is large: a few minutes)"
   # (grep drops the harmless notes pip prints about this machine's unused local package folders)
   .venv/bin/python -m pip install --quiet --upgrade pip 2> >(grep -v "is ignored: it is neither" >&2)
-  .venv/bin/python -m pip install --quiet -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
+  .venv/bin/python -m pip install --quiet $files 2> >(grep -v "is ignored: it is neither" >&2)
   echo "$want" > "$stamp"
 fi
 echo "==> migrating the database"
