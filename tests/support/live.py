@@ -187,7 +187,7 @@ def count_rows(database_url, sql, *params):
     import psycopg
 
     with psycopg.connect(database_url) as connection:
-        return connection.execute(sql, params).fetchone()[0]
+        return connection.execute(sql, params or None).fetchone()[0]  # no params: a literal % stays a %
 
 
 def terminate_connections(admin_url, database_url):
