@@ -1,27 +1,20 @@
 """``python -m benchmarks run | import | download | list``: the benchmark harness without Django."""
 import argparse
-import os
 import sys
-from pathlib import Path
 
+from benchmarks.cli_args import add_measure_options, comma_list
+from sr_models import paths
 from sr_models.errors import SRMOSError
-
-DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent.parent / "var" / "benchmark"
-
-
-def comma_list(text):
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError("give at least one name, comma-separated")
-    return items
 
 
 def output_dir(args):
-    return Path(args.output_dir or os.environ.get("SRMOS_OUTPUT_DIR") or DEFAULT_OUTPUT_DIR)
+    return paths.output_dir(args.output_dir)
 
 
 def weights_dir(args):
-    return args.weights_dir or os.environ.get("SRMOS_WEIGHTS_DIR")
+    """``--weights-dir`` when given; else None, so that ``sr_models.methods`` looks in ``$SRMOS_WEIGHTS_DIR`` (default
+    ``var/weights``, as Django does) and then at the checkpoints shipped with srmos."""
+    return args.weights_dir
 
 
 def cmd_run(args):
@@ -47,7 +40,8 @@ def cmd_import(args):
 
 
 def cmd_download(args):
-    from benchmarks.datasets import download, get_dataset, resolve_data_dir
+    from benchmarks.download import download
+    from sr_models.datasets import get_dataset, resolve_data_dir
 
     target = resolve_data_dir(args.data_dir) / args.name
     existed = target.exists()
@@ -59,9 +53,9 @@ def cmd_download(args):
 
 
 def cmd_list(args):
-    from benchmarks.datasets import KNOWN_DATASETS, available, resolve_data_dir
     from benchmarks.download import DATASET_SOURCES
     from sr_models import methods
+    from sr_models.datasets import KNOWN_DATASETS, available, resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir)
     present = available(data_dir)
@@ -75,16 +69,6 @@ def cmd_list(args):
         print(f"  {name}")
 
 
-def add_measure_options(parser):
-    """Where data and results live and how outputs are measured: shared by the CLI and the Django commands."""
-    parser.add_argument("--data-dir", help="datasets folder (default $SRMOS_DATA_DIR or data/datasets)")
-    parser.add_argument("--output-dir", help="results folder (default $SRMOS_OUTPUT_DIR or var/benchmark)")
-    parser.add_argument("--y-convention", default="integer", choices=("integer", "float"),
-                        help="how RGB becomes Y before PSNR/SSIM (see docs/benchmarks.md)")
-    parser.add_argument("--crop-border", type=int, default=None, help="pixels removed at each border (default 4)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,7 +76,8 @@ def build_parser():
     run = commands.add_parser("run", help="generate outputs, measure PSNR/SSIM, write tables")
     run.add_argument("--datasets", type=comma_list, default=["Set5"], help="comma-separated names or folders")
     run.add_argument("--methods", type=comma_list, required=True, help="comma-separated method names")
-    run.add_argument("--weights-dir", help="checkpoints folder (default $SRMOS_WEIGHTS_DIR)")
+    run.add_argument("--weights-dir", help="checkpoints folder (default $SRMOS_WEIGHTS_DIR or var/weights, "
+                                              "then the checkpoints shipped with srmos)")
     run.add_argument("--device", help="torch device for the networks (default: CUDA when there is one)")
     add_measure_options(run)
     run.set_defaults(func=cmd_run)

@@ -15,6 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from sr_models.datasets import get_dataset, resolve_data_dir
 from sr_models.errors import SRMOSError
 
 CHUNK = 1 << 20
@@ -76,8 +77,6 @@ def download(name, url=None, sha256=None, data_dir=None, *, root=None, scale=4, 
     An existing dataset is kept (and returned) unless ``force``; then it is replaced only after the new copy is
     verified and unpacked.
     """
-    from benchmarks.datasets import get_dataset, resolve_data_dir
-
     if not name or os.sep in name or name in (".", "..") or (os.altsep and os.altsep in name):
         raise DownloadError(f"dataset name {name!r} must be a plain folder name")
     data_dir = resolve_data_dir(data_dir)

@@ -3,7 +3,7 @@
 A run is three steps, so that a task queue can take the middle one:
 
 1. ``plan_jobs`` checks everything a user can get wrong (datasets, methods, weights) before anything is written and
-   returns one JSON-serialisable Job dict per (dataset, image, method).
+   returns one ``Job`` per (dataset, image, method); a Job crosses a task queue as JSON (``to_dict``/``from_dict``).
 2. An executor turns the jobs still to do into results: ``execute_job(job)`` is the whole of one job (load LR/HR,
    upscale, store ``outputs/<sha256>.png``, measure PSNR/SSIM on Y). The default executor runs them in-process,
    loading each method once; Django passes one that sends them to Celery.
@@ -11,8 +11,10 @@ A run is three steps, so that a task queue can take the middle one:
 
 A job's key is the SHA-256 of (dataset, image, method, scale, the LR file's SHA-256 or, where LR is made from HR, the
 HR file's, the weights file's SHA-256): a re-run skips every job whose key, output file and output SHA-256 are
-unchanged in the manifest.
+unchanged in the manifest. User errors raise ``benchmarks.errors.BenchmarkError`` (or the ``sr_models`` error of
+the dataset, method, weights or metric at fault).
 """
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -22,14 +24,51 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import tables
-from benchmarks.datasets import IMAGE_SUFFIXES, Dataset, DatasetError, TestImage, get_dataset
+from benchmarks.errors import BenchmarkError
+from sr_models.datasets import IMAGE_SUFFIXES, Dataset, DatasetError, TestImage, get_dataset
 from sr_models.errors import SRMOSError, UnknownMethodError, WeightsError
+from sr_models.fileio import atomic_write
 
 SCALE = 4
 OUTPUTS = "outputs"
 MANIFEST = "outputs.csv"
 MANIFEST_COLUMNS = ("dataset", "image", "method", "sha256", "path", "job_key", "source", "lr_sha256", "hr_sha256",
                     "weights_sha256", "convention", "crop_border", "psnr_y", "ssim_y")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (dataset, image, method) output to make and measure, with everything a worker needs and nothing else.
+
+    ``key`` (``job_key``) says whether a stored output still answers the job. Paths are strings and every field is
+    JSON, so that a job crosses a task queue as ``to_dict()`` and comes back with ``Job.from_dict``. ``source`` is
+    ``"generated"``, or ``"import:<SHA-256 of the external file>"`` for an imported method's output.
+    """
+    key: str
+    dataset: str
+    image: str
+    method: str
+    source: str = "generated"
+    dataset_root: str | None = None
+    scale: int = SCALE
+    hr_path: str | None = None
+    lr_path: str | None = None
+    lr_sha256: str | None = None
+    hr_sha256: str | None = None
+    weights_path: str | None = None
+    weights_sha256: str | None = None
+    device: str | None = None
+    output_dir: str | None = None
+    convention: str = "integer"
+    crop_border: int = SCALE
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """The Job of ``to_dict()``'s output (a Job is returned as it is)."""
+        return data if isinstance(data, cls) else cls(**data)
 
 
 @dataclass
@@ -79,7 +118,8 @@ def resolve_datasets(datasets, data_dir=None, scale=SCALE):
 def resolve_method(name, weights_dir=None, device=None):
     """``(upscaler, weights file or None)``; raises UnknownMethodError / WeightsError now rather than half-way.
 
-    Learned methods take ``<weights_dir>/<name>.pt`` (default ``$SRMOS_WEIGHTS_DIR``, see sr_models.methods).
+    Learned methods take ``<weights_dir>/<name>.pt``; with no ``weights_dir``, ``sr_models.methods`` looks in
+    ``$SRMOS_WEIGHTS_DIR`` (default ``var/weights``, ``sr_models.paths``) and then at the shipped checkpoints.
     """
     from sr_models import methods
 
@@ -93,14 +133,13 @@ def resolve_method(name, weights_dir=None, device=None):
 
 def plan_jobs(datasets, methods, output_dir, *, data_dir=None, weights_dir=None, convention="integer",
               crop_border=None, device=None, upscalers=None):
-    """One Job dict per (dataset, image, method). ``upscalers`` (a dict) receives the methods loaded to check them."""
-    from benchmarks.metrics import Y_CONVENTIONS
+    """One Job per (dataset, image, method). ``upscalers`` (a dict) receives the methods loaded to check them."""
+    from sr_models.metrics import check_convention
 
-    if convention not in Y_CONVENTIONS:
-        raise SRMOSError(f"unknown Y convention {convention!r}; choose one of {', '.join(Y_CONVENTIONS)}")
+    check_convention(convention)
     methods = [methods] if isinstance(methods, str) else list(methods)
     if not methods or len(set(methods)) != len(methods):
-        raise SRMOSError(f"give each method once, at least one: got {methods}")
+        raise BenchmarkError(f"give each method once, at least one: got {methods}")
     datasets = resolve_datasets(datasets, data_dir)
     crop_border = SCALE if crop_border is None else int(crop_border)
     output_dir = Path(output_dir)
@@ -128,18 +167,20 @@ def plan_jobs(datasets, methods, output_dir, *, data_dir=None, weights_dir=None,
             weights_path, weights_sha256 = weights[method]
             for image in dataset.images:
                 lr_sha256, hr_sha256 = hashes[image.name]
-                jobs.append({
-                    "key": job_key(dataset.name, image.name, method, dataset.scale, lr_sha256, hr_sha256,
-                                   weights_sha256),
-                    "dataset": dataset.name, "dataset_root": str(dataset.root), "scale": dataset.scale,
-                    "image": image.name, "hr_path": str(image.hr_path),
-                    "lr_path": str(image.lr_path) if image.lr_path else None,
-                    "lr_sha256": lr_sha256, "hr_sha256": hr_sha256,
-                    "method": method, "weights_path": weights_path, "weights_sha256": weights_sha256,
-                    "device": device, "output_dir": str(output_dir),
-                    "convention": convention, "crop_border": crop_border, "source": "generated",
-                })
+                jobs.append(dataset_job(
+                    dataset, image, method, output_dir, convention, crop_border,
+                    key=job_key(dataset.name, image.name, method, dataset.scale, lr_sha256, hr_sha256,
+                                weights_sha256),
+                    lr_sha256=lr_sha256, hr_sha256=hr_sha256, weights_path=weights_path,
+                    weights_sha256=weights_sha256, device=device))
     return jobs
+
+
+def dataset_job(dataset, image, method, output_dir, convention, crop_border, **fields):
+    """The Job of ``method`` on one image of ``dataset``; ``fields`` gives the key, hashes, weights and device."""
+    return Job(dataset=dataset.name, dataset_root=str(dataset.root), scale=dataset.scale, image=image.name,
+               hr_path=str(image.hr_path), lr_path=str(image.lr_path) if image.lr_path else None, method=method,
+               output_dir=str(output_dir), convention=convention, crop_border=crop_border, **fields)
 
 
 def imported_rows(manifest, method):
@@ -154,14 +195,11 @@ def imported_jobs(manifest, dataset, method, output_dir, convention, crop_border
         if row is None or not stored_output_ok(output_dir, row):
             missing.append(image.name)
             continue
-        jobs.append({"key": row["job_key"], "dataset": dataset.name, "dataset_root": str(dataset.root),
-                     "scale": dataset.scale, "image": image.name, "hr_path": str(image.hr_path),
-                     "lr_path": str(image.lr_path) if image.lr_path else None, "lr_sha256": row["lr_sha256"],
-                     "hr_sha256": file_sha256(image.hr_path), "method": method, "weights_path": None,
-                     "weights_sha256": None, "device": None, "output_dir": str(output_dir),
-                     "convention": convention, "crop_border": crop_border, "source": row["source"]})
+        jobs.append(dataset_job(dataset, image, method, output_dir, convention, crop_border, key=row["job_key"],
+                                lr_sha256=row["lr_sha256"], hr_sha256=file_sha256(image.hr_path),
+                                source=row["source"]))
     if missing:
-        raise SRMOSError(f"method {method!r} was imported, but its outputs for {dataset.name} are missing or "
+        raise BenchmarkError(f"method {method!r} was imported, but its outputs for {dataset.name} are missing or "
                          f"damaged for: "
                          f"{', '.join(missing)}; import them again with `python -m benchmarks import {method} "
                          f"--dataset {dataset.name} --outputs FOLDER`")
@@ -172,29 +210,29 @@ def imported_jobs(manifest, dataset, method, output_dir, convention, crop_border
 
 
 def job_dataset(job):
-    """The job's dataset and image, rebuilt from the job's fields without rescanning the folder."""
-    lr_path = Path(job["lr_path"]) if job["lr_path"] else None
-    image = TestImage(job["image"], Path(job["hr_path"]), lr_path)
-    return Dataset(name=job["dataset"], root=Path(job["dataset_root"]), images=[image], scale=job["scale"]), image
+    """The job's dataset and image, rebuilt from the Job's fields without rescanning the folder."""
+    lr_path = Path(job.lr_path) if job.lr_path else None
+    image = TestImage(job.image, Path(job.hr_path), lr_path)
+    return Dataset(name=job.dataset, root=Path(job.dataset_root), images=[image], scale=job.scale), image
 
 
 def load_upscaler(job):
     from sr_models import methods
 
-    return methods.load(job["method"], weights=job["weights_path"], device=job.get("device"))
+    return methods.load(job.method, weights=job.weights_path, device=job.device)
 
 
 def execute_job(job, upscaler=None):
-    """Generate, store and measure one (method, image) output; return a JSON-serialisable result dict."""
-    return execute_jobs([job], upscaler)[0]
+    """Generate, store and measure one (method, image) output; return a JSON-serialisable result dict.
 
-
-generate_output = execute_job  # the name docs/ARCHITECTURE.md gives it
+    ``job`` is a Job, or its ``to_dict()`` as a task queue delivers it.
+    """
+    return execute_jobs([Job.from_dict(job)], upscaler)[0]
 
 
 def execute_jobs(jobs, upscaler=None):
     """``execute_job`` for several jobs of one method, upscaled as one batch (``Upscaler.upscale_many``)."""
-    from benchmarks.metrics import evaluate_many
+    from sr_models.metrics import evaluate_many
 
     started = time.perf_counter()
     upscaler = upscaler or load_upscaler(jobs[0])
@@ -203,27 +241,27 @@ def execute_jobs(jobs, upscaler=None):
     measured = []
     for job, sr, (_, hr) in zip(jobs, outputs, pairs):
         if sr.shape[:2] != hr.shape[:2]:
-            raise SRMOSError(f"method {job['method']} made a {sr.shape[1]}x{sr.shape[0]} image from "
-                             f"{job['image']} where the HR image is {hr.shape[1]}x{hr.shape[0]}")
+            raise BenchmarkError(f"method {job.method} made a {sr.shape[1]}x{sr.shape[0]} image from "
+                             f"{job.image} where the HR image is {hr.shape[1]}x{hr.shape[0]}")
         measured.append((same_channels(sr, hr), hr))
     first = jobs[0]
-    metrics = evaluate_many(measured, crop_border=first["crop_border"], convention=first["convention"])
+    metrics = evaluate_many(measured, crop_border=first.crop_border, convention=first.convention)
     seconds = (time.perf_counter() - started) / len(jobs)
     results = []
     for job, (sr, _), values in zip(jobs, measured, metrics):
-        sha256, path = store_output(sr, job["output_dir"])
+        sha256, path = store_output(sr, job.output_dir)
         results.append(result_row(job, sha256, path, values["psnr_y"], values["ssim_y"], seconds=seconds))
     return results
 
 
 def result_row(job, sha256, path, psnr, ssim, seconds=None):
-    row = {column: job.get(column) for column in MANIFEST_COLUMNS}
-    row.update(job_key=job["key"], sha256=sha256, path=path, psnr_y=psnr, ssim_y=ssim, seconds=seconds)
+    row = {column: getattr(job, column, None) for column in MANIFEST_COLUMNS}
+    row.update(job_key=job.key, sha256=sha256, path=path, psnr_y=psnr, ssim_y=ssim, seconds=seconds)
     return row
 
 
 def measure(sr, hr, convention, crop_border):
-    from benchmarks.metrics import evaluate_pair
+    from sr_models.metrics import evaluate_pair
 
     values = evaluate_pair(same_channels(sr, hr), hr, crop_border=crop_border, convention=convention)
     return values["psnr_y"], values["ssim_y"]
@@ -233,10 +271,10 @@ def same_channels(sr, hr):
     """A colour output of a greyscale image whose three channels agree is that grey image (its own Y)."""
     if hr.ndim == 2 and sr.ndim == 3:
         if not ((sr[..., 0] == sr[..., 1]).all() and (sr[..., 0] == sr[..., 2]).all()):
-            raise SRMOSError("the HR image is greyscale but the output is in colour; give a greyscale output")
+            raise BenchmarkError("the HR image is greyscale but the output is in colour; give a greyscale output")
         return sr[..., 0]
     if hr.ndim == 3 and sr.ndim == 2:
-        raise SRMOSError("the HR image is in colour but the output is greyscale")
+        raise BenchmarkError("the HR image is in colour but the output is greyscale")
     return sr
 
 
@@ -248,7 +286,7 @@ def store_output(image, output_dir):
     sha256 = sha256_hex(data)
     path = Path(output_dir) / OUTPUTS / f"{sha256}.png"
     if not (path.is_file() and file_sha256(path) == sha256):
-        tables.write_files_atomically({path: data})
+        atomic_write(path, data)
     return sha256, f"{OUTPUTS}/{sha256}.png"
 
 
@@ -260,20 +298,20 @@ def run_jobs_locally(jobs, *, upscalers=None, progress=True, batch_size=8):
     results = {}
     with tqdm(total=len(jobs), desc="benchmark", unit="image", disable=not progress) as bar:
         for group in group_jobs(jobs, batch_size):
-            method = group[0]["method"]
+            method = group[0].method
             if method not in upscalers:
                 upscalers[method] = load_upscaler(group[0])
             for result in execute_jobs(group, upscalers[method]):
                 results[result["job_key"]] = result
             bar.update(len(group))
-    return [results[job["key"]] for job in jobs]
+    return [results[job.key] for job in jobs]
 
 
 def group_jobs(jobs, batch_size):
     """Batches of at most ``batch_size`` jobs that share method, convention and border."""
     groups = {}
     for job in jobs:
-        groups.setdefault((job["method"], job["convention"], job["crop_border"]), []).append(job)
+        groups.setdefault((job.method, job.convention, job.crop_border), []).append(job)
     return [group[i:i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)]
 
 
@@ -287,7 +325,7 @@ def read_manifest(output_dir):
         return {}
     rows = tables.read_csv(path)
     if rows and set(MANIFEST_COLUMNS) - set(rows[0]):
-        raise SRMOSError(f"{path} is not an srmos outputs manifest (columns {', '.join(rows[0])}); "
+        raise BenchmarkError(f"{path} is not an srmos outputs manifest (columns {', '.join(rows[0])}); "
                          f"choose another --output-dir")
     rows = [{column: value if value != "" else None for column, value in row.items()} for row in rows]
     return {(row["dataset"], row["image"], row["method"]): row for row in rows}
@@ -303,7 +341,7 @@ def update_manifest(output_dir, rows):
         for row in rows:
             manifest[(row["dataset"], row["image"], row["method"])] = {c: row.get(c) for c in MANIFEST_COLUMNS}
         text = tables.csv_text(MANIFEST_COLUMNS, list(manifest.values()))
-        tables.write_files_atomically({output_dir / MANIFEST: text})
+        atomic_write(output_dir / MANIFEST, text)
 
 
 def stored_output_ok(output_dir, row):
@@ -312,21 +350,21 @@ def stored_output_ok(output_dir, row):
 
 
 def is_done(job, manifest):
-    row = manifest.get((job["dataset"], job["image"], job["method"]))
-    return row is not None and row["job_key"] == job["key"] and stored_output_ok(job["output_dir"], row)
+    row = manifest.get((job.dataset, job.image, job.method))
+    return row is not None and row["job_key"] == job.key and stored_output_ok(job.output_dir, row)
 
 
 def measured_row(job, row):
     """A skipped job's manifest row, measured again only if the convention, border or HR file changed."""
-    same = (row["convention"] == job["convention"] and str(row["crop_border"]) == str(job["crop_border"])
-            and row["hr_sha256"] == job["hr_sha256"] and row["psnr_y"] is not None)
+    same = (row["convention"] == job.convention and str(row["crop_border"]) == str(job.crop_border)
+            and row["hr_sha256"] == job.hr_sha256 and row["psnr_y"] is not None)
     if same:
-        return dict(row, psnr_y=float(row["psnr_y"]), ssim_y=float(row["ssim_y"]), crop_border=job["crop_border"])
+        return dict(row, psnr_y=float(row["psnr_y"]), ssim_y=float(row["ssim_y"]), crop_border=job.crop_border)
     from sr_models.imageio import read_image
 
     dataset, image = job_dataset(job)
-    sr = read_image(Path(job["output_dir"]) / row["path"])
-    psnr, ssim = measure(sr, dataset.load_hr(image), job["convention"], job["crop_border"])
+    sr = read_image(Path(job.output_dir) / row["path"])
+    psnr, ssim = measure(sr, dataset.load_hr(image), job.convention, job.crop_border)
     return dict(result_row(job, row["sha256"], row["path"], psnr, ssim), source=row["source"])
 
 
@@ -347,14 +385,14 @@ def run_benchmark(datasets, methods, output_dir, *, data_dir=None, weights_dir=N
             return run_jobs_locally(pending_jobs, upscalers=upscalers, progress=progress)
     results = list(executor(pending)) if pending else []
     by_key = {result["job_key"]: result for result in results}
-    lost = [f"{job['dataset']}/{job['image']}/{job['method']}" for job in pending if job["key"] not in by_key]
+    lost = [f"{job.dataset}/{job.image}/{job.method}" for job in pending if job.key not in by_key]
     if lost:
-        raise SRMOSError(f"the executor returned no result for {len(lost)} jobs: {', '.join(lost[:10])}")
+        raise BenchmarkError(f"the executor returned no result for {len(lost)} jobs: {', '.join(lost[:10])}")
 
-    per_image = [by_key.get(job["key"]) or measured_row(job, manifest[job["dataset"], job["image"], job["method"]])
+    per_image = [by_key.get(job.key) or measured_row(job, manifest[job.dataset, job.image, job.method])
                  for job in jobs]
     update_manifest(output_dir, per_image)
-    crop_border = jobs[0]["crop_border"]
+    crop_border = jobs[0].crop_border
     summary = tables.summarise(per_image)
     files = tables.write_tables(summary, output_dir, per_image=per_image, convention=convention,
                                 crop_border=crop_border, scale=SCALE)
@@ -376,7 +414,7 @@ def match_outputs(dataset, outputs_dir):
     """
     outputs_dir = Path(outputs_dir)
     if not outputs_dir.is_dir():
-        raise SRMOSError(f"outputs folder {outputs_dir} does not exist")
+        raise BenchmarkError(f"outputs folder {outputs_dir} does not exist")
     names = sorted((image.name for image in dataset.images), key=len, reverse=True)
     found, unmatched = {}, []
     for path in sorted(outputs_dir.iterdir()):
@@ -397,7 +435,7 @@ def match_outputs(dataset, outputs_dir):
             f"{name} ({', '.join(p.name for p in paths)})" for name, paths in doubles.items()))
     if problems:
         extra = f" (files matching no image: {', '.join(unmatched)})" if unmatched else ""
-        raise SRMOSError(f"outputs in {outputs_dir} do not match {dataset.name}'s images: {'; '.join(problems)}"
+        raise BenchmarkError(f"outputs in {outputs_dir} do not match {dataset.name}'s images: {'; '.join(problems)}"
                          f"{extra}. Name each file after its image, e.g. {dataset.images[0].name}.png or "
                          f"{dataset.images[0].name}_<anything>.png")
     return {name: paths[0] for name, paths in found.items()}
@@ -413,14 +451,13 @@ def import_outputs(name, dataset, outputs_dir, output_dir, *, data_dir=None, con
     """
     from tqdm import tqdm
 
-    from benchmarks.metrics import Y_CONVENTIONS
     from sr_models import methods
     from sr_models.imageio import read_image
+    from sr_models.metrics import check_convention
 
-    if convention not in Y_CONVENTIONS:
-        raise SRMOSError(f"unknown Y convention {convention!r}; choose one of {', '.join(Y_CONVENTIONS)}")
+    check_convention(convention)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name or ""):
-        raise SRMOSError(f"method name {name!r}: use letters, digits and _ . + - only")
+        raise BenchmarkError(f"method name {name!r}: use letters, digits and _ . + - only")
     dataset = get_dataset(dataset, data_dir)
     crop_border = SCALE if crop_border is None else int(crop_border)
     files = match_outputs(dataset, outputs_dir)
@@ -428,7 +465,7 @@ def import_outputs(name, dataset, outputs_dir, output_dir, *, data_dir=None, con
     manifest = read_manifest(output_dir)
     clash = [row for key, row in manifest.items() if key[2] == name and not row["source"].startswith("import")]
     if clash or name in methods.available():
-        raise SRMOSError(f"{name!r} is the name of a built-in method; import the outputs under another name")
+        raise BenchmarkError(f"{name!r} is the name of a built-in method; import the outputs under another name")
 
     staged, mismatched = [], []
     for image in dataset.images:
@@ -442,17 +479,16 @@ def import_outputs(name, dataset, outputs_dir, output_dir, *, data_dir=None, con
         except SRMOSError as exc:
             mismatched.append(f"{path.name}: {exc}")
     if mismatched:
-        raise SRMOSError(f"outputs in {outputs_dir} do not fit {dataset.name}'s HR images (cropped to a multiple "
+        raise BenchmarkError(f"outputs in {outputs_dir} do not fit {dataset.name}'s HR images (cropped to a multiple "
                          f"of {dataset.scale}): {'; '.join(mismatched)}")
 
     rows = []
     for image, sr, hr in tqdm(staged, desc=f"import {name}", unit="image", disable=not progress):
         source_sha256 = file_sha256(files[image.name])
-        job = {"key": hashlib.sha256(json.dumps(["import", dataset.name, image.name, name, source_sha256])
-                                     .encode()).hexdigest(),
-               "dataset": dataset.name, "image": image.name, "method": name, "source": f"import:{source_sha256}",
-               "lr_sha256": None, "hr_sha256": file_sha256(image.hr_path), "weights_sha256": None,
-               "convention": convention, "crop_border": crop_border}
+        job = dataset_job(dataset, image, name, output_dir, convention, crop_border, source=f"import:{source_sha256}",
+                          key=hashlib.sha256(json.dumps(["import", dataset.name, image.name, name, source_sha256])
+                                             .encode()).hexdigest(),
+                          hr_sha256=file_sha256(image.hr_path))
         sha256, path = store_output(sr, output_dir)
         psnr, ssim = measure(sr, hr, convention, crop_border)
         rows.append(result_row(job, sha256, path, psnr, ssim))

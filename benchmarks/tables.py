@@ -2,14 +2,14 @@
 paper's published values beside ours (PSNR printed to 2 decimals, SSIM to 4).
 
 Every file is written to a temporary name and renamed into place, and all four are complete on disk before the
-first rename, so a failed run leaves the previous tables as they were.
+first rename (``sr_models.fileio.atomic_write_many``), so a failed run leaves the previous tables as they were.
 """
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 from statistics import fmean
+
+from sr_models.fileio import atomic_write_many
 
 PER_IMAGE_COLUMNS = ("dataset", "image", "method", "psnr_y", "ssim_y")
 SUMMARY_COLUMNS = ("dataset", "method", "n_images", "psnr_y", "ssim_y")
@@ -44,25 +44,6 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-def write_files_atomically(contents):
-    """Write {path: text or bytes} to temporary files first, then rename each into place."""
-    staged = []
-    try:
-        for path, content in contents.items():
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as f:
-                f.write(content.encode() if isinstance(content, str) else content)
-        for tmp, path in staged:
-            os.replace(tmp, path)
-    finally:
-        for tmp, _ in staged:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-
 def published_values(method, dataset):
     """The paper's (PSNR, SSIM) for a method/dataset, or None."""
     from benchmarks import published
@@ -72,12 +53,12 @@ def published_values(method, dataset):
 
 def convention_note(convention, crop_border, scale=4):
     from benchmarks import published
-    from benchmarks.metrics import Y_CONVENTIONS
+    from sr_models.metrics import check_convention
 
     paper_ssim = published.lookup("bicubic", "Set5")[1]
     common_ssim = published.COMMON_BICUBIC["Set5"][1]
     return (f"x{scale}; PSNR (dB) and SSIM on the Y channel of ITU-R BT.601 YCbCr, {convention!r} convention "
-            f"({Y_CONVENTIONS[convention]}); {crop_border} pixels removed at each border. \"paper\": the SRGAN "
+            f"({check_convention(convention)}); {crop_border} pixels removed at each border. \"paper\": the SRGAN "
             f"paper's Table 2 (Ledig et al., CVPR 2017) where it reports the pair; its SSIM follows another convention "
             f"(bicubic Set5: {paper_ssim:.4f} there, {common_ssim:.4f} in the common one), so compare PSNR.")
 
@@ -136,7 +117,7 @@ def write_tables(summary, output_dir, *, per_image, convention="integer", crop_b
     """Write the four table files into ``output_dir``; return {kind: path}."""
     output_dir = Path(output_dir)
     paths = {kind: output_dir / filename for kind, filename in TABLE_FILES.items()}
-    write_files_atomically({
+    atomic_write_many({
         paths["summary_csv"]: csv_text(SUMMARY_COLUMNS, summary),
         paths["per_image_csv"]: csv_text(PER_IMAGE_COLUMNS, per_image),
         paths["markdown"]: markdown_table(summary, convention, crop_border, scale),

@@ -10,6 +10,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from sr_models import paths
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -122,8 +124,8 @@ MEDIA_ROOT = Path(os.environ.get("SRMOS_MEDIA_ROOT", BASE_DIR / "var" / "media")
 LOGIN_URL = "mos_study:login"
 
 # srmos data locations (see docs/ARCHITECTURE.md).
-SRMOS_DATA_DIR = Path(os.environ.get("SRMOS_DATA_DIR", BASE_DIR / "data" / "datasets"))
-SRMOS_WEIGHTS_DIR = Path(os.environ.get("SRMOS_WEIGHTS_DIR", BASE_DIR / "var" / "weights"))
+SRMOS_DATA_DIR = paths.data_dir()  # $SRMOS_DATA_DIR, else data/datasets: the command lines' default too
+SRMOS_WEIGHTS_DIR = paths.weights_dir()  # $SRMOS_WEIGHTS_DIR, else var/weights: the command lines' default too
 SRMOS_OUTPUT_DIR = Path(os.environ.get("SRMOS_OUTPUT_DIR", BASE_DIR / "var" / "benchmark"))
 
 # Cache (rate-limit counters): per process by default; CACHE_URL=redis://... shares it between gunicorn workers.

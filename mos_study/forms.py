@@ -1,5 +1,9 @@
 """Forms: the rater's consent, and a researcher's new study (used by the admin)."""
+import argparse
+
 from django import forms
+
+from benchmarks.cli_args import comma_list
 
 from .models import Study
 
@@ -10,10 +14,6 @@ class ConsentForm(forms.Form):
         error_messages={"required": "Please tick the box to agree before you start."},
     )
     participant_id = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
-
-
-def comma_list(value):
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class CreateStudyForm(forms.Form):
@@ -48,7 +48,7 @@ class CreateStudyForm(forms.Form):
         return self.clean_list("methods")
 
     def clean_list(self, field):
-        items = comma_list(self.cleaned_data[field])
-        if not items:
-            raise forms.ValidationError(f"name at least one of the {field}")
-        return items
+        try:
+            return comma_list(self.cleaned_data[field])
+        except argparse.ArgumentTypeError:
+            raise forms.ValidationError(f"name at least one of the {field}") from None

@@ -1,6 +1,7 @@
 """Celery tasks: one benchmark job (one method on one image) per task.
 
-``generate_output`` wraps ``benchmarks.runner.execute_job``: the output is stored content-addressed and atomically
+``generate_output`` wraps ``benchmarks.runner.execute_job`` for one ``benchmarks.runner.Job``, which crosses the
+broker as JSON (``Job.to_dict()``/``Job.from_dict``): the output is stored content-addressed and atomically
 (``sr_models.imageio.write_png``: temp file + ``os.replace``), so a retried or duplicated task rewrites nothing and
 leaves no half-written file. It touches no database row: the command records everything at the end of a run.
 Acknowledged late (settings), so a job whose worker dies is delivered again.
@@ -65,10 +66,10 @@ _upscalers = OrderedDict()
 
 
 def cached_upscaler(job):
-    """The job's method, loaded once per process for the same method, weights and device."""
+    """The Job's method, loaded once per process for the same method, weights and device."""
     from benchmarks.runner import load_upscaler
 
-    key = (job["method"], job.get("weights_path"), job.get("weights_sha256"), job.get("device"))
+    key = (job.method, job.weights_path, job.weights_sha256, job.device)
     if key not in _upscalers:
         _upscalers[key] = load_upscaler(job)
         while len(_upscalers) > UPSCALER_CACHE_SIZE:
@@ -88,11 +89,15 @@ def cached_upscaler(job):
     acks_late=True,
 )
 def generate_output(job):
-    """Generate, store and measure one (method, image) output; returns the runner's JSON-serialisable result row."""
-    from benchmarks.runner import execute_job
+    """Generate, store and measure one (method, image) output; returns the runner's JSON-serialisable result row.
 
-    result = execute_job(job, cached_upscaler(job))
-    logger.info("generated %s/%s with %s -> %s", job["dataset"], job["image"], job["method"], result["path"])
+    ``job`` is a ``benchmarks.runner.Job`` as ``Job.to_dict()`` gives it: task arguments travel as JSON.
+    """
+    from benchmarks.runner import Job, execute_job
+
+    spec = Job.from_dict(job)
+    result = execute_job(job, cached_upscaler(spec))
+    logger.info("generated %s/%s with %s -> %s", spec.dataset, spec.image, spec.method, result["path"])
     return result
 
 
@@ -128,7 +133,7 @@ def run_in_process(job):
     retries = 0
     while True:
         try:
-            return generate_output.apply(args=(job,), retries=retries, throw=True).get()
+            return generate_output.apply(args=(job.to_dict(),), retries=retries, throw=True).get()
         except Retry as retry:  # an eager retry comes back to us instead of going to the broker
             retries += 1
             time.sleep(retry.when if isinstance(retry.when, (int, float)) else 0)
@@ -139,7 +144,7 @@ def run_on_workers(jobs, timeout, queue, progress):
 
     queue = queue or default_queue()
     check_broker()
-    group_result = group(generate_output.s(job) for job in jobs).apply_async(queue=queue)
+    group_result = group(generate_output.s(job.to_dict()) for job in jobs).apply_async(queue=queue)
     results = []
     try:
         with tqdm(total=len(jobs), desc=f"benchmark (workers, queue {queue})", unit="image",
@@ -167,7 +172,7 @@ def check_broker():
 
 
 def wait_for(async_result, job, timeout, queue):
-    what = f"{job['method']} on {job['dataset']}/{job['image']}"
+    what = f"{job.method} on {job.dataset}/{job.image}"
     try:
         return async_result.get(timeout=timeout, propagate=True, disable_sync_subtasks=False)
     except CeleryTimeoutError:

@@ -15,13 +15,11 @@ A checkpoint is a ``torch.save``d dict::
     }
 
 Files are read with ``torch.load(weights_only=True)``: ``extra`` may hold tensors, numbers, strings, lists, tuples
-and dicts, not arbitrary Python objects. Writing is atomic (temporary file in the same folder, then ``os.replace``),
-so a crash never leaves a half-written checkpoint under the final name.
+and dicts, not arbitrary Python objects. Writing is atomic (``sr_models.fileio.atomic_write``: temporary file in
+the same folder, fsync, ``os.replace``), so a crash never leaves a half-written checkpoint under the final name.
 """
 import datetime
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import torch
@@ -31,6 +29,7 @@ from . import __version__
 from .archs import build
 from .archs.vgg import first_mismatch
 from .errors import CheckpointError
+from .fileio import atomic_write
 
 FORMAT = "srmos-checkpoint"
 FORMAT_VERSION = 1
@@ -69,22 +68,14 @@ def save_checkpoint(path, generator, *, method, arch="srresnet", step=0, provena
         "extra": extra or {},
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        try:  # refuse now what load_checkpoint would refuse later
+
+    def readable(temporary):  # refuse now what load_checkpoint would refuse later
+        try:
             _read(temporary, "cpu", mmap=True)
         except CheckpointError as error:
             raise CheckpointError(f"not saving {path}: {str(error).split(' holds ', 1)[-1]}") from None
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, lambda file: torch.save(checkpoint, file), check=readable)
 
 
 def _read(path, map_location, mmap=False):

@@ -21,7 +21,8 @@ def build_parser(prog):
     parser.add_argument("--method", required=True, help=f"one of {', '.join(methods.available())}, "
                                                         "or a plugin package.module:callable")
     parser.add_argument("--weights", help="checkpoint file (or folder of <method>.pt) for learned methods; "
-                                          f"default ${methods.WEIGHTS_DIR_ENV}/<method>.pt")
+                                          f"default <method>.pt in ${methods.WEIGHTS_DIR_ENV} (or var/weights), "
+                                          "else the one shipped in sr_models/weights")
     parser.add_argument("--output-dir", required=True, type=Path, help="folder for <input name>.png outputs")
     parser.add_argument("--tile", type=int, default=None,
                         help="LR tile side for large images (default 256, only for larger images; 0: no tiling)")

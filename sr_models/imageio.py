@@ -16,8 +16,6 @@ same pixels always give the same bytes.
 """
 import hashlib
 import io
-import os
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from sr_models.errors import ImageError
+from sr_models.fileio import atomic_write
 
 MAX_PIXELS = 100_000_000
 MODES = ("auto", "rgb", "keep")
@@ -143,18 +142,5 @@ def image_sha256(image):
 
 
 def write_png(path, image):
-    """Write ``image`` as a PNG atomically (temp file in the same folder, fsync, rename); returns the path."""
-    data = png_bytes(image)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``image`` as a PNG atomically (``sr_models.fileio.atomic_write``); returns the path."""
+    return atomic_write(path, png_bytes(image))

@@ -3,7 +3,9 @@
 Built in (the SRGAN paper's variants): ``nn`` and ``bicubic`` (MATLAB ``imresize``, no weights) and the learned
 ``srresnet-mse``, ``srresnet-vgg22``, ``srgan-mse``, ``srgan-vgg22``, ``srgan-vgg54``, which load an srmos checkpoint
 (sr_models.checkpoint). Weights are found as: the ``weights`` argument (a checkpoint file, or a folder holding
-``<name>.pt``), else ``$SRMOS_WEIGHTS_DIR/<name>.pt`` (``weights_path_for``).
+``<name>.pt``), else ``<name>.pt`` in ``$SRMOS_WEIGHTS_DIR`` (default ``<repository>/var/weights``, see
+``sr_models.paths``), else the inference-only checkpoint shipped as package data in ``sr_models/weights/<name>.pt``
+(``SHIPPED_WEIGHTS_DIR``) where there is one: a user's own weights always win (``find_weights``).
 
 Plugins: ``register(name, factory)``, or ``load("package.module:callable")``. A plugin callable with one required
 positional argument is an upscale function (LR uint8 array -> x4 uint8 array); one with no required argument is a
@@ -11,7 +13,6 @@ factory, called with the ``weights``/``device`` keywords it accepts, that return
 """
 import importlib
 import inspect
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,10 @@ import torch
 from .checkpoint import build_generator, load_checkpoint
 from .errors import CheckpointError, SRMOSError, UnknownMethodError, WeightsError
 from .inference import DEFAULT_TILE_OVERLAP, fuse_for_inference, resolve_device, split_image, upscale_batch
+from .paths import WEIGHTS_DIR_ENV, weights_dir
 from .resize import imresize
 
-WEIGHTS_DIR_ENV = "SRMOS_WEIGHTS_DIR"
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"  # package data: inference-only checkpoints
 RESIZE_METHODS = {"nn": "nearest", "bicubic": "bicubic"}
 LEARNED_METHODS = ("srresnet-mse", "srresnet-vgg22", "srgan-mse", "srgan-vgg22", "srgan-vgg54")
 
@@ -99,19 +101,28 @@ def weights_path_for(name, weights_dir) -> Path:
 
 
 def find_weights(name, weights=None) -> Path:
-    """The checkpoint file for a learned method: ``weights`` (file or folder), else $SRMOS_WEIGHTS_DIR/<name>.pt."""
+    """The checkpoint file for a learned method: ``weights`` (file or folder), else ``<name>.pt`` in the weights
+    folder (``$SRMOS_WEIGHTS_DIR`` or ``<repository>/var/weights``), else the shipped
+    ``sr_models/weights/<name>.pt``."""
     if weights is None:
-        folder = os.environ.get(WEIGHTS_DIR_ENV)
-        if not folder:
-            raise WeightsError(f"method {name} needs trained weights: pass --weights FILE (weights=...) or set "
-                               f"{WEIGHTS_DIR_ENV} to a folder holding {name}.pt")
-        weights = folder
+        return default_weights(name)
     path = Path(weights)
     if path.is_dir():
         path = weights_path_for(name, path)
     if not path.is_file():
         raise WeightsError(f"weights for {name} not found: {path} does not exist")
     return path
+
+
+def default_weights(name) -> Path:
+    """``<name>.pt`` in the weights folder, else the one shipped with srmos; a ``WeightsError`` says how to add one."""
+    folder = weights_dir()
+    for path in (weights_path_for(name, folder), weights_path_for(name, SHIPPED_WEIGHTS_DIR)):
+        if path.is_file():
+            return path
+    raise WeightsError(f"method {name} needs trained weights: pass --weights FILE (weights=...) or set "
+                       f"{WEIGHTS_DIR_ENV} to a folder holding {name}.pt (looked in {folder} and in the checkpoints "
+                       f"shipped with srmos, {SHIPPED_WEIGHTS_DIR})")
 
 
 def load_network(name, weights=None, device=None, *, force=False, arch="srresnet", **options):

@@ -1,18 +1,16 @@
 """Writing a Results to files: fixed float formatting, sorted rows, no dates, all-or-nothing.
 
-Every file is first written to a staging folder inside the output folder and moved into place only when all were
-written, so a failure leaves what was there before untouched.
+Every file is first written (and fsynced) under a temporary name beside its target and renamed into place only when
+all were written (``sr_models.fileio.atomic_write_many``), so a failure leaves what was there before untouched.
 """
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import sr_models
+from sr_models.fileio import atomic_write_many
 
 from .metrics import table2_latex, table2_markdown
 
@@ -119,21 +117,11 @@ def render_files(results, figures=True):
 
 
 def write_files(files, output_dir):
-    """Write name -> bytes under output_dir all-or-nothing (staged, then moved into place)."""
+    """Write name -> bytes under output_dir all-or-nothing: every file complete on disk before the first rename
+    (``sr_models.fileio.atomic_write_many``)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".srmos-staging-", dir=output_dir))
-    try:
-        for name, data in files.items():
-            path = staging / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        for name in files:
-            target = output_dir / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / name, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    atomic_write_many({output_dir / name: data for name, data in files.items()})
     return sorted(files)
 
 

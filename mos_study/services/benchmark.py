@@ -7,9 +7,7 @@ the study app can serve it. A run that fails keeps its ``BenchmarkRun`` row, mar
 no other row.
 """
 import logging
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -17,6 +15,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from sr_models.errors import SRMOSError
+from sr_models.fileio import atomic_link, atomic_write
 
 from ..models import HR_METHOD, BenchmarkRun, Method, Metric, Output, TestImage
 from ..tasks import celery_executor
@@ -54,7 +53,7 @@ def run_and_record(datasets, methods, *, data_dir=None, weights_dir=None, output
             weights_dir=weights_dir or settings.SRMOS_WEIGHTS_DIR, progress=progress, convention=y_convention,
             crop_border=crop_border, device=device,
             executor=celery_executor(timeout=timeout, queue=queue, progress=progress))
-        hr_paths = {(job["dataset"], job["image"]): (job["hr_path"], job["scale"]) for job in result.jobs}
+        hr_paths = {(job.dataset, job.image): (job.hr_path, job.scale) for job in result.jobs}
         record_rows(run, result.per_image, output_dir, hr_paths, crop_border=result.crop_border)
     run.result = result
     return run
@@ -64,8 +63,8 @@ def import_and_record(name, dataset, outputs_dir, *, data_dir=None, output_dir=N
                       progress=True, crop_border=None, description=""):
     """Bring in an external model's x4 outputs (``benchmarks.runner.import_outputs``) as method ``name``, record
     them like a built-in method's (``Method.kind`` external) and return the ``BenchmarkRun`` of the import."""
-    from benchmarks.datasets import get_dataset
     from benchmarks.runner import import_outputs
+    from sr_models.datasets import get_dataset
 
     data_dir = data_dir or settings.SRMOS_DATA_DIR
     output_dir = Path(output_dir or settings.SRMOS_OUTPUT_DIR)
@@ -152,8 +151,8 @@ def record_rows(run, rows, output_dir, hr_paths, *, crop_border, descriptions=No
 def record_hr_outputs(dataset, *, data_dir=None):
     """Store a dataset's HR originals (cropped to a multiple of the scale, as every method is measured against)
     as Outputs of the reference method ``hr``, content-addressed under MEDIA_ROOT like every output."""
-    from benchmarks.datasets import get_dataset
     from benchmarks.runner import file_sha256, store_output
+    from sr_models.datasets import get_dataset
 
     dataset = get_dataset(dataset, data_dir or settings.SRMOS_DATA_DIR)
     staged = []
@@ -241,27 +240,24 @@ def publish_output(output_dir, path, sha256):
     if target.is_file() and file_sha256(target) == sha256:
         return relative
     source = Path(output_dir) / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".publish.")) / target.name
-    try:
-        link_or_copy(source, temp)
-        if file_sha256(temp) != sha256:
+
+    def intact(temporary):
+        if file_sha256(temporary) != sha256:
             raise RecordError(f"{source} does not hold the output {sha256} (it changed while being copied?); "
                               f"run the benchmark again")
-        os.replace(temp, target)
-    finally:
-        shutil.rmtree(temp.parent, ignore_errors=True)
+
+    link_or_copy(source, target, check=intact)
     return relative
 
 
-def link_or_copy(source, destination):
-    """A hard link where both lie on one file system (stored outputs are never rewritten in place), else a copy."""
+def link_or_copy(source, destination, check=None):
+    """``destination`` from ``source``, atomically (``sr_models.fileio``): a hard link where both lie on one file
+    system (stored outputs are never rewritten in place), else a copy; ``check`` sees it before the rename."""
     try:
-        os.link(source, destination)
+        atomic_link(source, destination, check=check)
     except OSError:
-        shutil.copyfile(source, destination)
-        with open(destination, "rb+") as f:
-            os.fsync(f.fileno())
+        with open(source, "rb") as file:
+            atomic_write(destination, lambda out: shutil.copyfileobj(file, out), check=check)
 
 
 def image_header(path, scale=1):

@@ -69,7 +69,7 @@ class MultipleImageField(forms.FileField):
 
 
 def dataset_choices():
-    from benchmarks.datasets import available
+    from sr_models.datasets import available
 
     return [(name, name) for name in available(settings.SRMOS_DATA_DIR)]
 

@@ -83,10 +83,9 @@ def build_validator(config):
     """A validate(generator) callable: mean Y-channel PSNR/SSIM on the validation set (None when switched off)."""
     if config.val_dataset.lower() in ("", "none"):
         return None
-    # benchmarks sits above sr_models: only this CLI may import it, and only here.
-    from benchmarks.datasets import get_dataset
-    from benchmarks.metrics import psnr_y, ssim_y
+    from sr_models.datasets import get_dataset
     from sr_models.inference import upscale_array
+    from sr_models.metrics import psnr_y, ssim_y
 
     dataset = get_dataset(config.val_dataset, data_dir=config.val_data_dir, scale=config.scale)
     pairs = [dataset.load(image) for image in dataset.images]

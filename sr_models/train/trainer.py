@@ -1,13 +1,12 @@
 """One trainer for both stages of the paper: SRResNet pre-training and SRGAN training (k = 1 alternation).
 
 ``train(config, validate=None, resume=None)`` runs a whole job. ``validate(generator) -> {"psnr": ..., ...}`` is given
-by the caller (the CLI builds one on Set5 with benchmarks.metrics); the trainer calls it on rank 0 with the raw
+by the caller (the CLI builds one on Set5 with sr_models.metrics); the trainer calls it on rank 0 with the raw
 generator in eval mode and keeps the checkpoint with the best ``psnr`` (or the first metric returned).
 Checkpoints are sr_models.checkpoint files (method = config.method); the full training state rides in ``extra``.
 """
 import json
 import logging
-import os
 import random
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from sr_models.archs import Discriminator, SRResNet
 from sr_models.checkpoint import build_generator, load_checkpoint, save_checkpoint
 from sr_models.errors import CheckpointError, SRMOSError, WeightsError
+from sr_models.fileio import atomic_write
 from sr_models.losses import content_loss, discriminator_loss, generator_adversarial_loss
 from sr_models.train import distributed
 from sr_models.train.config import TrainConfig, apply_overrides
@@ -256,9 +256,7 @@ class Trainer:
             raise SRMOSError(f"{checkpoints} holds checkpoints past step {self.step}: resume into another "
                              "--output-dir so that nothing stored there is lost")
         checkpoints.mkdir(parents=True, exist_ok=True)
-        tmp = self.output_dir / "config.json.tmp"
-        tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
-        os.replace(tmp, self.output_dir / "config.json")
+        atomic_write(self.output_dir / "config.json", json.dumps(self.config.to_dict(), indent=2))
         from torch.utils.tensorboard import SummaryWriter
 
         return SummaryWriter(log_dir=str(self.output_dir / "tensorboard"), purge_step=self.step or None)

@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from benchmarks.__main__ import main
-from benchmarks.datasets import get_dataset
+from sr_models.datasets import get_dataset
 from sr_models.imageio import write_png
-from tests.benchmarks.test_download import make_zip, server  # noqa: F401  (the local HTTP server fixture)
+from tests.benchmarks.archives import make_zip
 
 pytestmark = pytest.mark.slow  # each subprocess imports torch
 
@@ -65,7 +65,7 @@ def test_data_dir_from_the_environment_and_list(embedded_datasets, tmp_path, rep
     assert "  bicubic" in done.stdout and "  srgan-vgg54" in done.stdout
 
 
-def test_download_good_and_bad_checksum(server, embedded_datasets, tmp_path, repo_root):  # noqa: F811
+def test_download_good_and_bad_checksum(server, embedded_datasets, tmp_path, repo_root):
     folder, base = server
     sha = make_zip(folder / "cli-set5.zip", embedded_datasets)
     data_dir = tmp_path / "data"

@@ -1,60 +1,16 @@
 """Dataset download against a real http.server on 127.0.0.1 serving archives from a temporary folder."""
-import functools
-import hashlib
-import http.server
 import io
 import os
 import tarfile
-import threading
 import zipfile
 
 import pytest
 
 from benchmarks import download as download_module
-from benchmarks.datasets import get_dataset
 from benchmarks.download import DATASET_SOURCES, DownloadError, download, resolve_source
+from sr_models.datasets import get_dataset
 from sr_models.errors import SRMOSError
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """(folder, base URL) of a local HTTP server; files put in the folder are served."""
-    folder = tmp_path_factory.mktemp("served")
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def set5_files(embedded_datasets):
-    folder = embedded_datasets / "Set5" / "image_SRF_4"
-    return sorted(folder.iterdir())
-
-
-def make_zip(path, embedded_datasets, top="Set5"):
-    with zipfile.ZipFile(path, "w") as zf:
-        for file in set5_files(embedded_datasets):
-            zf.write(file, f"{top}/image_SRF_4/{file.name}")
-    return sha256_of(path)
-
-
-def make_tar(path, embedded_datasets, top="Set5"):
-    with tarfile.open(path, "w:gz") as tf:
-        for file in set5_files(embedded_datasets):
-            tf.add(file, f"{top}/image_SRF_4/{file.name}")
-    return sha256_of(path)
-
-
-def sha256_of(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from tests.benchmarks.archives import make_tar, make_zip, set5_files, sha256_of
 
 
 def leftovers(data_dir):

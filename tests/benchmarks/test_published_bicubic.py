@@ -6,9 +6,9 @@ If a figure misses, a convention detail is wrong (Y rounding, crop, SSIM window,
 import numpy as np
 import pytest
 
-from benchmarks.datasets import get_dataset
-from benchmarks.metrics import evaluate_many
 from benchmarks.published import COMMON_BICUBIC, DATASETS, PAPER_TABLE2, lookup
+from sr_models.datasets import get_dataset
+from sr_models.metrics import evaluate_many
 from sr_models.resize import imresize
 
 # What this implementation gives (mean PSNR dB, mean SSIM), pinned so that any drift shows; measured once.

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.datasets import get_dataset
-from benchmarks.metrics import psnr_y, ssim_y
-from benchmarks.runner import import_outputs, plan_jobs, read_manifest, run_benchmark, run_jobs_locally
+from benchmarks.errors import BenchmarkError
+from benchmarks.runner import Job, import_outputs, plan_jobs, read_manifest, run_benchmark, run_jobs_locally
 from sr_models import methods
+from sr_models.datasets import get_dataset
 from sr_models.errors import SRMOSError, UnknownMethodError
 from sr_models.imageio import read_image, write_png
+from sr_models.metrics import psnr_y, ssim_y
 
 pytestmark = pytest.mark.slow  # the first run measures 10 Set5 outputs (several seconds on a busy CPU)
 
@@ -128,7 +129,7 @@ def test_changed_lr_file_reruns_only_its_jobs(run_copy, embedded_datasets, tmp_p
     write_png(lr_path, lr)
     result = run_benchmark(["Set5"], METHODS, run_copy, data_dir=data_dir, progress=False)
     assert result.n_generated == 2  # img_002 for nn and bicubic
-    assert {(j["image"]) for j in result.jobs} == {f"img_00{i}" for i in range(1, 6)}
+    assert {j.image for j in result.jobs} == {f"img_00{i}" for i in range(1, 6)}
 
 
 def test_other_convention_measures_again_without_generating(run_copy, embedded_datasets):
@@ -148,9 +149,10 @@ def test_executor_gets_json_jobs_and_may_return_json(embedded_datasets, tmp_path
     seen = []
 
     def json_executor(jobs):
-        wire = json.loads(json.dumps(jobs))
+        wire = json.loads(json.dumps([job.to_dict() for job in jobs]))
         seen.extend(wire)
-        return json.loads(json.dumps(run_jobs_locally(wire, progress=False)))
+        assert [Job.from_dict(data) for data in wire] == jobs
+        return json.loads(json.dumps(run_jobs_locally([Job.from_dict(data) for data in wire], progress=False)))
 
     small = tmp_path / "small"
     small.mkdir()
@@ -218,16 +220,16 @@ def test_failing_executor_leaves_previous_tables(run_copy, embedded_datasets, tm
     def short(jobs):
         return run_jobs_locally(jobs[:1], progress=False)
 
-    with pytest.raises(SRMOSError, match="no result for 1 jobs"):
+    with pytest.raises(BenchmarkError, match="no result for 1 jobs"):
         run_benchmark(["Set5"], METHODS, run_copy, data_dir=data_dir, executor=short, progress=False)
     assert previous_tables(run_copy) == before
 
 
 def test_jobs_are_planned_per_dataset_image_and_method(embedded_datasets, tmp_path):
     jobs = plan_jobs(["Set5"], METHODS, tmp_path / "out", data_dir=embedded_datasets)
-    assert [(j["method"], j["image"]) for j in jobs] == [(m, f"img_00{i}") for m in METHODS for i in range(1, 6)]
-    assert len({j["key"] for j in jobs}) == 10
-    assert json.loads(json.dumps(jobs)) == jobs
+    assert [(j.method, j.image) for j in jobs] == [(m, f"img_00{i}") for m in METHODS for i in range(1, 6)]
+    assert len({j.key for j in jobs}) == 10
+    assert [Job.from_dict(json.loads(json.dumps(j.to_dict()))) for j in jobs] == jobs
     assert not (tmp_path / "out").exists()
 
 
@@ -324,15 +326,15 @@ def test_weights_file_is_part_of_the_job_key(tiny_set, tmp_path):
     first = run_benchmark([str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu",
                           progress=False)
     job = first.jobs[0]
-    assert job["weights_path"] == str(weights)
-    assert job["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert job.weights_path == str(weights)
+    assert job.weights_sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert first.n_generated == 1
     assert run_benchmark([str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu",
                          progress=False).n_generated == 0
     save_tiny_generator(weights, seed=1)  # retrained: new weights, the output must be made again
     again = run_benchmark([str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu",
                           progress=False)
-    assert again.n_generated == 1 and again.jobs[0]["key"] != job["key"]
+    assert again.n_generated == 1 and again.jobs[0].key != job.key
     assert again.per_image[0]["sha256"] != first.per_image[0]["sha256"]
 
 

@@ -30,7 +30,7 @@ def sha256_of(path):
 
 
 def psnr_y_by_hand(sr, hr, border=4):
-    """PSNR on rounded BT.601 Y, computed here independently of benchmarks.metrics, in exact integers:
+    """PSNR on rounded BT.601 Y, computed here independently of sr_models.metrics, in exact integers:
     Y = 16 + (65481 R + 128553 G + 24966 B) / 255000, rounded half up."""
     def y(rgb):
         rgb = rgb.astype(np.int64)
@@ -280,7 +280,7 @@ def test_publish_puts_the_file_under_media_once(bench_dirs, monkeypatch, links):
         raise OSError(18, "Invalid cross-device link")
 
     if not links:  # another file system: os.link fails with EXDEV, the file is copied
-        monkeypatch.setattr(benchmark.os, "link", cross_device)
+        monkeypatch.setattr(os, "link", cross_device)
     data = (bench_dirs.data / "Set5" / "image_SRF_4" / "img_001_SRF_4_LR.png").read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     stored = bench_dirs.output / "outputs" / f"{sha}.png"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from benchmarks import load_rating
+from perf import load_rating
 
 from tests.support.live import REPO, Gunicorn, app_env, count_rows, fresh_database, seed_study, terminate_connections
 
@@ -47,7 +47,7 @@ def test_concurrent_raters_lose_and_double_nothing(study):
     raters = 30
     with Gunicorn(study["env"], study["tmp"] / "gunicorn-load.log", workers=2, threads=4) as server:
         result = subprocess.run(
-            [sys.executable, "-m", "benchmarks.load_rating",
+            [sys.executable, "-m", "perf.load_rating",
              *load_args(server, study, "load", "--raters", str(raters), "--interval-ms", "0", "--time-limit", "120")],
             cwd=REPO, capture_output=True, text=True, timeout=300,
         )

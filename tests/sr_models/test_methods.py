@@ -1,11 +1,13 @@
+import re
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from sr_models import methods
+from sr_models import methods, paths
 from sr_models.archs import Discriminator
 from sr_models.checkpoint import save_checkpoint
 from sr_models.errors import CheckpointError, SRMOSError, UnknownMethodError, WeightsError
@@ -15,11 +17,15 @@ from sr_models.resize import imresize
 from tests.sr_models.test_checkpoint import small_checkpoint
 
 PAPER_METHODS = ["nn", "bicubic", "srresnet-mse", "srresnet-vgg22", "srgan-mse", "srgan-vgg22", "srgan-vgg54"]
+PACKAGE_WEIGHTS_DIR = methods.SHIPPED_WEIGHTS_DIR  # before the fixture below points it elsewhere
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
+def clean_environment(monkeypatch, tmp_path):
+    """No $SRMOS_WEIGHTS_DIR, and empty default and shipped weights folders: what is on this machine cannot leak in."""
     monkeypatch.delenv("SRMOS_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(paths, "DEFAULT_WEIGHTS_DIR", tmp_path / "default-weights")
+    monkeypatch.setattr(methods, "SHIPPED_WEIGHTS_DIR", tmp_path / "shipped-weights")
     saved = dict(methods._REGISTRY)
     yield
     methods._REGISTRY.clear()
@@ -62,8 +68,42 @@ def test_weights_folder_convention(tmp_path, monkeypatch):
     assert load("srgan-vgg54", weights=tmp_path).info["method"] == "srgan-vgg54"
     monkeypatch.setenv("SRMOS_WEIGHTS_DIR", str(tmp_path))
     assert load("srgan-vgg54").info["weights"] == str(tmp_path / "srgan-vgg54.pt")
-    with pytest.raises(WeightsError, match=r"weights for srgan-mse not found: .*srgan-mse.pt does not exist"):
+    with pytest.raises(WeightsError, match=r"method srgan-mse needs trained weights: pass --weights FILE .*"
+                                           r"set SRMOS_WEIGHTS_DIR to a folder holding srgan-mse.pt \(looked in "
+                                           + re.escape(str(tmp_path))):
         load("srgan-mse")
+
+
+def test_shipped_weights_come_after_the_users_own(tmp_path, monkeypatch):
+    shipped, _ = small_checkpoint(tmp_path / "shipped-weights" / "srresnet-mse.pt", method="srresnet-mse")
+    assert load("srresnet-mse").info["weights"] == str(shipped)  # nothing of the user's: the shipped one
+
+    default, _ = small_checkpoint(tmp_path / "default-weights" / "srresnet-mse.pt", method="srresnet-mse")
+    assert load("srresnet-mse").info["weights"] == str(default)  # the default folder (var/weights) wins
+    own, _ = small_checkpoint(tmp_path / "mine" / "srresnet-mse.pt", method="srresnet-mse")
+    monkeypatch.setenv("SRMOS_WEIGHTS_DIR", str(tmp_path / "mine"))
+    assert load("srresnet-mse").info["weights"] == str(own)  # $SRMOS_WEIGHTS_DIR wins
+    other = tmp_path / "other"
+    other.mkdir()
+    assert load("srresnet-mse", weights=own).info["weights"] == str(own)
+    with pytest.raises(WeightsError, match="weights for srresnet-mse not found"):
+        load("srresnet-mse", weights=other)  # a folder given by name is taken at its word: no fallback
+
+
+def test_no_weights_anywhere_says_how_to_provide_them(tmp_path):
+    (tmp_path / "shipped-weights").mkdir()
+    with pytest.raises(WeightsError) as caught:
+        load("srgan-vgg54")
+    message = str(caught.value)
+    assert message.startswith("method srgan-vgg54 needs trained weights: pass --weights FILE (weights=...) or set "
+                              "SRMOS_WEIGHTS_DIR to a folder holding srgan-vgg54.pt")
+    assert str(tmp_path / "default-weights") in message and str(tmp_path / "shipped-weights") in message
+
+
+def test_shipped_weights_folder_is_package_data():
+    assert PACKAGE_WEIGHTS_DIR == Path(methods.__file__).resolve().parent / "weights"
+    readme = (PACKAGE_WEIGHTS_DIR / "README.md").read_text()
+    assert readme.startswith("Inference-only checkpoints shipped with srmos; see docs/training.md")
 
 
 def test_learned_method_refusals(tmp_path):

@@ -56,7 +56,7 @@ def test_bad_settings_are_clear_errors(tmp_path):
 
 
 def test_example_config_files_load(repo_root):
-    files = sorted((repo_root / "configs").glob("*.toml"))
+    files = sorted((repo_root / "presets").glob("*.toml"))
     assert files
     for path in files:
         config, _ = config_from_args(build_parser().parse_args(["--config", str(path)]))

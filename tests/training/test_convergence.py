@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.datasets import get_dataset
-from benchmarks.metrics import psnr_y
+from sr_models.datasets import get_dataset
+from sr_models.metrics import psnr_y
 from sr_models.resize import imresize
 from sr_models.train.cli import build_validator
 from sr_models.train.config import apply_overrides, preset, read_config_file
@@ -13,8 +13,8 @@ from sr_models.train.trainer import train
 
 @pytest.mark.slow
 def test_small_srresnet_beats_bicubic_on_set5(shared_datasets, repo_root, tmp_path):
-    # configs/tiny-cpu.toml is the documented recipe; validation only at the end keeps the test short.
-    settings = read_config_file(repo_root / "configs" / "tiny-cpu.toml")
+    # presets/tiny-cpu.toml is the documented recipe; validation only at the end keeps the test short.
+    settings = read_config_file(repo_root / "presets" / "tiny-cpu.toml")
     settings.pop("preset")
     config = apply_overrides(preset("srresnet-mse"), settings)
     config = apply_overrides(config, {

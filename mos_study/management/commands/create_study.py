@@ -3,14 +3,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
+from benchmarks.cli_args import comma_list
 from sr_models.errors import SRMOSError
 
 from ...models import Study
 from ...services.study import create_study
-
-
-def comma_list(value):
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """``manage.py import_method``: register an external model's x4 outputs as a method, measured and recorded."""
 from django.core.management.base import BaseCommand, CommandError
 
-from benchmarks.__main__ import add_measure_options
+from benchmarks.cli_args import add_measure_options
 from sr_models.errors import SRMOSError
 
 from ...services.benchmark import import_and_record

@@ -1,17 +1,10 @@
 """``manage.py run_benchmark``: generate, measure and tabulate outputs, and record the run in the database."""
 from django.core.management.base import BaseCommand, CommandError
 
-from benchmarks.__main__ import add_measure_options
+from benchmarks.cli_args import add_measure_options, comma_list
 from sr_models.errors import SRMOSError
 
-from ...services.benchmark import as_list, run_and_record
-
-
-def comma_list(text):
-    items = as_list(text)
-    if not items:
-        raise CommandError("give at least one name, comma-separated")
-    return items
+from ...services.benchmark import run_and_record
 
 
 class Command(BaseCommand):

@@ -7,10 +7,9 @@ import pytest
 from scipy.signal import correlate2d
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from benchmarks import metrics
-from benchmarks.metrics import (Y_CONVENTIONS, evaluate_many, evaluate_pair, psnr_rgb, psnr_y, rgb_to_y,
-                                ssim_y)
+from sr_models import metrics
 from sr_models.errors import SRMOSError
+from sr_models.metrics import Y_CONVENTIONS, evaluate_many, evaluate_pair, psnr_rgb, psnr_y, rgb_to_y, ssim_y
 
 C1 = (0.01 * 255) ** 2
 C2 = (0.03 * 255) ** 2
@@ -234,7 +233,7 @@ def test_bsd100_against_float64(shared_datasets, monkeypatch):
     # Every BSD100 bicubic x4 output: PSNR as a float64 computation gives it; SSIM from the fused kernel within its
     # float32 error (measured max 1.1e-7, mean 1.4e-8), from the torch fallback within its float32 filtering's error (measured max 4.9e-6 integer,
     # 1.3e-6 float; the mean over the dataset within 3e-7).
-    from benchmarks.datasets import get_dataset
+    from sr_models.datasets import get_dataset
     from sr_models.resize import imresize
 
     dataset = get_dataset("BSD100", data_dir=shared_datasets)
@@ -298,7 +297,7 @@ def test_kernel_compiles_where_no_cache_folder_is_writable():
     import sys
     from pathlib import Path
 
-    code = ("import numpy as np; from benchmarks import metrics; "
+    code = ("import numpy as np; from sr_models import metrics; "
             "a = np.arange(900, dtype=np.uint8).reshape(30, 30); "
             "print(type(metrics._ssim_numba._cache).__name__, repr(metrics.ssim_y(a, a.T.copy())))")
     root = Path(__file__).resolve().parents[2]

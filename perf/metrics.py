@@ -1,7 +1,6 @@
 """Speed of the metrics and of MATLAB-compatible resizing on a whole dataset (BSD100 by default), on this machine.
 
-    python benchmarks/perf_metrics.py [--data-dir DIR] [--dataset BSD100] [--repeats 3] [--device cpu|cuda]
-                                      [--threads N]
+    python -m perf.metrics [--data-dir DIR] [--dataset BSD100] [--repeats 3] [--device cpu|cuda] [--threads N]
 
 Prints, over all bicubic x4 outputs of the dataset, the time (wall and CPU of this process) of ``evaluate_many``
 (uint8 images in: Y, crop, PSNR and SSIM) with 1 and with N worker threads, of our SSIM alone (the fused numba kernel
@@ -13,19 +12,15 @@ rate and the memory copy bandwidth (the SSIM filtering is shifted multiply-adds,
 """
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.datasets import get_dataset  # noqa: E402
-from benchmarks.machine import conv3x3_rate, mm_rate, synchronize  # noqa: E402
-from benchmarks import metrics  # noqa: E402
-from benchmarks.metrics import evaluate_many, rgb_to_y  # noqa: E402
-from sr_models.resize import imresize, imresize_torch  # noqa: E402
+from perf.machine import conv3x3_rate, mm_rate, synchronize
+from sr_models import metrics
+from sr_models.datasets import get_dataset
+from sr_models.metrics import evaluate_many, rgb_to_y
+from sr_models.resize import imresize, imresize_torch
 
 
 def best_time(fn, repeats, device=torch.device("cpu")):

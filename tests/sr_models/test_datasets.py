@@ -3,8 +3,8 @@ import shutil
 import numpy as np
 import pytest
 
-from benchmarks import datasets
-from benchmarks.datasets import DatasetError, available, crop_to_scale, get_dataset
+from sr_models import datasets
+from sr_models.datasets import DatasetError, available, crop_to_scale, get_dataset
 from sr_models.errors import ImageError, SRMOSError
 from sr_models.imageio import read_image, write_png
 from sr_models.resize import imresize

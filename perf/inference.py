@@ -1,7 +1,7 @@
 """SRResNet x4 inference speed on BSD100-sized inputs (LR 120x80 -> HR 480x320) against this machine's limit.
 
-    .venv/bin/python benchmarks/perf_inference.py [--device cpu|cuda] [--rounds 8] [--batch 1] [--data-dir DIR]
-                                                 [--try-compile] [--min-ratio 0.7]
+    .venv/bin/python -m perf.inference [--device cpu|cuda] [--rounds 8] [--batch 1] [--data-dir DIR]
+                                       [--try-compile] [--min-ratio 0.7]
 
 Prints, measured in one run with model and peak timings alternating (the machine may be shared): images/s and LR
 megapixels/s of the project's inference path (sr_models.methods' fused network through upscale_batch, uint8 in and
@@ -22,11 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.machine import best_time, conv3x3_limit, mm_limit  # noqa: E402
-from sr_models.archs import SRResNet  # noqa: E402
-from sr_models.inference import fuse_for_inference, resolve_device, upscale_batch  # noqa: E402
+from perf.machine import best_time, conv3x3_limit, mm_limit
+from sr_models.archs import SRResNet
+from sr_models.inference import fuse_for_inference, resolve_device, upscale_batch
 
 LR_SIZE = (80, 120)  # BSD100 LR, height x width (HR 320x480; half the set is 480x320, the same work)
 

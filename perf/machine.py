@@ -1,6 +1,6 @@
 """The machine's own limits, measured in the same run as what a perf script times.
 
-Machines differ by a third from one session to the next, so every ``benchmarks/perf_*.py`` script prints its figures
+Machines differ by a third from one session to the next, so every ``perf`` script prints its figures
 beside these limits and the ratio: for convolutions the best oneDNN 3x3 rate (which beats ``torch.mm`` on CPUs here),
 for matrix work ``torch.mm``.
 """

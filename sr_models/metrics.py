@@ -14,6 +14,10 @@ numbers exactly), PSNR's sums in float64. On the CPU with numba installed, Y (``
 SSIM (``_ssim_numba``, one fused pass per image) are numba kernels; on GPUs, or without numba, batched torch
 operations (``_ssim_torch`` filters in float32); ``_use_numba`` chooses. A whole dataset is measured in one call
 (``evaluate_many``).
+
+This module lives in ``sr_models`` (as BasicSR keeps its metrics beside its models) so that the trainer's validation
+and the benchmark harness (``benchmarks.runner``, ``benchmarks.tables``) measure with the same code;
+``check_convention`` is the one check of a convention name.
 """
 import contextlib
 from collections import defaultdict
@@ -49,9 +53,11 @@ SSIM_K2 = 0.03
 _BATCH_PIXELS = {"cpu": 2**18, "other": 2**25}
 
 
-def _check_convention(convention):
+def check_convention(convention):
+    """The description of a Y convention (a key of ``Y_CONVENTIONS``); an unknown name raises ``SRMOSError``."""
     if convention not in Y_CONVENTIONS:
-        raise SRMOSError(f"unknown Y convention {convention!r}; use one of {', '.join(Y_CONVENTIONS)}")
+        raise SRMOSError(f"unknown Y convention {convention!r}; choose one of {', '.join(Y_CONVENTIONS)}")
+    return Y_CONVENTIONS[convention]
 
 
 def _as_uint8_batch(images, what):
@@ -82,7 +88,7 @@ def _y(batch, convention):
     Whole-number luma (``"integer"`` Y, grey images) comes back as float32, which holds it exactly and halves the
     memory traffic of everything after; ``"float"`` Y stays float64.
     """
-    _check_convention(convention)
+    check_convention(convention)
     if batch.shape[1] == 1:
         return batch[:, 0].to(torch.float32)
     if _use_numba(batch):  # the same arithmetic in one pass, no float64 planes

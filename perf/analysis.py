@@ -1,25 +1,21 @@
 """Speed of the MOS statistics: 100,000 ratings (300 raters, 2,000 stimuli = 200 images x 10 methods, incomplete
 design, 5 % repeats) through every screening rule, the P.910 model, significance and all files.
 
-    .venv/bin/python benchmarks/perf_analysis.py [--ratings 100000]
+    .venv/bin/python -m perf.analysis [--ratings 100000]
 
 Prints the seconds per stage and, for context (project rule), this machine's torch.mm rate measured in the same run.
 The statistics are pandas/numpy group-bys and bincounts: memory-bound, so the GEMM rate is context, not a roofline.
 """
 import argparse
 import tempfile
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.machine import mm_rate  # noqa: E402
-from mos_study.analysis import AnalysisOptions, build_results, prepare_ratings, render_files, write_files  # noqa: E402
+from mos_study.analysis import AnalysisOptions, build_results, prepare_ratings, render_files, write_files
+from perf.machine import mm_rate
 
 
 def synthetic_ratings(n_ratings=100_000, n_raters=300, n_images=200, n_methods=10, seed=0):
@@ -54,7 +50,8 @@ def main():
     args = parser.parse_args()
     ratings = synthetic_ratings(args.ratings)
     print(f"{len(ratings)} ratings, {ratings.rater.nunique()} raters, "
-          f"{len(ratings[['dataset', 'image', 'method']].drop_duplicates())} stimuli; torch {torch.get_num_threads()} threads")
+          f"{len(ratings[['dataset', 'image', 'method']].drop_duplicates())} stimuli; "
+          f"torch {torch.get_num_threads()} threads")
     results = timed("statistics (build_results)", build_results, ratings, AnalysisOptions())
     timed("  with bootstrap 200", build_results, ratings, AnalysisOptions(bootstrap=200))
     files = timed("tables + summary (no figures)", render_files, results, figures=False)

@@ -1,6 +1,6 @@
 """Training speed: SRResNet and SRGAN updates at the paper's batch and crop (16 x 96x96) on this machine.
 
-    python benchmarks/perf_training.py [--device cpu|cuda] [--steps 3] [--amp bf16] [--channels-last]
+    python -m perf.training [--device cpu|cuda] [--steps 3] [--amp bf16] [--channels-last]
 
 Prints iterations/s, samples/s, peak memory, the FLOPs of one update (counted by torch's FlopCounterMode over the
 real train_step, forward and backward), the achieved FLOP/s, this machine's best 3x3 convolution rate measured in
@@ -17,13 +17,11 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.machine import conv3x3_rate, synchronize  # noqa: E402
-from sr_models.imageio import write_png  # noqa: E402
-from sr_models.train.config import preset  # noqa: E402
-from sr_models.train.distributed import DistContext  # noqa: E402
-from sr_models.train.trainer import Trainer  # noqa: E402
+from perf.machine import conv3x3_rate, synchronize
+from sr_models.imageio import write_png
+from sr_models.train.config import preset
+from sr_models.train.distributed import DistContext
+from sr_models.train.trainer import Trainer
 
 def peak_memory_mib(device):
     if device.type == "cuda":

@@ -1,6 +1,6 @@
 """Load test of the rating path: N simulated raters complete sessions against a running srmos server.
 
-    python -m benchmarks.load_rating --study-token TOKEN --raters 100 [--base-url http://127.0.0.1:8000]
+    python -m perf.load_rating --study-token TOKEN --raters 100 [--base-url http://127.0.0.1:8000]
         [--username U --password P --study-id PK] [--time-limit 120] [--json]
 
 Each rater opens the study link with its own participant id, consents, reads its session state, then all raters

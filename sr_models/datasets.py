@@ -3,16 +3,18 @@
 ``image_SRF_<s>/<name>_SRF_<s>_HR.png`` holds HR (always) and ``<name>_SRF_<s>_LR.png`` the LR input (where present).
 HR is cropped to a multiple of the scale; where no LR file exists LR is made from it with ``sr_models.resize.imresize``
 (MATLAB bicubic, antialiased), as the SRGAN paper did. A plain folder of images is read as HR only.
+
+The reader lives in ``sr_models`` so that training validates on the same sets the benchmark measures; fetching a set
+is the harness's job (``python -m benchmarks download``, ``benchmarks.download``), so nothing here goes online.
 """
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sr_models import paths
 from sr_models.errors import SRMOSError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT / "data" / "datasets"
 # The standard sets and their sizes: a known set with fewer images is incomplete (an interrupted copy, say).
 KNOWN_DATASETS = {"Set5": 5, "Set14": 14, "BSD100": 100}
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
@@ -91,10 +93,8 @@ def crop_to_scale(image, scale):
 
 
 def resolve_data_dir(data_dir=None):
-    """``data_dir``, else ``$SRMOS_DATA_DIR``, else the repository's ``data/datasets`` (ships Set5)."""
-    if data_dir is None:
-        data_dir = os.environ.get("SRMOS_DATA_DIR") or DEFAULT_DATA_DIR
-    return Path(data_dir).expanduser()
+    """``data_dir``, else ``$SRMOS_DATA_DIR``, else the repository's ``data/datasets`` (``sr_models.paths``)."""
+    return paths.data_dir(data_dir)
 
 
 def looks_like_path(dataset):
@@ -141,7 +141,7 @@ def get_dataset(dataset, data_dir=None, scale=4, *, name=None):
             present = ", ".join(available(data_dir, scale)) or "none"
             raise DatasetError(
                 f"dataset {dataset!r} not found: looked for the folder {root} (data directory from --data-dir, "
-                f"$SRMOS_DATA_DIR or the default {DEFAULT_DATA_DIR}; datasets there: {present}); {hint}")
+                f"$SRMOS_DATA_DIR or the default {paths.DEFAULT_DATA_DIR}; datasets there: {present}); {hint}")
     images = scan_srf_layout(root, scale) if (root / f"image_SRF_{scale}").is_dir() else scan_plain_folder(root)
     if not images:
         raise DatasetError(
@@ -176,10 +176,3 @@ def scan_plain_folder(root):
     if clashes:
         raise DatasetError(f"{root} has several files for the image names {', '.join(clashes)}; keep one of each")
     return images
-
-
-def download(name, url=None, sha256=None, data_dir=None, **options):
-    """Fetch, verify and unpack a dataset into the data directory (see ``benchmarks.download``)."""
-    from benchmarks.download import download as fetch_dataset
-
-    return fetch_dataset(name, url, sha256, data_dir, **options)

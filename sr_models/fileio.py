@@ -1,0 +1,85 @@
+"""Atomic file writes: a reader sees the old file or the whole new one, never a part, even after a crash.
+
+``atomic_write(path, data_or_writer)`` writes to a temporary file in the target's folder (same file system, so the
+rename is atomic), flushes and fsyncs it, then ``os.replace``-s it into place; on any failure the temporary file is
+removed and the target is left as it was. ``atomic_write_many`` does the same for several files, all complete on
+disk before the first rename; ``atomic_link`` puts a hard link in place the same way. Every srmos file that others
+read (checkpoints, PNG outputs, tables, manifests, published outputs, exports) is written through here.
+"""
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+
+def _temporary(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    return fd, Path(temporary)
+
+
+def _fill(fd, data_or_writer):
+    """Write ``bytes``/``str`` (UTF-8), or call ``writer(binary_file)``, into ``fd``; flush and fsync it."""
+    with os.fdopen(fd, "wb") as file:
+        if callable(data_or_writer):
+            data_or_writer(file)
+        else:
+            file.write(data_or_writer.encode() if isinstance(data_or_writer, str) else data_or_writer)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def atomic_write(path, data_or_writer, *, check=None):
+    """Write ``path`` atomically; returns it as a ``Path``.
+
+    ``data_or_writer``: bytes, a str (written as UTF-8), or a callable given the open binary temporary file.
+    ``check(temporary_path)``, when given, runs on the complete temporary file before the rename and may raise to
+    refuse it (the target is then left untouched).
+    """
+    path = Path(path)
+    fd, temporary = _temporary(path)
+    try:
+        _fill(fd, data_or_writer)
+        if check is not None:
+            check(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_many(contents):
+    """Write ``{path: bytes, str or writer}`` atomically, every file complete on disk before the first rename, so
+    that a failure while writing leaves all the targets as they were. Returns the paths."""
+    staged = []
+    try:
+        for path, data in contents.items():
+            path = Path(path)
+            fd, temporary = _temporary(path)
+            staged.append((temporary, path))
+            _fill(fd, data)
+        for temporary, path in staged:
+            os.replace(temporary, path)
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+    return [path for _, path in staged]
+
+
+def atomic_link(source, path, *, check=None):
+    """Put a hard link to ``source`` at ``path`` atomically (link under a temporary name, ``check`` it, rename):
+    no bytes are copied, so ``source`` must never be rewritten in place. Raises ``OSError`` where no link can be
+    made (another file system, say): the caller may then copy with ``atomic_write``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    os.link(source, temporary)
+    try:
+        if check is not None:
+            check(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
