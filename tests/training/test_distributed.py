@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from tests.training.test_trainer import images, tiny_config  # noqa: F401 (images is a fixture)
+from tests.training.helpers import tiny_config
 
 
 def free_port():
@@ -36,7 +36,7 @@ def run_rank(rank, world_size, port, config, results):
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_stay_in_step(images, tmp_path):  # noqa: F811
+def test_two_gloo_processes_stay_in_step(images, tmp_path):
     config = tiny_config(images, tmp_path / "out", method="srgan-mse", adversarial_weight=1e-3, init="scratch",
                          steps=3, checkpoint_every=3, batch_size=4)
     mp.spawn(run_rank, args=(2, free_port(), config, str(tmp_path)), nprocs=2, join=True)

@@ -3,10 +3,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from sr_models.checkpoint import load_checkpoint
-from tests.training.test_trainer import images  # noqa: F401 (fixture)
 
 
-def test_train_model_command(images, tmp_path, capsys):  # noqa: F811
+def test_train_model_command(images, tmp_path, capsys):
     call_command("train_model", "--preset", "srresnet-vgg22", "--vgg-random-weights-for-testing",
                  "--data", str(images), "--crop-size", "16", "--batch-size", "2", "--num-blocks", "1",
                  "--num-features", "8", "--num-workers", "0", "--no-progress", "--val-dataset", "none",

@@ -7,28 +7,9 @@ import torch
 
 from sr_models.checkpoint import build_generator, load_checkpoint
 from sr_models.errors import SRMOSError, WeightsError
-from sr_models.imageio import write_png
 from sr_models.train.cli import main
-from sr_models.train.config import TrainConfig
 from sr_models.train.trainer import Trainer, config_from_checkpoint, train
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hr")
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        smooth = np.kron(rng.integers(0, 256, size=(8, 10, 3)), np.ones((5, 5, 1))).astype(np.uint8)
-        write_png(folder / f"im{i}.png", smooth)
-    return folder
-
-
-def tiny_config(images, output_dir, **changes):
-    config = TrainConfig(method="srresnet-mse", data=[str(images)], crop_size=16, batch_size=4, num_blocks=1,
-                         num_features=8, disc_features=4, steps=6, lr=1e-3, num_workers=0, progress=False,
-                         log_every=1, val_every=100, checkpoint_every=3, keep_last=5, device="cpu",
-                         output_dir=str(output_dir), val_dataset="none")
-    return dataclasses.replace(config, **changes)
+from tests.training.helpers import tiny_config
 
 
 def assert_same_tensors(a, b):
