@@ -5,7 +5,9 @@ from django import forms
 
 from benchmarks.cli_args import comma_list
 
-from .models import Study
+from .services import study_options as options
+from .services.study_options import STUDY_OPTIONS
+from .services.study_setup import name_taken
 
 
 class ConsentForm(forms.Form):
@@ -17,27 +19,17 @@ class ConsentForm(forms.Form):
 
 
 class CreateStudyForm(forms.Form):
-    """The options of ``manage.py create_study``."""
+    """The options of a new study, as ``manage.py create_study`` takes them: one field per
+    ``services.study_options.STUDY_OPTIONS`` entry."""
 
-    name = forms.SlugField(max_length=100, help_text="unique short name, e.g. bsd100-mos")
-    title = forms.CharField(max_length=200, required=False)
-    datasets = forms.CharField(initial="BSD100", help_text="comma-separated, e.g. Set5,Set14,BSD100")
-    methods = forms.CharField(
-        initial="nn,bicubic,srresnet-mse,srgan-vgg54", help_text="comma-separated names from the method registry"
-    )
-    include_hr = forms.BooleanField(required=False, initial=True, label="Include the HR originals")
-    images_per_session = forms.IntegerField(min_value=0, initial=0, help_text="0: every stimulus in each session")
-    ratings_per_stimulus = forms.IntegerField(min_value=1, initial=26)
-    calibration_images = forms.IntegerField(min_value=0, initial=0, help_text="each shown as NN (1) and HR (5)")
-    repeated_trials = forms.IntegerField(min_value=0, initial=0, help_text="trials shown twice (test-retest)")
-    instructions = forms.CharField(widget=forms.Textarea, required=False)
-    completion_url = forms.URLField(
-        required=False, assume_scheme="https", help_text="panel page linked beside the completion code"
-    )
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for option in STUDY_OPTIONS:
+            self.fields[option.name] = option_field(option)
 
     def clean_name(self):
         name = self.cleaned_data["name"]
-        if Study.objects.filter(name=name).exists():
+        if name_taken(name):
             raise forms.ValidationError(f"a study named {name!r} already exists")
         return name
 
@@ -52,3 +44,24 @@ class CreateStudyForm(forms.Form):
             return comma_list(self.cleaned_data[field])
         except argparse.ArgumentTypeError:
             raise forms.ValidationError(f"name at least one of the {field}") from None
+
+
+def option_field(option):
+    """The form field of one study option."""
+    common = {"help_text": option.help, "label": option.label or None}
+    if option.kind == options.SLUG:
+        return forms.SlugField(max_length=option.max_length, **common)
+    if option.kind == options.TEXT:
+        return forms.CharField(max_length=option.max_length, required=option.required, **common)
+    if option.kind == options.LONG_TEXT:
+        return forms.CharField(widget=forms.Textarea, required=option.required, **common)
+    if option.kind == options.URL:
+        return forms.URLField(required=option.required, assume_scheme="https", **common)
+    if option.kind == options.NAMES:
+        return forms.CharField(initial=option.suggested, **common)
+    if option.kind == options.FLAG:
+        return forms.BooleanField(required=False, initial=option.suggested, **common)
+    if option.kind == options.INTEGER:
+        return forms.IntegerField(min_value=option.minimum, initial=option.default,
+                                  required=option.default is not None, **common)
+    raise ValueError(f"study option {option.name!r} has an unknown kind {option.kind!r}")

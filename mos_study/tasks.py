@@ -7,6 +7,10 @@ leaves no half-written file. It touches no database row: the command records eve
 Acknowledged late (settings), so a job whose worker dies is delivered again.
 
 ``celery_executor`` is the executor that ``benchmarks.runner.run_benchmark`` calls with the jobs still to do.
+
+``prepare_study`` (``mos_study.prepare_study``) makes a *preparing* study's missing outputs, with its jobs run in the
+task's own process, then builds its stimuli and opens it (``services.study_setup.prepare_study``), so that creating a
+study never runs a benchmark inside a web request.
 """
 import logging
 import time
@@ -133,7 +137,9 @@ def run_in_process(job):
     retries = 0
     while True:
         try:
-            return generate_output.apply(args=(job.to_dict(),), retries=retries, throw=True).get()
+            # Also run inside the task prepare_study: an eager result never waits on a worker, so it may be read there.
+            result = generate_output.apply(args=(job.to_dict(),), retries=retries, throw=True)
+            return result.get(disable_sync_subtasks=False)
         except Retry as retry:  # an eager retry comes back to us instead of going to the broker
             retries += 1
             time.sleep(retry.when if isinstance(retry.when, (int, float)) else 0)
@@ -195,3 +201,21 @@ def redacted(url):
     from kombu.utils.url import maybe_sanitize_url
 
     return maybe_sanitize_url(url or "")
+
+
+# ---------------------------------------------------------------- preparing a study
+
+
+@shared_task(name="mos_study.prepare_study", acks_late=True)
+def prepare_study(study_id, data_dir=None):
+    """Make a preparing study's missing outputs, then its stimuli, and open it (or mark it failed with the error);
+    see ``services.study_setup``. Returns the study's status."""
+    from .services import study_setup
+
+    return study_setup.prepare_study(study_id, data_dir=data_dir, executor=in_process_executor)
+
+
+def in_process_executor(jobs):
+    """Run a benchmark's jobs in this process, retried like tasks: a task must not wait for other tasks (with one
+    worker process, the jobs would wait behind the task that waits for them)."""
+    return run_eagerly(jobs, progress=False)

@@ -34,13 +34,14 @@ class RecordError(SRMOSError):
 
 
 def run_and_record(datasets, methods, *, data_dir=None, weights_dir=None, output_dir=None, y_convention="integer",
-                   progress=True, crop_border=None, timeout=None, queue=None, device=None):
+                   progress=True, crop_border=None, timeout=None, queue=None, device=None, executor=None):
     """Run the benchmark (every output a Celery task) and record the run, outputs and metrics; return the run.
 
     ``datasets`` and ``methods`` are names (lists or comma-separated strings). Directories default to the
     ``SRMOS_*_DIR`` settings. ``timeout`` bounds the wait for each next result from workers (default
     ``mos_study.tasks.default_timeout()``); ``queue`` is the
-    Celery queue the jobs go to. The runner's ``BenchmarkResult`` is left on the returned run as ``run.result``.
+    Celery queue the jobs go to; ``executor`` replaces the Celery one (``mos_study.tasks.celery_executor``), e.g.
+    to run the jobs in a task's own process. The runner's ``BenchmarkResult`` is left on the run as ``run.result``.
     """
     from benchmarks.runner import run_benchmark
 
@@ -52,7 +53,7 @@ def run_and_record(datasets, methods, *, data_dir=None, weights_dir=None, output
             datasets, methods, output_dir, data_dir=data_dir or settings.SRMOS_DATA_DIR,
             weights_dir=weights_dir or settings.SRMOS_WEIGHTS_DIR, progress=progress, convention=y_convention,
             crop_border=crop_border, device=device,
-            executor=celery_executor(timeout=timeout, queue=queue, progress=progress))
+            executor=executor or celery_executor(timeout=timeout, queue=queue, progress=progress))
         hr_paths = {(job.dataset, job.image): (job.hr_path, job.scale) for job in result.jobs}
         record_rows(run, result.per_image, output_dir, hr_paths, crop_border=result.crop_border)
     run.result = result

@@ -1,4 +1,7 @@
 """python manage.py create_study: build a MOS study from stored benchmark outputs and print the rater link."""
+import argparse
+import time
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
@@ -7,29 +10,27 @@ from benchmarks.cli_args import comma_list
 from sr_models.errors import SRMOSError
 
 from ...models import Study
-from ...services.study import create_study
+from ...services.study_options import FLAG, INTEGER, NAMES, STUDY_OPTIONS
+from ...services.study_setup import create_study
 
 
 class Command(BaseCommand):
-    help = "Create a MOS study from benchmark outputs (running the benchmark where outputs are missing)."
+    help = ("Create a MOS study from benchmark outputs. Where outputs are missing, the study is created preparing and "
+            "the task mos_study.prepare_study runs the benchmark (in this process without a broker, else on a "
+            "worker, which the command waits for unless --no-wait).")
 
     def add_arguments(self, parser):
-        parser.add_argument("--name", required=True, help="unique short name (letters, digits, - and _)")
-        parser.add_argument("--datasets", required=True, type=comma_list, help="e.g. Set5,Set14,BSD100")
-        parser.add_argument("--methods", required=True, type=comma_list, help="e.g. nn,bicubic,srresnet-mse")
-        parser.add_argument("--include-hr", action="store_true", help="also show the HR originals")
-        parser.add_argument("--images-per-session", type=int, default=0, help="0: every stimulus in each session")
-        parser.add_argument("--ratings-per-stimulus", type=int, default=26)
-        parser.add_argument("--calibration-images", type=int, default=0, help="images shown as NN (1) and HR (5)")
-        parser.add_argument("--repeated-trials", type=int, default=0, help="trials shown twice per session")
-        parser.add_argument("--title", default="")
+        for option in STUDY_OPTIONS:  # the study's own options, shared with the admin's form
+            parser.add_argument(option.flag, **argument_of(option))
         parser.add_argument("--owner", help="username of the researcher who owns the study")
         parser.add_argument("--data-dir", help="datasets folder (default: SRMOS_DATA_DIR)")
-        parser.add_argument("--seed", type=int, help="seed for the choice of calibration images")
-        parser.add_argument("--completion-url", default="", help="panel page linked from the completion code")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="site address for the rater link")
         parser.add_argument(
             "--exist-ok", action="store_true", help="if a study of that name exists, print its link and change nothing"
+        )
+        parser.add_argument(
+            "--wait", action=argparse.BooleanOptionalAction, default=True,
+            help="wait until a preparing study's outputs are made and it opens (default); --no-wait returns at once",
         )
 
     def handle(self, *args, **options):
@@ -44,27 +45,43 @@ class Command(BaseCommand):
             if owner is None:
                 raise CommandError(f"no user named {options['owner']!r}: create it with `manage.py createsuperuser`")
         try:
-            study = create_study(
-                options["name"],
-                options["datasets"],
-                options["methods"],
-                include_hr=options["include_hr"],
-                images_per_session=options["images_per_session"],
-                ratings_per_stimulus=options["ratings_per_stimulus"],
-                calibration_images=options["calibration_images"],
-                repeated_trials=options["repeated_trials"],
-                title=options["title"],
-                owner=owner,
-                data_dir=options["data_dir"],
-                seed=options["seed"],
-                completion_url=options["completion_url"],
-            )
+            study = create_study(**{option.name: options[option.name] for option in STUDY_OPTIONS}, owner=owner,
+                                 data_dir=options["data_dir"])
         except SRMOSError as error:
             raise CommandError(str(error)) from error
-        n = study.stimuli.filter(is_calibration=False).count()
-        self.stdout.write(f"Created study {study.name!r} with {n} stimuli.")
+        if study.status == Study.Status.PREPARING and options["wait"]:
+            self.stdout.write(f"Study {study.name!r} is being prepared: waiting for the worker to make its outputs.")
+            study = wait_until_prepared(study)
+        if study.status == Study.Status.FAILED:
+            raise CommandError(f"{study.preparation_error} (study {study.name!r} is marked failed; create it again "
+                               f"under the same name once fixed)")
+        if study.status == Study.Status.PREPARING:
+            self.stdout.write(f"Study {study.name!r} is being prepared; it opens to raters when its outputs exist.")
+        else:
+            n = study.stimuli.filter(is_calibration=False).count()
+            self.stdout.write(f"Created study {study.name!r} with {n} stimuli.")
         self.stdout.write(f"Rater link: {self.rater_link(study, options)}")
 
     @staticmethod
     def rater_link(study, options):
         return options["base_url"].rstrip("/") + reverse("mos_study:start", args=[study.token])
+
+
+def argument_of(option):
+    """The argparse keywords of one study option."""
+    if option.kind == FLAG:
+        return {"action": "store_true", "help": option.help}
+    arguments = {"required": option.required, "default": option.default, "help": option.help}
+    if option.kind == NAMES:
+        arguments["type"] = comma_list
+    elif option.kind == INTEGER:
+        arguments["type"] = int
+    return arguments
+
+
+def wait_until_prepared(study, poll_s=2.0):
+    """The study, re-read every ``poll_s`` seconds until it is no longer preparing."""
+    while study.status == Study.Status.PREPARING:
+        time.sleep(poll_s)
+        study.refresh_from_db()
+    return study
