@@ -1,7 +1,7 @@
-"""``python -m sr_models upscale ...`` and ``python -m sr_models train ...``."""
+"""``python -m sr_models upscale ...``, ``python -m sr_models train ...`` and ``python -m sr_models install ...``."""
 import sys
 
-USAGE = "usage: python -m sr_models {upscale,train} ...  (add --help after the command for its options)"
+USAGE = "usage: python -m sr_models {upscale,train,install} ...  (add --help after the command for its options)"
 
 
 def main(argv=None):
@@ -14,6 +14,9 @@ def main(argv=None):
         # Imported only here: upscaling must work without the training code's dependencies.
         from .train.cli import main as train_main
         return train_main(rest)
+    if command == "install":
+        from .install import main as install_main
+        return install_main(rest)
     print(USAGE, file=sys.stderr)
     return 0 if command in ("-h", "--help") else 2
 

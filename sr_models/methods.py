@@ -101,22 +101,15 @@ def weights_path_for(name, weights_dir) -> Path:
 
 
 def find_weights(name, weights=None) -> Path:
-    """The checkpoint file for a learned method: ``weights`` (file or folder), else ``<name>.pt`` in the weights
-    folder (``$SRMOS_WEIGHTS_DIR`` or ``<repository>/var/weights``), else the shipped
-    ``sr_models/weights/<name>.pt``."""
-    if weights is None:
-        return default_weights(name)
-    path = Path(weights)
-    if path.is_dir():
-        path = weights_path_for(name, path)
-    if not path.is_file():
-        raise WeightsError(f"weights for {name} not found: {path} does not exist")
-    return path
-
-
-def default_weights(name) -> Path:
-    """``<name>.pt`` in the weights folder, else the one shipped with srmos; a ``WeightsError`` says how to add one."""
-    folder = weights_dir()
+    """The checkpoint file for a learned method: ``weights`` when it is a file; else ``<name>.pt`` in the folder
+    ``weights`` (default: ``$SRMOS_WEIGHTS_DIR`` or ``<repository>/var/weights``), else the shipped
+    ``sr_models/weights/<name>.pt``. A user's own file always wins over the shipped one."""
+    given = Path(weights) if weights is not None else None
+    if given is not None and not given.is_dir():
+        if not given.is_file():
+            raise WeightsError(f"weights for {name} not found: {given} does not exist")
+        return given
+    folder = given or weights_dir()
     for path in (weights_path_for(name, folder), weights_path_for(name, SHIPPED_WEIGHTS_DIR)):
         if path.is_file():
             return path

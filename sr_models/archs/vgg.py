@@ -48,7 +48,29 @@ def load_vgg19_state_dict(weights=None):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a file that is not a state_dict
-        raise WeightsError(f"{path} is not a torch state_dict file ({type(error).__name__}: {error})") from None
+        first_line = (str(error).strip().splitlines() or [""])[0]  # torch appends paragraphs of advice
+        raise WeightsError(f"{path} is not a torch state_dict file ({type(error).__name__}: {first_line})") from None
+
+
+IMAGENET_SOURCE = "torchvision IMAGENET1K_V1"
+RANDOM_SOURCE = "random (stand-in: the VGG losses are meaningless)"
+
+
+def vgg_weights_source(content_loss, weights=None, random_weights=False):
+    """Where a run's VGG features came from, for its provenance: not used, ImageNet, random, or a file's SHA-256.
+
+    A file is recognised as torchvision's ImageNet weights by the SHA-256 prefix torchvision puts in its name."""
+    if not str(content_loss).startswith("vgg"):
+        return "not used"
+    if random_weights:
+        return RANDOM_SOURCE
+    if weights is None:
+        return IMAGENET_SOURCE
+    import hashlib
+
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+    expected_prefix = Path(VGG19_Weights.IMAGENET1K_V1.url).stem.rsplit("-", 1)[-1]
+    return IMAGENET_SOURCE if digest.startswith(expected_prefix) else f"file sha256:{digest}"
 
 
 class VGGFeatureExtractor(nn.Module):

@@ -8,6 +8,7 @@ Checkpoints are sr_models.checkpoint files (method = config.method); the full tr
 import json
 import logging
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from sr_models.archs import Discriminator, SRResNet
+from sr_models.archs.vgg import vgg_weights_source
 from sr_models.checkpoint import build_generator, load_checkpoint, save_checkpoint
 from sr_models.errors import CheckpointError, SRMOSError, WeightsError
 from sr_models.fileio import atomic_write
@@ -75,6 +77,9 @@ class Trainer:
         seed_everything(config.seed)
         # The loss network first: missing VGG weights must stop the run before anything else happens.
         self.content_loss = self._build_content_loss().to(self.device)
+        # Hashed once: the provenance of every checkpoint says whose features trained it (stand-ins are marked).
+        self.vgg_source = vgg_weights_source(config.content_loss, config.vgg_weights,
+                                             config.vgg_random_weights_for_testing)
         self.generator = SRResNet(num_features=config.num_features, num_blocks=config.num_blocks,
                                   scale=config.scale)
         if config.init not in (None, "scratch"):
@@ -259,18 +264,27 @@ class Trainer:
         atomic_write(self.output_dir / "config.json", json.dumps(self.config.to_dict(), indent=2))
         from torch.utils.tensorboard import SummaryWriter
 
-        return SummaryWriter(log_dir=str(self.output_dir / "tensorboard"), purge_step=self.step or None)
+        return SummaryWriter(log_dir=str(self.output_dir / "tensorboard"), purge_step=self.step + 1 if self.step else None)
 
     def _log_progress(self, writer, bar, means, steps_per_second):
         samples_per_second = steps_per_second * self.config.batch_size
         bar.set_postfix({**{k: f"{v:.4g}" for k, v in means.items()}, "samples/s": f"{samples_per_second:.1f}"})
         if writer is None:
             return
+        self._log_line("train", {**means, "it_per_s": steps_per_second})
         for key, value in means.items():
             writer.add_scalar(f"train/{key}", value, self.step)
         writer.add_scalar("train/lr", self.opt_g.param_groups[0]["lr"], self.step)
         writer.add_scalar("speed/iterations_per_second", steps_per_second, self.step)
         writer.add_scalar("speed/samples_per_second", samples_per_second, self.step)
+
+    def _log_line(self, kind, values):
+        """One line on stderr and one row of ``log.csv`` (step, kind, wall time, name=value pairs), so a run can be
+        watched without TensorBoard and read back with any CSV reader."""
+        pairs = " ".join(f"{k}={float(v):.6g}" for k, v in values.items())
+        print(f"step {self.step} {kind} {pairs}", file=sys.stderr, flush=True)
+        with open(self.output_dir / "log.csv", "a", encoding="utf-8") as log_file:
+            log_file.write(f"{self.step},{kind},{time.time():.3f},{pairs}\n")
 
     @torch.no_grad()
     def _validate(self, writer, lr, hr):
@@ -281,6 +295,7 @@ class Trainer:
             if self.validate is not None:
                 metrics = {k: float(v) for k, v in self.validate(self.generator).items()}
             if writer is not None:
+                self._log_line("val", metrics)
                 for key, value in metrics.items():
                     writer.add_scalar(f"val/{key}", value, self.step)
                 sr = self.generator(lr[:1].float()).clamp(-1, 1)
@@ -315,7 +330,8 @@ class Trainer:
         c = self.config
         provenance = {"trainer": "sr_models.train", "preset": c.method, "content_loss": c.content_loss,
                       "adversarial_weight": c.adversarial_weight, "data": [str(d) for d in c.data],
-                      "init": c.init, "seed": c.seed, "metrics": metrics}
+                      "init": c.init, "seed": c.seed, "metrics": metrics,
+                      "vgg_weights": self.vgg_source}
         save_checkpoint(path, self.generator, method=c.method, arch="srresnet", step=self.step,
                         provenance=provenance, extra={STATE_KEY: self.state_dict()})
 
