@@ -1,4 +1,5 @@
 """``python -m benchmarks run | import | download | list``: the benchmark harness without Django."""
+
 import argparse
 import sys
 
@@ -20,11 +21,18 @@ def weights_dir(args):
 def cmd_run(args):
     from benchmarks.runner import run_benchmark
 
-    result = run_benchmark(args.datasets, args.methods, output_dir(args), data_dir=args.data_dir,
-                           weights_dir=weights_dir(args), progress=not args.quiet, convention=args.y_convention,
-                           crop_border=args.crop_border, device=args.device)
-    print(f"{result.n_generated} outputs generated, {result.n_skipped} already stored; "
-          f"tables in {result.output_dir}\n")
+    result = run_benchmark(
+        args.datasets,
+        args.methods,
+        output_dir(args),
+        data_dir=args.data_dir,
+        weights_dir=weights_dir(args),
+        progress=not args.quiet,
+        convention=args.y_convention,
+        crop_border=args.crop_border,
+        device=args.device,
+    )
+    print(f"{result.n_generated} outputs generated, {result.n_skipped} already stored; tables in {result.output_dir}\n")
     print(result.markdown)
 
 
@@ -32,10 +40,20 @@ def cmd_import(args):
     from benchmarks.runner import import_outputs
     from benchmarks.tables import markdown_table, summarise
 
-    rows = import_outputs(args.name, args.dataset, args.outputs, output_dir(args), data_dir=args.data_dir,
-                          convention=args.y_convention, crop_border=args.crop_border, progress=not args.quiet)
-    print(f"{len(rows)} outputs of {args.name} stored in {output_dir(args)}; add it to a run with "
-          f"--methods ...,{args.name}\n")
+    rows = import_outputs(
+        args.name,
+        args.dataset,
+        args.outputs,
+        output_dir(args),
+        data_dir=args.data_dir,
+        convention=args.y_convention,
+        crop_border=args.crop_border,
+        progress=not args.quiet,
+    )
+    print(
+        f"{len(rows)} outputs of {args.name} stored in {output_dir(args)}; add it to a run with "
+        f"--methods ...,{args.name}\n"
+    )
     print(markdown_table(summarise(rows), args.y_convention, rows[0]["crop_border"]))
 
 
@@ -45,8 +63,16 @@ def cmd_download(args):
 
     target = resolve_data_dir(args.data_dir) / args.name
     existed = target.exists()
-    path = download(args.name, args.url, args.sha256, args.data_dir, root=args.root, force=args.force,
-                    allow_unverified=args.allow_unverified, progress=not args.quiet)
+    path = download(
+        args.name,
+        args.url,
+        args.sha256,
+        args.data_dir,
+        root=args.root,
+        force=args.force,
+        allow_unverified=args.allow_unverified,
+        progress=not args.quiet,
+    )
     dataset = get_dataset(args.name, args.data_dir)
     state = "already present" if existed and not args.force else "installed"
     print(f"{args.name}: {len(dataset)} images {state} at {path}")
@@ -61,8 +87,11 @@ def cmd_list(args):
     present = available(data_dir)
     print(f"datasets in {data_dir}:")
     for name in dict.fromkeys([*KNOWN_DATASETS, *present]):
-        state = "present" if name in present else (
-            "missing (python -m benchmarks download %s)" % name if name in DATASET_SOURCES else "missing")
+        state = (
+            "present"
+            if name in present
+            else ("missing (python -m benchmarks download %s)" % name if name in DATASET_SOURCES else "missing")
+        )
         print(f"  {name:12s} {state}")
     print("methods:")
     for name in methods.available():
@@ -76,8 +105,10 @@ def build_parser():
     run = commands.add_parser("run", help="generate outputs, measure PSNR/SSIM, write tables")
     run.add_argument("--datasets", type=comma_list, default=["Set5"], help="comma-separated names or folders")
     run.add_argument("--methods", type=comma_list, required=True, help="comma-separated method names")
-    run.add_argument("--weights-dir", help="checkpoints folder (default $SRMOS_WEIGHTS_DIR or var/weights, "
-                                              "then the checkpoints shipped with srmos)")
+    run.add_argument(
+        "--weights-dir",
+        help="checkpoints folder (default $SRMOS_WEIGHTS_DIR or var/weights, then the checkpoints shipped with srmos)",
+    )
     run.add_argument("--device", help="torch device for the networks (default: CUDA when there is one)")
     add_measure_options(run)
     run.set_defaults(func=cmd_run)
@@ -91,14 +122,18 @@ def build_parser():
 
     down = commands.add_parser("download", help="fetch, verify and unpack a test set")
     down.add_argument("name", help="Set5, Set14, BSD100 or a new name with --url")
-    down.add_argument("--url", help="archive URL (zip or tar.gz; default from the registry or "
-                                    "$SRMOS_DATASET_URL_<NAME>)")
+    down.add_argument(
+        "--url", help="archive URL (zip or tar.gz; default from the registry or $SRMOS_DATASET_URL_<NAME>)"
+    )
     down.add_argument("--sha256", help="the archive's SHA-256 (or $SRMOS_DATASET_SHA256_<NAME>)")
     down.add_argument("--root", help="folder inside the archive to install (default: the one holding image_SRF_4)")
     down.add_argument("--data-dir", help="datasets folder (default $SRMOS_DATA_DIR or data/datasets)")
     down.add_argument("--force", action="store_true", help="replace a dataset that is already there")
-    down.add_argument("--allow-unverified", action="store_true",
-                      help="accept an archive with no known SHA-256 (its checksum is printed)")
+    down.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="accept an archive with no known SHA-256 (its checksum is printed)",
+    )
     down.add_argument("--quiet", action="store_true", help="no progress bar")
     down.set_defaults(func=cmd_download)
 

@@ -1,5 +1,6 @@
 """Command-line arguments shared by ``python -m benchmarks`` and the Django management commands (and the admin's
 study form, which reads the same comma-separated lists)."""
+
 import argparse
 
 
@@ -19,7 +20,11 @@ def add_measure_options(parser):
     """Where data and results live and how outputs are measured: shared by the CLI and the Django commands."""
     parser.add_argument("--data-dir", help="datasets folder (default $SRMOS_DATA_DIR or data/datasets)")
     parser.add_argument("--output-dir", help="results folder (default $SRMOS_OUTPUT_DIR or var/benchmark)")
-    parser.add_argument("--y-convention", default="integer", choices=("integer", "float"),
-                        help="how RGB becomes Y before PSNR/SSIM (see docs/benchmarks.md)")
+    parser.add_argument(
+        "--y-convention",
+        default="integer",
+        choices=("integer", "float"),
+        help="how RGB becomes Y before PSNR/SSIM (see docs/benchmarks.md)",
+    )
     parser.add_argument("--crop-border", type=int, default=None, help="pixels removed at each border (default 4)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -3,6 +3,7 @@
 Every step happens in a temporary folder inside the data directory; only a verified, safely unpacked and readable
 dataset is renamed into place, so a wrong checksum or a hostile archive leaves nothing behind.
 """
+
 import hashlib
 import os
 import shutil
@@ -35,6 +36,7 @@ class DatasetSource:
     ``root`` is the folder inside the archive that becomes ``<data_dir>/<name>``; None finds the one folder that
     holds ``image_SRF_<scale>`` (the SelfExSR release layout).
     """
+
     url: str
     sha256: str | None = None
     root: str | None = None
@@ -62,7 +64,8 @@ def resolve_source(name, url=None, sha256=None, root=None):
     if not url:
         raise DownloadError(
             f"no download source for dataset {name!r}: known sources are {', '.join(DATASET_SOURCES)}; "
-            f"pass --url (and --sha256) or set SRMOS_DATASET_URL_{key}")
+            f"pass --url (and --sha256) or set SRMOS_DATASET_URL_{key}"
+        )
     if sha256 is not None:
         sha256 = sha256.strip().lower()
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
@@ -70,8 +73,18 @@ def resolve_source(name, url=None, sha256=None, root=None):
     return DatasetSource(url=url, sha256=sha256, root=root if root is not None else known.root)
 
 
-def download(name, url=None, sha256=None, data_dir=None, *, root=None, scale=4, force=False,
-             allow_unverified=False, progress=True):
+def download(
+    name,
+    url=None,
+    sha256=None,
+    data_dir=None,
+    *,
+    root=None,
+    scale=4,
+    force=False,
+    allow_unverified=False,
+    progress=True,
+):
     """Download dataset ``name`` into ``<data_dir>/<name>`` and return that path.
 
     An existing dataset is kept (and returned) unless ``force``; then it is replaced only after the new copy is
@@ -88,7 +101,8 @@ def download(name, url=None, sha256=None, data_dir=None, *, root=None, scale=4, 
         raise DownloadError(
             f"no SHA-256 is known for {name} ({source.url}): pass --sha256 (or set "
             f"SRMOS_DATASET_SHA256_{env_key(name)}) so the archive can be verified, or pass --allow-unverified "
-            f"to accept it and have its checksum printed")
+            f"to accept it and have its checksum printed"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".download-{name}-", dir=data_dir))
     try:
@@ -97,7 +111,8 @@ def download(name, url=None, sha256=None, data_dir=None, *, root=None, scale=4, 
         if source.sha256 is not None and digest != source.sha256:
             raise DownloadError(
                 f"checksum mismatch for {source.url}: expected sha256 {source.sha256}, got {digest}; "
-                f"nothing was unpacked")
+                f"nothing was unpacked"
+            )
         if source.sha256 is None:
             print(f"warning: {name} archive accepted unverified; its sha256 is {digest}")
         unpacked = work / "unpacked"
@@ -212,8 +227,9 @@ def find_dataset_root(unpacked, root, scale):
     if len(found) == 1:
         return found[0]
     if found:
-        raise DownloadError(f"the archive holds several {layout} folders ({', '.join(map(str, found))}); "
-                            f"say which with --root")
+        raise DownloadError(
+            f"the archive holds several {layout} folders ({', '.join(map(str, found))}); say which with --root"
+        )
     top = [p for p in unpacked.iterdir()]
     if len(top) == 1 and top[0].is_dir():  # a plain folder of HR images
         return top[0]

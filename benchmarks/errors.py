@@ -3,6 +3,7 @@
 Dataset errors come from ``sr_models.datasets`` (``DatasetError``), download errors from ``benchmarks.download``
 (``DownloadError``); every one is an ``sr_models.errors.SRMOSError``.
 """
+
 from sr_models.errors import SRMOSError
 
 

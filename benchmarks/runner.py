@@ -14,6 +14,7 @@ HR file's, the weights file's SHA-256): a re-run skips every job whose key, outp
 unchanged in the manifest. User errors raise ``benchmarks.errors.BenchmarkError`` (or the ``sr_models`` error of
 the dataset, method, weights or metric at fault).
 """
+
 import dataclasses
 import fcntl
 import hashlib
@@ -32,8 +33,22 @@ from sr_models.fileio import atomic_write
 SCALE = 4
 OUTPUTS = "outputs"
 MANIFEST = "outputs.csv"
-MANIFEST_COLUMNS = ("dataset", "image", "method", "sha256", "path", "job_key", "source", "lr_sha256", "hr_sha256",
-                    "weights_sha256", "convention", "crop_border", "psnr_y", "ssim_y")
+MANIFEST_COLUMNS = (
+    "dataset",
+    "image",
+    "method",
+    "sha256",
+    "path",
+    "job_key",
+    "source",
+    "lr_sha256",
+    "hr_sha256",
+    "weights_sha256",
+    "convention",
+    "crop_border",
+    "psnr_y",
+    "ssim_y",
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,7 @@ class Job:
     JSON, so that a job crosses a task queue as ``to_dict()`` and comes back with ``Job.from_dict``. ``source`` is
     ``"generated"``, or ``"import:<SHA-256 of the external file>"`` for an imported method's output.
     """
+
     key: str
     dataset: str
     image: str
@@ -131,8 +147,18 @@ def resolve_method(name, weights_dir=None, device=None):
     return upscaler, Path(weights) if weights else None
 
 
-def plan_jobs(datasets, methods, output_dir, *, data_dir=None, weights_dir=None, convention="integer",
-              crop_border=None, device=None, upscalers=None):
+def plan_jobs(
+    datasets,
+    methods,
+    output_dir,
+    *,
+    data_dir=None,
+    weights_dir=None,
+    convention="integer",
+    crop_border=None,
+    device=None,
+    upscalers=None,
+):
     """One Job per (dataset, image, method). ``upscalers`` (a dict) receives the methods loaded to check them."""
     from sr_models.metrics import check_convention
 
@@ -152,14 +178,18 @@ def plan_jobs(datasets, methods, output_dir, *, data_dir=None, weights_dir=None,
         try:
             upscalers[method], weights_path = resolve_method(method, weights_dir, device)
         except UnknownMethodError as exc:
-            raise UnknownMethodError(f"{exc} (outputs of an external model can be brought in with "
-                                     f"`python -m benchmarks import {method} ...`)") from exc
+            raise UnknownMethodError(
+                f"{exc} (outputs of an external model can be brought in with "
+                f"`python -m benchmarks import {method} ...`)"
+            ) from exc
         weights[method] = (str(weights_path), file_sha256(weights_path)) if weights_path else (None, None)
 
     jobs = []
     for dataset in datasets:
-        hashes = {image.name: (file_sha256(image.lr_path) if image.lr_path else None, file_sha256(image.hr_path))
-                  for image in dataset.images}
+        hashes = {
+            image.name: (file_sha256(image.lr_path) if image.lr_path else None, file_sha256(image.hr_path))
+            for image in dataset.images
+        }
         for method in methods:
             if method not in upscalers:
                 jobs += imported_jobs(manifest, dataset, method, output_dir, convention, crop_border)
@@ -167,20 +197,42 @@ def plan_jobs(datasets, methods, output_dir, *, data_dir=None, weights_dir=None,
             weights_path, weights_sha256 = weights[method]
             for image in dataset.images:
                 lr_sha256, hr_sha256 = hashes[image.name]
-                jobs.append(dataset_job(
-                    dataset, image, method, output_dir, convention, crop_border,
-                    key=job_key(dataset.name, image.name, method, dataset.scale, lr_sha256, hr_sha256,
-                                weights_sha256),
-                    lr_sha256=lr_sha256, hr_sha256=hr_sha256, weights_path=weights_path,
-                    weights_sha256=weights_sha256, device=device))
+                jobs.append(
+                    dataset_job(
+                        dataset,
+                        image,
+                        method,
+                        output_dir,
+                        convention,
+                        crop_border,
+                        key=job_key(
+                            dataset.name, image.name, method, dataset.scale, lr_sha256, hr_sha256, weights_sha256
+                        ),
+                        lr_sha256=lr_sha256,
+                        hr_sha256=hr_sha256,
+                        weights_path=weights_path,
+                        weights_sha256=weights_sha256,
+                        device=device,
+                    )
+                )
     return jobs
 
 
 def dataset_job(dataset, image, method, output_dir, convention, crop_border, **fields):
     """The Job of ``method`` on one image of ``dataset``; ``fields`` gives the key, hashes, weights and device."""
-    return Job(dataset=dataset.name, dataset_root=str(dataset.root), scale=dataset.scale, image=image.name,
-               hr_path=str(image.hr_path), lr_path=str(image.lr_path) if image.lr_path else None, method=method,
-               output_dir=str(output_dir), convention=convention, crop_border=crop_border, **fields)
+    return Job(
+        dataset=dataset.name,
+        dataset_root=str(dataset.root),
+        scale=dataset.scale,
+        image=image.name,
+        hr_path=str(image.hr_path),
+        lr_path=str(image.lr_path) if image.lr_path else None,
+        method=method,
+        output_dir=str(output_dir),
+        convention=convention,
+        crop_border=crop_border,
+        **fields,
+    )
 
 
 def imported_rows(manifest, method):
@@ -195,14 +247,27 @@ def imported_jobs(manifest, dataset, method, output_dir, convention, crop_border
         if row is None or not stored_output_ok(output_dir, row):
             missing.append(image.name)
             continue
-        jobs.append(dataset_job(dataset, image, method, output_dir, convention, crop_border, key=row["job_key"],
-                                lr_sha256=row["lr_sha256"], hr_sha256=file_sha256(image.hr_path),
-                                source=row["source"]))
+        jobs.append(
+            dataset_job(
+                dataset,
+                image,
+                method,
+                output_dir,
+                convention,
+                crop_border,
+                key=row["job_key"],
+                lr_sha256=row["lr_sha256"],
+                hr_sha256=file_sha256(image.hr_path),
+                source=row["source"],
+            )
+        )
     if missing:
-        raise BenchmarkError(f"method {method!r} was imported, but its outputs for {dataset.name} are missing or "
-                         f"damaged for: "
-                         f"{', '.join(missing)}; import them again with `python -m benchmarks import {method} "
-                         f"--dataset {dataset.name} --outputs FOLDER`")
+        raise BenchmarkError(
+            f"method {method!r} was imported, but its outputs for {dataset.name} are missing or "
+            f"damaged for: "
+            f"{', '.join(missing)}; import them again with `python -m benchmarks import {method} "
+            f"--dataset {dataset.name} --outputs FOLDER`"
+        )
     return jobs
 
 
@@ -241,8 +306,10 @@ def execute_jobs(jobs, upscaler=None):
     measured = []
     for job, sr, (_, hr) in zip(jobs, outputs, pairs):
         if sr.shape[:2] != hr.shape[:2]:
-            raise BenchmarkError(f"method {job.method} made a {sr.shape[1]}x{sr.shape[0]} image from "
-                             f"{job.image} where the HR image is {hr.shape[1]}x{hr.shape[0]}")
+            raise BenchmarkError(
+                f"method {job.method} made a {sr.shape[1]}x{sr.shape[0]} image from "
+                f"{job.image} where the HR image is {hr.shape[1]}x{hr.shape[0]}"
+            )
         measured.append((same_channels(sr, hr), hr))
     first = jobs[0]
     metrics = evaluate_many(measured, crop_border=first.crop_border, convention=first.convention)
@@ -312,7 +379,7 @@ def group_jobs(jobs, batch_size):
     groups = {}
     for job in jobs:
         groups.setdefault((job.method, job.convention, job.crop_border), []).append(job)
-    return [group[i:i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)]
+    return [group[i : i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)]
 
 
 # ---------------------------------------------------------------- manifest
@@ -325,8 +392,9 @@ def read_manifest(output_dir):
         return {}
     rows = tables.read_csv(path)
     if rows and set(MANIFEST_COLUMNS) - set(rows[0]):
-        raise BenchmarkError(f"{path} is not an srmos outputs manifest (columns {', '.join(rows[0])}); "
-                         f"choose another --output-dir")
+        raise BenchmarkError(
+            f"{path} is not an srmos outputs manifest (columns {', '.join(rows[0])}); choose another --output-dir"
+        )
     rows = [{column: value if value != "" else None for column, value in row.items()} for row in rows]
     return {(row["dataset"], row["image"], row["method"]): row for row in rows}
 
@@ -356,8 +424,12 @@ def is_done(job, manifest):
 
 def measured_row(job, row):
     """A skipped job's manifest row, measured again only if the convention, border or HR file changed."""
-    same = (row["convention"] == job.convention and str(row["crop_border"]) == str(job.crop_border)
-            and row["hr_sha256"] == job.hr_sha256 and row["psnr_y"] is not None)
+    same = (
+        row["convention"] == job.convention
+        and str(row["crop_border"]) == str(job.crop_border)
+        and row["hr_sha256"] == job.hr_sha256
+        and row["psnr_y"] is not None
+    )
     if same:
         return dict(row, psnr_y=float(row["psnr_y"]), ssim_y=float(row["ssim_y"]), crop_border=job.crop_border)
     from sr_models.imageio import read_image
@@ -371,35 +443,66 @@ def measured_row(job, row):
 # ---------------------------------------------------------------- the whole run
 
 
-def run_benchmark(datasets, methods, output_dir, *, data_dir=None, weights_dir=None, executor=None, progress=True,
-                  convention="integer", crop_border=None, device=None):
+def run_benchmark(
+    datasets,
+    methods,
+    output_dir,
+    *,
+    data_dir=None,
+    weights_dir=None,
+    executor=None,
+    progress=True,
+    convention="integer",
+    crop_border=None,
+    device=None,
+):
     """Generate what is missing, measure everything asked for, write manifest and tables; return the result."""
     upscalers = {}
-    jobs = plan_jobs(datasets, methods, output_dir, data_dir=data_dir, weights_dir=weights_dir,
-                     convention=convention, crop_border=crop_border, device=device, upscalers=upscalers)
+    jobs = plan_jobs(
+        datasets,
+        methods,
+        output_dir,
+        data_dir=data_dir,
+        weights_dir=weights_dir,
+        convention=convention,
+        crop_border=crop_border,
+        device=device,
+        upscalers=upscalers,
+    )
     output_dir = Path(output_dir)
     manifest = read_manifest(output_dir)
     pending = [job for job in jobs if not is_done(job, manifest)]
     if executor is None:
+
         def executor(pending_jobs):
             return run_jobs_locally(pending_jobs, upscalers=upscalers, progress=progress)
+
     results = list(executor(pending)) if pending else []
     by_key = {result["job_key"]: result for result in results}
     lost = [f"{job.dataset}/{job.image}/{job.method}" for job in pending if job.key not in by_key]
     if lost:
         raise BenchmarkError(f"the executor returned no result for {len(lost)} jobs: {', '.join(lost[:10])}")
 
-    per_image = [by_key.get(job.key) or measured_row(job, manifest[job.dataset, job.image, job.method])
-                 for job in jobs]
+    per_image = [by_key.get(job.key) or measured_row(job, manifest[job.dataset, job.image, job.method]) for job in jobs]
     update_manifest(output_dir, per_image)
     crop_border = jobs[0].crop_border
     summary = tables.summarise(per_image)
-    files = tables.write_tables(summary, output_dir, per_image=per_image, convention=convention,
-                                crop_border=crop_border, scale=SCALE)
+    files = tables.write_tables(
+        summary, output_dir, per_image=per_image, convention=convention, crop_border=crop_border, scale=SCALE
+    )
     files["manifest"] = output_dir / MANIFEST
-    return BenchmarkResult(output_dir=output_dir, per_image=per_image, summary=summary, files=files,
-                           n_generated=len(pending), n_skipped=len(jobs) - len(pending), convention=convention,
-                           crop_border=crop_border, markdown=files["markdown"].read_text(), jobs=jobs)
+    return BenchmarkResult(
+        output_dir=output_dir,
+        per_image=per_image,
+        summary=summary,
+        files=files,
+        n_generated=len(pending),
+        n_skipped=len(jobs) - len(pending),
+        convention=convention,
+        crop_border=crop_border,
+        markdown=files["markdown"].read_text(),
+        jobs=jobs,
+    )
 
 
 # ---------------------------------------------------------------- external methods
@@ -431,18 +534,23 @@ def match_outputs(dataset, outputs_dir):
         problems.append(f"no file for {', '.join(missing)}")
     doubles = {name: paths for name, paths in found.items() if len(paths) > 1}
     if doubles:
-        problems.append("several files for " + "; ".join(
-            f"{name} ({', '.join(p.name for p in paths)})" for name, paths in doubles.items()))
+        problems.append(
+            "several files for "
+            + "; ".join(f"{name} ({', '.join(p.name for p in paths)})" for name, paths in doubles.items())
+        )
     if problems:
         extra = f" (files matching no image: {', '.join(unmatched)})" if unmatched else ""
-        raise BenchmarkError(f"outputs in {outputs_dir} do not match {dataset.name}'s images: {'; '.join(problems)}"
-                         f"{extra}. Name each file after its image, e.g. {dataset.images[0].name}.png or "
-                         f"{dataset.images[0].name}_<anything>.png")
+        raise BenchmarkError(
+            f"outputs in {outputs_dir} do not match {dataset.name}'s images: {'; '.join(problems)}"
+            f"{extra}. Name each file after its image, e.g. {dataset.images[0].name}.png or "
+            f"{dataset.images[0].name}_<anything>.png"
+        )
     return {name: paths[0] for name, paths in found.items()}
 
 
-def import_outputs(name, dataset, outputs_dir, output_dir, *, data_dir=None, convention="integer",
-                   crop_border=None, progress=True):
+def import_outputs(
+    name, dataset, outputs_dir, output_dir, *, data_dir=None, convention="integer", crop_border=None, progress=True
+):
     """Store an external model's x4 outputs as method ``name`` and measure them like a built-in method.
 
     Every file is read and its size checked against the (cropped) HR image before anything is stored; the pixels
@@ -479,16 +587,27 @@ def import_outputs(name, dataset, outputs_dir, output_dir, *, data_dir=None, con
         except SRMOSError as exc:
             mismatched.append(f"{path.name}: {exc}")
     if mismatched:
-        raise BenchmarkError(f"outputs in {outputs_dir} do not fit {dataset.name}'s HR images (cropped to a multiple "
-                         f"of {dataset.scale}): {'; '.join(mismatched)}")
+        raise BenchmarkError(
+            f"outputs in {outputs_dir} do not fit {dataset.name}'s HR images (cropped to a multiple "
+            f"of {dataset.scale}): {'; '.join(mismatched)}"
+        )
 
     rows = []
     for image, sr, hr in tqdm(staged, desc=f"import {name}", unit="image", disable=not progress):
         source_sha256 = file_sha256(files[image.name])
-        job = dataset_job(dataset, image, name, output_dir, convention, crop_border, source=f"import:{source_sha256}",
-                          key=hashlib.sha256(json.dumps(["import", dataset.name, image.name, name, source_sha256])
-                                             .encode()).hexdigest(),
-                          hr_sha256=file_sha256(image.hr_path))
+        job = dataset_job(
+            dataset,
+            image,
+            name,
+            output_dir,
+            convention,
+            crop_border,
+            source=f"import:{source_sha256}",
+            key=hashlib.sha256(
+                json.dumps(["import", dataset.name, image.name, name, source_sha256]).encode()
+            ).hexdigest(),
+            hr_sha256=file_sha256(image.hr_path),
+        )
         sha256, path = store_output(sr, output_dir)
         psnr, ssim = measure(sr, hr, convention, crop_border)
         rows.append(result_row(job, sha256, path, psnr, ssim))

@@ -3,6 +3,7 @@
 Without ``CELERY_BROKER_URL`` tasks run in-process (``task_always_eager``), which is what the quick start uses;
 with it, workers started by ``celery -A config worker`` pick them up from Redis.
 """
+
 import os
 
 from celery import Celery

@@ -3,6 +3,7 @@
 Defaults give the embedded quick start: SQLite in ``var/``, tasks run in-process, DEBUG off.
 ``SRMOS_PRODUCTION=1`` switches on the production checks: a secret key must come from the environment.
 """
+
 import json
 import os
 from pathlib import Path

@@ -5,6 +5,7 @@ gthread workers: a rating request is about 1.5 ms of Python (GIL-bound) and a fe
 so one process per core (plus one, to cover a worker restarting) with 4 threads each keeps the cores busy; more
 processes than cores only add switching (docs/deployment.md, "Load test").
 """
+
 import multiprocessing
 import os
 

@@ -2,6 +2,7 @@
 
 Sends the Host and X-Forwarded-Proto a proxy would, so ALLOWED_HOSTS and the HTTPS redirect are exercised too.
 """
+
 import http.client
 import os
 import sys

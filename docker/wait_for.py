@@ -2,6 +2,7 @@
 
 Compose's health checks order the start on one machine; a worker on another machine has no such help.
 """
+
 import os
 import socket
 import sys

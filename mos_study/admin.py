@@ -89,15 +89,22 @@ class StudyAdmin(admin.ModelAdmin):
                 else:
                     self.say_created(request, study)
                     return redirect("admin:mos_study_study_change", study.pk)
-        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
-                   "title": "Create a study from benchmark outputs"}
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "opts": self.model._meta,
+            "title": "Create a study from benchmark outputs",
+        }
         return render(request, "admin/mos_study/study/create.html", context)
 
     def say_created(self, request, study):
         link = self.link(request, study)
         if study.status == models.Study.Status.PREPARING:
-            messages.success(request, f"Study {study.name} is being prepared: a worker makes its missing outputs, "
-                                      f"then it opens to raters. Rater link: {link}")
+            messages.success(
+                request,
+                f"Study {study.name} is being prepared: a worker makes its missing outputs, "
+                f"then it opens to raters. Rater link: {link}",
+            )
         else:
             messages.success(request, f"Study {study.name} created. Rater link: {link}")
 
@@ -158,6 +165,7 @@ class RatingSessionAdmin(admin.ModelAdmin):
 class RatingAdmin(admin.ModelAdmin):
     list_display = ["trial", "score", "response_ms", "created"]
     list_filter = ["trial__session__study", "score"]
+
     # Ratings are evidence: the admin shows them, nobody edits them.
     def has_change_permission(self, request, obj=None):
         return False

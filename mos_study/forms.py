@@ -1,4 +1,5 @@
 """Forms: the rater's consent, and a researcher's new study (used by the admin)."""
+
 import argparse
 
 from django import forms
@@ -62,6 +63,7 @@ def option_field(option):
     if option.kind == options.FLAG:
         return forms.BooleanField(required=False, initial=option.suggested, **common)
     if option.kind == options.INTEGER:
-        return forms.IntegerField(min_value=option.minimum, initial=option.default,
-                                  required=option.default is not None, **common)
+        return forms.IntegerField(
+            min_value=option.minimum, initial=option.default, required=option.default is not None, **common
+        )
     raise ValueError(f"study option {option.name!r} has an unknown kind {option.kind!r}")

@@ -4,6 +4,7 @@
 a sentence for people; extra fields carry what the code needs, e.g. ``retry_after`` (seconds) with ``rate_limited``.
 Used by the views (``views.common``) and by the rate limits (``security``).
 """
+
 from django.http import JsonResponse
 
 

@@ -6,6 +6,7 @@ Study side: a ``Study`` shows ``Stimulus`` items (one output each, or the HR ori
 ``hr``) to ``Rater``s; each ``RatingSession`` is an ordered list of ``Trial``s and each trial gets at most one
 ``Rating``.
 """
+
 import secrets
 
 from django.conf import settings

@@ -6,6 +6,7 @@ rates of ``settings.SRMOS_RATE_LIMITS[scope]`` (e.g. ``{"ip": "1200/m", "token":
 view is not called: the client gets 429 JSON in the app's error shape (``mos_study.http.json_error``), code
 ``rate_limited``, saying when to retry in ``message`` and ``retry_after`` (seconds), and a ``Retry-After`` header.
 """
+
 import hashlib
 import logging
 import math

@@ -12,6 +12,7 @@ Acknowledged late (settings), so a job whose worker dies is delivered again.
 task's own process, then builds its stimuli and opens it (``services.study_setup.prepare_study``), so that creating a
 study never runs a benchmark inside a web request.
 """
+
 import logging
 import time
 from collections import OrderedDict
@@ -153,8 +154,9 @@ def run_on_workers(jobs, timeout, queue, progress):
     group_result = group(generate_output.s(job.to_dict()) for job in jobs).apply_async(queue=queue)
     results = []
     try:
-        with tqdm(total=len(jobs), desc=f"benchmark (workers, queue {queue})", unit="image",
-                  disable=not progress) as bar:
+        with tqdm(
+            total=len(jobs), desc=f"benchmark (workers, queue {queue})", unit="image", disable=not progress
+        ) as bar:
             for job, async_result in zip(jobs, group_result.results):
                 results.append(wait_for(async_result, job, timeout, queue))
                 bar.update(1)
@@ -173,8 +175,10 @@ def check_broker():
         with generate_output.app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.5, timeout=5)
     except (BrokerOperationalError, OSError) as exc:
-        raise BrokerError(f"cannot reach the Celery broker at {redacted(settings.CELERY_BROKER_URL)} ({exc}): start "
-                          f"it, correct CELERY_BROKER_URL, or unset it to run in-process") from None
+        raise BrokerError(
+            f"cannot reach the Celery broker at {redacted(settings.CELERY_BROKER_URL)} ({exc}): start "
+            f"it, correct CELERY_BROKER_URL, or unset it to run in-process"
+        ) from None
 
 
 def wait_for(async_result, job, timeout, queue):
@@ -185,7 +189,8 @@ def wait_for(async_result, job, timeout, queue):
         raise WorkerTimeoutError(
             f"no Celery worker answered within {timeout:g} s (waiting for {what} on queue {queue!r}, broker "
             f"{redacted(settings.CELERY_BROKER_URL)}): start one with `celery -A config worker -Q {queue}`, "
-            f"give busy workers longer with --timeout, or unset CELERY_BROKER_URL to run in-process") from None
+            f"give busy workers longer with --timeout, or unset CELERY_BROKER_URL to run in-process"
+        ) from None
     except SRMOSError:
         raise
     except Exception as exc:  # the worker's error, rebuilt by Celery from its JSON result

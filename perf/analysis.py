@@ -6,6 +6,7 @@ design, 5 % repeats) through every screening rule, the P.910 model, significance
 Prints the seconds per stage and, for context (project rule), this machine's torch.mm rate measured in the same run.
 The statistics are pandas/numpy group-bys and bincounts: memory-bound, so the GEMM rate is context, not a roofline.
 """
+
 import argparse
 import tempfile
 import time
@@ -27,13 +28,18 @@ def synthetic_ratings(n_ratings=100_000, n_raters=300, n_images=200, n_methods=1
     stimulus = rng.integers(0, n_images * n_methods, n_ratings)
     image, method = np.divmod(stimulus, n_methods)
     score = np.clip(np.rint(quality[image, method] + bias[rater] + noise[rater] * rng.normal(size=n_ratings)), 1, 5)
-    frame = pd.DataFrame({
-        "dataset": np.where(image < n_images // 2, "BSD100", "Set14"),
-        "rater": [f"rater{r:03d}" for r in rater], "image": [f"img{i:03d}" for i in image],
-        "method": [f"method{m:02d}" for m in method], "score": score,
-        "kind": np.where(rng.random(n_ratings) < 0.05, "repeat", "trial"),
-        "response_ms": rng.gamma(4.0, 600.0, n_ratings), "trial": np.arange(n_ratings),
-    })
+    frame = pd.DataFrame(
+        {
+            "dataset": np.where(image < n_images // 2, "BSD100", "Set14"),
+            "rater": [f"rater{r:03d}" for r in rater],
+            "image": [f"img{i:03d}" for i in image],
+            "method": [f"method{m:02d}" for m in method],
+            "score": score,
+            "kind": np.where(rng.random(n_ratings) < 0.05, "repeat", "trial"),
+            "response_ms": rng.gamma(4.0, 600.0, n_ratings),
+            "trial": np.arange(n_ratings),
+        }
+    )
     return prepare_ratings(frame)
 
 
@@ -49,9 +55,11 @@ def main():
     parser.add_argument("--ratings", type=int, default=100_000)
     args = parser.parse_args()
     ratings = synthetic_ratings(args.ratings)
-    print(f"{len(ratings)} ratings, {ratings.rater.nunique()} raters, "
-          f"{len(ratings[['dataset', 'image', 'method']].drop_duplicates())} stimuli; "
-          f"torch {torch.get_num_threads()} threads")
+    print(
+        f"{len(ratings)} ratings, {ratings.rater.nunique()} raters, "
+        f"{len(ratings[['dataset', 'image', 'method']].drop_duplicates())} stimuli; "
+        f"torch {torch.get_num_threads()} threads"
+    )
     results = timed("statistics (build_results)", build_results, ratings, AnalysisOptions())
     timed("  with bootstrap 200", build_results, ratings, AnalysisOptions(bootstrap=200))
     files = timed("tables + summary (no figures)", render_files, results, figures=False)

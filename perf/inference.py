@@ -12,6 +12,7 @@ each timed as a burst of one image's worth of FLOPs so that it meets the same co
 and the ratio of achieved to conv limit. On CUDA the same in bf16 autocast, with cuDNN and bf16 torch.mm as the limit.
 It checks that the fused output equals the plain eager model's to float tolerance and stops if not.
 """
+
 import argparse
 import math
 import sys
@@ -35,8 +36,16 @@ def conv_flops(model, lr_shape):
 
     def count(conv, inputs, output):
         nonlocal total
-        total += 2 * conv.in_channels * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1] \
-            * output.shape[-2] * output.shape[-1] // conv.groups
+        total += (
+            2
+            * conv.in_channels
+            * conv.out_channels
+            * conv.kernel_size[0]
+            * conv.kernel_size[1]
+            * output.shape[-2]
+            * output.shape[-1]
+            // conv.groups
+        )
 
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
     with torch.inference_mode():
@@ -76,12 +85,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--rounds", type=int, default=8, help="alternating rounds of peak and model timings")
-    parser.add_argument("--batch", type=int, default=None,
-                        help="images per timed call, all through the network at once (default 1 CPU, 8 CUDA)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="images per timed call, all through the network at once (default 1 CPU, 8 CUDA)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's, the cores)")
     parser.add_argument("--data-dir", default=None, help="use BSD100 images from this datasets folder")
-    parser.add_argument("--try-compile", action="store_true",
-                        help="also time torch.jit.freeze and torch.compile (inductor) on the fused network")
+    parser.add_argument(
+        "--try-compile",
+        action="store_true",
+        help="also time torch.jit.freeze and torch.compile (inductor) on the fused network",
+    )
     parser.add_argument("--min-ratio", type=float, default=None, help="exit 1 if achieved/conv limit is lower")
     args = parser.parse_args(argv)
     if args.threads:
@@ -109,8 +125,9 @@ def main(argv=None):
     out_fused = upscale_batch(fused, images[:2], device=device, amp=False)
     out_plain = upscale_batch(plain, images[:2], device=device, amp=False)
     uint8_diff = max(np.abs(a.astype(int) - b).max() for a, b in zip(out_fused, out_plain))
-    print(f"fused vs plain eager: max |difference| {difference:.2e} (float, output range [-1, 1]), "
-          f"{uint8_diff} (uint8)")
+    print(
+        f"fused vs plain eager: max |difference| {difference:.2e} (float, output range [-1, 1]), {uint8_diff} (uint8)"
+    )
     if difference > 1e-3 or uint8_diff > 1:
         raise SystemExit("the fused network does not reproduce the plain model")
 
@@ -134,18 +151,24 @@ def main(argv=None):
 
     kind = "bf16 autocast" if amp else "fp32"
     print(f"device: {torch.cuda.get_device_name(device) if amp else 'CPU'}, {torch.get_num_threads()} threads, {kind}")
-    print(f"work: SRResNet x4 (16 blocks, 64 features), LR {LR_SIZE[1]}x{LR_SIZE[0]} -> HR {LR_SIZE[1] * 4}x"
-          f"{LR_SIZE[0] * 4}, {flops / 1e9:.2f} GFLOP per image (paper network's convolutions)")
+    print(
+        f"work: SRResNet x4 (16 blocks, 64 features), LR {LR_SIZE[1]}x{LR_SIZE[0]} -> HR {LR_SIZE[1] * 4}x"
+        f"{LR_SIZE[0] * 4}, {flops / 1e9:.2f} GFLOP per image (paper network's convolutions)"
+    )
     label = "cuDNN" if amp else "oneDNN"
-    print(f"machine limit: best {label} conv3x3 64->64 channels_last {conv_peak / 1e9:.1f} GFLOP/s; "
-          f"torch.mm {gemm_peak / 1e9:.1f} GFLOP/s (each timed over one image's worth of FLOPs)")
+    print(
+        f"machine limit: best {label} conv3x3 64->64 channels_last {conv_peak / 1e9:.1f} GFLOP/s; "
+        f"torch.mm {gemm_peak / 1e9:.1f} GFLOP/s (each timed over one image's worth of FLOPs)"
+    )
     megapixels = LR_SIZE[0] * LR_SIZE[1] / 1e6
     ratio = None
     for name, seconds in times.items():
         achieved = flops / seconds
-        print(f"{name:32s} {seconds:7.3f} s/image  {1 / seconds:7.2f} images/s  {megapixels / seconds:7.3f} LR MP/s  "
-              f"{achieved / 1e9:7.1f} GFLOP/s  = {achieved / conv_peak:5.1%} of conv limit, "
-              f"{achieved / gemm_peak:5.1%} of torch.mm")
+        print(
+            f"{name:32s} {seconds:7.3f} s/image  {1 / seconds:7.2f} images/s  {megapixels / seconds:7.3f} LR MP/s  "
+            f"{achieved / 1e9:7.1f} GFLOP/s  = {achieved / conv_peak:5.1%} of conv limit, "
+            f"{achieved / gemm_peak:5.1%} of torch.mm"
+        )
         ratio = achieved / conv_peak if ratio is None else ratio
     if args.min_ratio is not None and ratio < args.min_ratio:
         print(f"FAIL: srmos reaches {ratio:.1%} of the conv limit, less than {args.min_ratio:.0%}")
@@ -162,7 +185,7 @@ def compiled_variants(fused, device, batch, amp, run):
             frozen = torch.jit.freeze(torch.jit.trace(fused, example))
         frozen.scale = 4
         variants["+ torch.jit.freeze"] = run(FrozenWrapper(frozen, fused))
-    except Exception as error:  # report, do not stop: this is an experiment
+    except Exception as error:  # noqa: BLE001 (report, do not stop: this is an experiment)
         print(f"torch.jit.freeze unavailable: {type(error).__name__}: {error}")
     try:
         import torch._inductor.config as inductor_config
@@ -174,7 +197,7 @@ def compiled_variants(fused, device, batch, amp, run):
             compiled(example)
         print(f"torch.compile: first call (compilation) {time.perf_counter() - start:.1f} s")
         variants["+ torch.compile (inductor)"] = run(FrozenWrapper(compiled, fused))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (report, do not stop)
         print(f"torch.compile unavailable: {type(error).__name__}: {str(error).splitlines()[0]}")
     return variants
 

@@ -12,6 +12,7 @@ client over the rating phase, and the ratings stored against those acknowledged:
 where lost and duplicated ratings are matched one by one. Bounded in raters, ratings and time; loopback only.
 Exit status 1 when a rating was lost, doubled, or never acknowledged.
 """
+
 import argparse
 import csv
 import http.client
@@ -294,9 +295,13 @@ def parse_args(argv=None):
     parser.add_argument("--study-token", required=True, help="the token in the study link /s/<token>/")
     parser.add_argument("--raters", type=int, default=100, help="concurrent simulated raters (default %(default)s)")
     parser.add_argument("--ratings-per-rater", type=int, default=1000, help="at most this many ratings each")
-    parser.add_argument("--interval-ms", type=float, default=300.0,
-                        help="each rater rates at most once per this many ms (default %(default)s: 100 raters offer "
-                             "333 ratings/s); 0: as fast as the server answers")
+    parser.add_argument(
+        "--interval-ms",
+        type=float,
+        default=300.0,
+        help="each rater rates at most once per this many ms (default %(default)s: 100 raters offer "
+        "333 ratings/s); 0: as fast as the server answers",
+    )
     parser.add_argument("--time-limit", type=float, default=120.0, help="stop rating after this many seconds")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one response")
     parser.add_argument("--username", help="researcher login: compare with the ratings export")
@@ -373,8 +378,10 @@ def cpu_figures(before, after, ratings):
     if "machine_busy" not in before or not ratings:
         return {}
     wall = after["time"] - before["time"]
-    figures = {"cores": os.cpu_count(), "machine_busy_pct": round(
-        100 * (after["machine_busy"] - before["machine_busy"]) / (wall * os.cpu_count()), 1)}
+    figures = {
+        "cores": os.cpu_count(),
+        "machine_busy_pct": round(100 * (after["machine_busy"] - before["machine_busy"]) / (wall * os.cpu_count()), 1),
+    }
     for part in ("server", "postgres", "self"):
         if part in before:
             figures[f"cpu_ms_per_rating_{part}"] = round(1000 * (after[part] - before[part]) / ratings, 2)
@@ -399,8 +406,18 @@ def run(args, base):
     threads = [
         threading.Thread(
             target=run_rater,
-            args=(base, study_path, f"{run_id}-{i:04d}", barriers, deadline, args.ratings_per_rater,
-                  args.interval_ms / 1000, args.seed * 100_003 + i, results, args.timeout),
+            args=(
+                base,
+                study_path,
+                f"{run_id}-{i:04d}",
+                barriers,
+                deadline,
+                args.ratings_per_rater,
+                args.interval_ms / 1000,
+                args.seed * 100_003 + i,
+                results,
+                args.timeout,
+            ),
             daemon=True,
         )
         for i in range(args.raters)
@@ -426,23 +443,31 @@ def run(args, base):
 def print_summary(s):
     print(f"offered: {s['raters']} raters, one rating each per {s['interval_ms']} ms")
     print(f"raters: {s['raters']} ({s['raters_failed']} failed{': ' + '; '.join(s['errors']) if s['errors'] else ''})")
-    print(f"ratings acknowledged: {s['ratings_acknowledged']} in {s['rating_seconds']} s "
-          f"-> {s['ratings_per_s']} ratings/s (retries {s['retries']}, never acknowledged "
-          f"{s['ratings_unacknowledged']}; statuses {s['statuses']})")
-    print(f"rating request latency: median {s['latency_median_ms']} ms, p99 {s['latency_p99_ms']} ms, "
-          f"max {s['latency_max_ms']} ms")
+    print(
+        f"ratings acknowledged: {s['ratings_acknowledged']} in {s['rating_seconds']} s "
+        f"-> {s['ratings_per_s']} ratings/s (retries {s['retries']}, never acknowledged "
+        f"{s['ratings_unacknowledged']}; statuses {s['statuses']})"
+    )
+    print(
+        f"rating request latency: median {s['latency_median_ms']} ms, p99 {s['latency_p99_ms']} ms, "
+        f"max {s['latency_max_ms']} ms"
+    )
     if "machine_busy_pct" in s:
         line = f"CPU while rating: machine {s['machine_busy_pct']} % busy of {s['cores']} cores"
         if "cpu_ms_per_rating_server" in s:
-            line += (f"; per rating: server {s['cpu_ms_per_rating_server']} ms, PostgreSQL (all its processes) "
-                     f"{s['cpu_ms_per_rating_postgres']} ms, this load generator {s['cpu_ms_per_rating_self']} ms"
-                     f" -> the machine's ceiling for server + database alone: {s['ceiling_ratings_per_s']} ratings/s")
+            line += (
+                f"; per rating: server {s['cpu_ms_per_rating_server']} ms, PostgreSQL (all its processes) "
+                f"{s['cpu_ms_per_rating_postgres']} ms, this load generator {s['cpu_ms_per_rating_self']} ms"
+                f" -> the machine's ceiling for server + database alone: {s['ceiling_ratings_per_s']} ratings/s"
+            )
         print(line)
     stored = f"{s['stored_by_state']} (per session state)"
     if "stored_by_export" in s:
         stored += f", {s['stored_by_export']} (ratings export)"
-    print(f"ratings stored: {stored} against {s['ratings_acknowledged']} acknowledged: "
-          f"lost {s['lost']}, duplicated {s['duplicated']}")
+    print(
+        f"ratings stored: {stored} against {s['ratings_acknowledged']} acknowledged: "
+        f"lost {s['lost']}, duplicated {s['duplicated']}"
+    )
 
 
 def main(argv=None):

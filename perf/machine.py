@@ -4,6 +4,7 @@ Machines differ by a third from one session to the next, so every ``perf`` scrip
 beside these limits and the ratio: for convolutions the best oneDNN 3x3 rate (which beats ``torch.mm`` on CPUs here),
 for matrix work ``torch.mm``.
 """
+
 import time
 
 import torch
@@ -11,8 +12,14 @@ from torch import nn
 
 # (batch, channels, height, width): small and large maps, the widths SRResNet and the discriminator use.
 CONV3X3_SHAPES = [
-    (1, 64, 120, 80), (1, 64, 256, 256), (4, 64, 96, 96), (8, 64, 64, 64), (16, 64, 48, 48),
-    (16, 128, 48, 48), (16, 256, 24, 24), (16, 512, 12, 12),
+    (1, 64, 120, 80),
+    (1, 64, 256, 256),
+    (4, 64, 96, 96),
+    (8, 64, 64, 64),
+    (16, 64, 48, 48),
+    (16, 128, 48, 48),
+    (16, 256, 24, 24),
+    (16, 512, 12, 12),
 ]
 
 

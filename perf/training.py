@@ -6,6 +6,7 @@ Prints iterations/s, samples/s, peak memory, the FLOPs of one update (counted by
 real train_step, forward and backward), the achieved FLOP/s, this machine's best 3x3 convolution rate measured in
 the same run (oneDNN on the CPU, cuDNN on the GPU) and the ratio of the two.
 """
+
 import argparse
 import resource
 import sys
@@ -22,6 +23,7 @@ from sr_models.imageio import write_png
 from sr_models.train.config import preset
 from sr_models.train.distributed import DistContext
 from sr_models.train.trainer import Trainer
+
 
 def peak_memory_mib(device):
     if device.type == "cuda":
@@ -52,8 +54,14 @@ def measure(name, device, args, data_dir):
         trainer.train_step(lr, hr)
     synchronize(device)
     its = args.steps / (time.perf_counter() - start)
-    return {"name": name, "it/s": its, "samples/s": its * args.batch, "flops": flops, "flop/s": flops * its,
-            "mem": peak_memory_mib(device)}
+    return {
+        "name": name,
+        "it/s": its,
+        "samples/s": its * args.batch,
+        "flops": flops,
+        "flop/s": flops * its,
+        "mem": peak_memory_mib(device),
+    }
 
 
 def main(argv=None):
@@ -73,17 +81,23 @@ def main(argv=None):
     peak = conv3x3_rate(device, dtype)
     label = "oneDNN" if device.type == "cpu" else "cuDNN"
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {where}; batch {args.batch} x {args.crop}x{args.crop}; amp {args.amp}; "
-          f"channels_last {args.channels_last}; {args.steps} timed steps after {args.warmup} warm-up")
+    print(
+        f"device: {where}; batch {args.batch} x {args.crop}x{args.crop}; amp {args.amp}; "
+        f"channels_last {args.channels_last}; {args.steps} timed steps after {args.warmup} warm-up"
+    )
     print(f"machine limit: best {label} conv3x3 {str(dtype).split('.')[-1]} forward {peak / 1e9:.1f} GFLOP/s")
     with tempfile.TemporaryDirectory() as tmp:
         write_png(Path(tmp) / "x.png", np.zeros((args.crop, args.crop, 3), np.uint8))
-        print(f"{'step':14s} {'it/s':>8s} {'samples/s':>10s} {'GFLOP/step':>11s} {'GFLOP/s':>8s} {'of peak':>8s} "
-              f"{'peak mem MiB':>13s}")
+        print(
+            f"{'step':14s} {'it/s':>8s} {'samples/s':>10s} {'GFLOP/step':>11s} {'GFLOP/s':>8s} {'of peak':>8s} "
+            f"{'peak mem MiB':>13s}"
+        )
         for name in args.methods:
             r = measure(name, device, args, tmp)
-            print(f"{r['name']:14s} {r['it/s']:8.3f} {r['samples/s']:10.2f} {r['flops'] / 1e9:11.1f} "
-                  f"{r['flop/s'] / 1e9:8.1f} {r['flop/s'] / peak:8.1%} {r['mem']:13.0f}")
+            print(
+                f"{r['name']:14s} {r['it/s']:8.3f} {r['samples/s']:10.2f} {r['flops'] / 1e9:11.1f} "
+                f"{r['flop/s'] / 1e9:8.1f} {r['flop/s'] / peak:8.1%} {r['mem']:13.0f}"
+            )
     return 0
 
 

@@ -18,6 +18,7 @@ Files are read with ``torch.load(weights_only=True)``: ``extra`` may hold tensor
 and dicts, not arbitrary Python objects. Writing is atomic (``sr_models.fileio.atomic_write``: temporary file in
 the same folder, fsync, ``os.replace``), so a crash never leaves a half-written checkpoint under the final name.
 """
+
 import datetime
 import re
 from pathlib import Path
@@ -81,14 +82,17 @@ def save_checkpoint(path, generator, *, method, arch="srresnet", step=0, provena
 def _read(path, map_location, mmap=False):
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except Exception as error:  # torch raises many kinds for files that are not torch files
+    except Exception as error:  # noqa: BLE001 (torch raises many kinds for files that are not torch files)
         lines = str(error).splitlines() or [""]
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         if refused:
-            raise CheckpointError(f"{path} holds a {refused.group(1)} object, which safe loading refuses; keep "
-                                  "provenance and extra to tensors, numbers, strings, lists and dicts") from None
-        raise CheckpointError(f"{path} is not an srmos checkpoint: torch cannot read it "
-                              f"({type(error).__name__}: {lines[0]})") from None
+            raise CheckpointError(
+                f"{path} holds a {refused.group(1)} object, which safe loading refuses; keep "
+                "provenance and extra to tensors, numbers, strings, lists and dicts"
+            ) from None
+        raise CheckpointError(
+            f"{path} is not an srmos checkpoint: torch cannot read it ({type(error).__name__}: {lines[0]})"
+        ) from None
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -98,13 +102,20 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint {path} does not exist")
     checkpoint = _read(path, map_location)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        hint = " (it looks like a bare state_dict)" if isinstance(checkpoint, dict) and all(
-            isinstance(v, torch.Tensor) for v in checkpoint.values()) else ""
-        raise CheckpointError(f"{path} is not an srmos checkpoint{hint}; make one with "
-                              "sr_models.checkpoint.save_checkpoint or python -m sr_models train")
+        hint = (
+            " (it looks like a bare state_dict)"
+            if isinstance(checkpoint, dict) and all(isinstance(v, torch.Tensor) for v in checkpoint.values())
+            else ""
+        )
+        raise CheckpointError(
+            f"{path} is not an srmos checkpoint{hint}; make one with "
+            "sr_models.checkpoint.save_checkpoint or python -m sr_models train"
+        )
     if checkpoint.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {checkpoint.get('format_version')!r}; "
-                              f"this srmos reads version {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{path} has checkpoint format version {checkpoint.get('format_version')!r}; "
+            f"this srmos reads version {FORMAT_VERSION}"
+        )
     missing = [key for key in KEYS if key not in checkpoint]
     if missing:
         raise CheckpointError(f"{path} is a damaged srmos checkpoint: it lacks {', '.join(missing)}")
@@ -117,6 +128,8 @@ def build_generator(checkpoint) -> nn.Module:
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
-        raise CheckpointError(f"the checkpoint's weights do not fit {checkpoint['arch']} "
-                              f"{checkpoint['arch_args']}: {first_mismatch(error)}") from None
+        raise CheckpointError(
+            f"the checkpoint's weights do not fit {checkpoint['arch']} "
+            f"{checkpoint['arch_args']}: {first_mismatch(error)}"
+        ) from None
     return model.eval()

@@ -7,6 +7,7 @@ HR is cropped to a multiple of the scale; where no LR file exists LR is made fro
 The reader lives in ``sr_models`` so that training validates on the same sets the benchmark measures; fetching a set
 is the harness's job (``python -m benchmarks download``, ``benchmarks.download``), so nothing here goes online.
 """
+
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class DatasetError(SRMOSError):
 @dataclass(frozen=True)
 class TestImage:
     """One test image: ``name`` like ``img_001`` (or the file stem in a plain folder)."""
+
     __test__ = False  # not a pytest test class
 
     name: str
@@ -78,7 +80,8 @@ class Dataset:
             raise DatasetError(
                 f"{image.lr_path} is {lr.shape[1]}x{lr.shape[0]} but its HR image {image.hr_path.name} cropped to a "
                 f"multiple of {self.scale} is {hr.shape[1]}x{hr.shape[0]}, so LR must be "
-                f"{lr_shape[1]}x{lr_shape[0]}; replace the LR file or delete it to have LR made from HR")
+                f"{lr_shape[1]}x{lr_shape[0]}; replace the LR file or delete it to have LR made from HR"
+            )
         return lr, hr
 
     def verify(self):
@@ -110,9 +113,13 @@ def available(data_dir=None, scale=4):
     data_dir = resolve_data_dir(data_dir)
     if not data_dir.is_dir():
         return []
-    present = [p.name for p in sorted(data_dir.iterdir())
-               if p.is_dir() and not p.name.startswith(".")
-               and ((p / f"image_SRF_{scale}").is_dir() or any(is_image_file(f) for f in p.iterdir()))]
+    present = [
+        p.name
+        for p in sorted(data_dir.iterdir())
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and ((p / f"image_SRF_{scale}").is_dir() or any(is_image_file(f) for f in p.iterdir()))
+    ]
     known = [name for name in KNOWN_DATASETS if name in present]
     return known + [name for name in present if name not in KNOWN_DATASETS]
 
@@ -136,21 +143,27 @@ def get_dataset(dataset, data_dir=None, scale=4, *, name=None):
         expected = KNOWN_DATASETS.get(dataset)
         name = name or dataset
         if not root.is_dir():
-            hint = (f"download it with `python -m benchmarks download {dataset}`" if expected else
-                    f"known datasets: {', '.join(KNOWN_DATASETS)}; any folder of HR images can be given by path")
+            hint = (
+                f"download it with `python -m benchmarks download {dataset}`"
+                if expected
+                else f"known datasets: {', '.join(KNOWN_DATASETS)}; any folder of HR images can be given by path"
+            )
             present = ", ".join(available(data_dir, scale)) or "none"
             raise DatasetError(
                 f"dataset {dataset!r} not found: looked for the folder {root} (data directory from --data-dir, "
-                f"$SRMOS_DATA_DIR or the default {paths.DEFAULT_DATA_DIR}; datasets there: {present}); {hint}")
+                f"$SRMOS_DATA_DIR or the default {paths.DEFAULT_DATA_DIR}; datasets there: {present}); {hint}"
+            )
     images = scan_srf_layout(root, scale) if (root / f"image_SRF_{scale}").is_dir() else scan_plain_folder(root)
     if not images:
         raise DatasetError(
             f"dataset {name!r} at {root} holds no images: looked for {root / f'image_SRF_{scale}'}/*_SRF_{scale}_HR.*"
-            f" and for image files ({', '.join(IMAGE_SUFFIXES)}) directly in {root}")
+            f" and for image files ({', '.join(IMAGE_SUFFIXES)}) directly in {root}"
+        )
     if expected is not None and len(images) != expected:
         raise DatasetError(
             f"dataset {name} at {root} is incomplete: it has {len(images)} HR images where {expected} belong; "
-            f"copy it again or run `python -m benchmarks download {name} --force`")
+            f"copy it again or run `python -m benchmarks download {name} --force`"
+        )
     return Dataset(name=name, root=root, images=images, scale=scale)
 
 
@@ -164,8 +177,10 @@ def scan_srf_layout(root, scale):
             (hr if match["kind"] == "HR" else lr)[match["name"]] = path
     orphans = sorted(set(lr) - set(hr))
     if orphans:
-        raise DatasetError(f"{folder} has LR files without their HR files for: {', '.join(orphans)} "
-                           f"(expected {orphans[0]}_SRF_{scale}_HR.png)")
+        raise DatasetError(
+            f"{folder} has LR files without their HR files for: {', '.join(orphans)} "
+            f"(expected {orphans[0]}_SRF_{scale}_HR.png)"
+        )
     return [TestImage(name, hr[name], lr.get(name)) for name in sorted(hr)]
 
 

@@ -5,6 +5,7 @@
 ``--lr-data``. Sub-images are named ``<stem>_s<NNN>.png``; an unreadable image is reported and skipped. Existing
 output files are left alone (a rerun continues an interrupted extraction).
 """
+
 import argparse
 import logging
 import sys
@@ -40,7 +41,7 @@ def extract_one(path, output, size=480, step=240, min_remainder=0, lr_output=Non
             count += 1
             if (Path(output) / name).exists() and (lr_output is None or (Path(lr_output) / name).exists()):
                 continue
-            crop = image[top:top + size, left:left + size]
+            crop = image[top : top + size, left : left + size]
             if lr_output is not None:
                 write_png(Path(lr_output) / name, imresize(crop, scale=1.0 / scale))
             write_png(Path(output) / name, crop)
@@ -66,8 +67,7 @@ def extract_subimages(inputs, output, *, size=480, step=240, min_remainder=0, lr
     Path(output).mkdir(parents=True, exist_ok=True)
     if lr_output is not None:
         Path(lr_output).mkdir(parents=True, exist_ok=True)
-    kwargs = dict(output=output, size=size, step=step, min_remainder=min_remainder, lr_output=lr_output,
-                  scale=scale)
+    kwargs = dict(output=output, size=size, step=step, min_remainder=min_remainder, lr_output=lr_output, scale=scale)
     jobs = [(path, kwargs) for path in list_images(inputs)]
     total, skipped = 0, []
     if workers > 1:
@@ -89,16 +89,27 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="folder for the HR sub-images")
     parser.add_argument("--size", type=int, default=480, help="sub-image side in pixels (default 480)")
     parser.add_argument("--step", type=int, default=240, help="stride between sub-images (default 240)")
-    parser.add_argument("--min-remainder", type=int, default=0,
-                        help="add a last, end-flush sub-image when more than this many pixels are left over")
+    parser.add_argument(
+        "--min-remainder",
+        type=int,
+        default=0,
+        help="add a last, end-flush sub-image when more than this many pixels are left over",
+    )
     parser.add_argument("--lr-output", help="also write LR sub-images (MATLAB bicubic) here")
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     try:
-        total, skipped = extract_subimages(args.input, args.output, size=args.size, step=args.step,
-                                           min_remainder=args.min_remainder, lr_output=args.lr_output,
-                                           scale=args.scale, workers=args.workers)
+        total, skipped = extract_subimages(
+            args.input,
+            args.output,
+            size=args.size,
+            step=args.step,
+            min_remainder=args.min_remainder,
+            lr_output=args.lr_output,
+            scale=args.scale,
+            workers=args.workers,
+        )
     except SRMOSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ removed and the target is left as it was. ``atomic_write_many`` does the same fo
 disk before the first rename; ``atomic_link`` puts a hard link in place the same way. Every srmos file that others
 read (checkpoints, PNG outputs, tables, manifests, published outputs, exports) is written through here.
 """
+
 import os
 import secrets
 import tempfile

@@ -14,6 +14,7 @@ from the header before any pixel is decoded (``max_pixels``).
 ``write_png`` stores no metadata chunks (no text, no time, no gamma), so a file says nothing about what made it and the
 same pixels always give the same bytes.
 """
+
 import hashlib
 import io
 import warnings
@@ -48,9 +49,11 @@ def read_image(path, mode="auto", max_pixels=MAX_PIXELS):
             with Image.open(path) as img:
                 pixels = img.width * img.height
                 if pixels > max_pixels:
-                    raise ImageError(f"{path}: {img.width}x{img.height} is {pixels} pixels, more than the limit of "
-                                     f"{max_pixels} (a possible decompression bomb); pass a larger max_pixels "
-                                     f"if the file is trusted")
+                    raise ImageError(
+                        f"{path}: {img.width}x{img.height} is {pixels} pixels, more than the limit of "
+                        f"{max_pixels} (a possible decompression bomb); pass a larger max_pixels "
+                        f"if the file is trusted"
+                    )
                 array = _decode(img, mode, path)
     except ImageError:
         raise

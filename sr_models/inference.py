@@ -2,6 +2,7 @@
 
 LR input is scaled to [0, 1]; the generator's output in [-1, 1] becomes uint8 by round((x + 1) / 2 * 255), clipped.
 """
+
 import copy
 import math
 
@@ -81,8 +82,12 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
     last = upsample[-1] if isinstance(upsample, nn.Sequential) and len(upsample) else None
     if isinstance(tail, nn.Conv2d) and isinstance(last, nn.Sequential) and len(last) == 3:
         conv, shuffle, prelu = last
-        if (isinstance(shuffle, nn.PixelShuffle) and shuffle.upscale_factor == 2 and isinstance(prelu, nn.PReLU)
-                and prelu.weight.numel() == 1):
+        if (
+            isinstance(shuffle, nn.PixelShuffle)
+            and shuffle.upscale_factor == 2
+            and isinstance(prelu, nn.PReLU)
+            and prelu.weight.numel() == 1
+        ):
             upsample[-1] = nn.Sequential(conv, prelu)
             fused.tail = SubPixelConv(tail)
     prelus_in_place(fused)
@@ -165,19 +170,20 @@ def _upscale_tiled(model, rgb, grey, *, device, tile, overlap, amp, scale, batch
         by_shape.setdefault((ys[3] - ys[2], xs[3] - xs[2]), []).append((ys, xs))
     for group in by_shape.values():
         for first in range(0, len(group), batch_size):
-            batch = group[first:first + batch_size]
-            windows = [rgb[ys[2]:ys[3], xs[2]:xs[3]] for ys, xs in batch]
+            batch = group[first : first + batch_size]
+            windows = [rgb[ys[2] : ys[3], xs[2] : xs[3]] for ys, xs in batch]
             sr = to_uint8(_run(model, to_tensor(windows, device), amp), grey)
             for (ys, xs), tile_out in zip(batch, sr):
                 # Keep the core only: its pixels saw the whole receptive field of real image data.
                 top, left = (ys[0] - ys[2]) * scale, (xs[0] - xs[2]) * scale
-                core = tile_out[top:top + (ys[1] - ys[0]) * scale, left:left + (xs[1] - xs[0]) * scale]
-                out[ys[0] * scale:ys[1] * scale, xs[0] * scale:xs[1] * scale] = core
+                core = tile_out[top : top + (ys[1] - ys[0]) * scale, left : left + (xs[1] - xs[0]) * scale]
+                out[ys[0] * scale : ys[1] * scale, xs[0] * scale : xs[1] * scale] = core
     return out
 
 
-def upscale_batch(model, images, *, device=None, tile=None, tile_overlap=DEFAULT_TILE_OVERLAP, amp=None,
-                  batch_size=None):
+def upscale_batch(
+    model, images, *, device=None, tile=None, tile_overlap=DEFAULT_TILE_OVERLAP, amp=None, batch_size=None
+):
     """Upscale a list of uint8 images (grey HxW, RGB HxWx3 or RGBA HxWx4) with a generator; returns uint8 arrays.
 
     Images of the same size that fit in one tile go through the network ``batch_size`` at a time (default 1 on CPU,
@@ -203,13 +209,22 @@ def upscale_batch(model, images, *, device=None, tile=None, tile_overlap=DEFAULT
             for index, (rgb, kind, _) in enumerate(prepared):
                 h, w = rgb.shape[:2]
                 if tile and max(h, w) > tile:
-                    results[index] = _upscale_tiled(model, rgb, kind == "grey", device=device, tile=tile,
-                                                    overlap=tile_overlap, amp=amp, scale=scale, batch_size=batch_size)
+                    results[index] = _upscale_tiled(
+                        model,
+                        rgb,
+                        kind == "grey",
+                        device=device,
+                        tile=tile,
+                        overlap=tile_overlap,
+                        amp=amp,
+                        scale=scale,
+                        batch_size=batch_size,
+                    )
                 else:
                     whole.setdefault((h, w, kind == "grey"), []).append(index)
             for (_, _, grey), indices in whole.items():
                 for first in range(0, len(indices), batch_size):
-                    chunk = indices[first:first + batch_size]
+                    chunk = indices[first : first + batch_size]
                     sr = to_uint8(_run(model, to_tensor([prepared[i][0] for i in chunk], device), amp), grey)
                     for i, out in zip(chunk, sr):
                         results[i] = out

@@ -6,6 +6,7 @@ and the provenance, adds what a reader of a results table needs (training update
 the source checkpoint's SHA-256, whether the features were stand-ins) and writes ``<weights_dir>/<method>.pt``
 atomically, where ``sr_models.methods`` finds it.
 """
+
 import argparse
 import hashlib
 import sys
@@ -56,14 +57,17 @@ def install(checkpoint_path, method, *, weights_dir=None, output=None, force=Fal
     if checkpoint["arch"] != "srresnet":
         raise CheckpointError(f"{checkpoint_path} holds a {checkpoint['arch']!r} network, not an SRResNet generator")
     if checkpoint["method"] != method and not force:
-        raise CheckpointError(f"{checkpoint_path} was trained as {checkpoint['method']}, not {method}: install it "
-                              f"as --method {checkpoint['method']}, or pass --force to serve it as {method}")
+        raise CheckpointError(
+            f"{checkpoint_path} was trained as {checkpoint['method']}, not {method}: install it "
+            f"as --method {checkpoint['method']}, or pass --force to serve it as {method}"
+        )
     generator = build_generator(checkpoint)
     provenance = inference_provenance(checkpoint, checkpoint_path, file_sha256(checkpoint_path), notes)
     target = Path(output) if output else default_weights_dir(weights_dir) / f"{method}.pt"
     target.parent.mkdir(parents=True, exist_ok=True)
-    return save_checkpoint(target, generator, method=method, arch="srresnet", step=checkpoint["step"],
-                           provenance=provenance)
+    return save_checkpoint(
+        target, generator, method=method, arch="srresnet", step=checkpoint["step"], provenance=provenance
+    )
 
 
 def build_parser(prog="python -m sr_models install"):
@@ -73,8 +77,13 @@ def build_parser(prog="python -m sr_models install"):
     parser.add_argument("--weights-dir", help="where <method>.pt goes (default $SRMOS_WEIGHTS_DIR or var/weights)")
     parser.add_argument("--output", help="write to this file instead of <weights-dir>/<method>.pt")
     parser.add_argument("--force", action="store_true", help="accept a checkpoint trained for another method")
-    parser.add_argument("--note", action="append", default=[], metavar="KEY=VALUE",
-                        help="a provenance entry to record (repeatable), e.g. --note machine='2 CPU cores'")
+    parser.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a provenance entry to record (repeatable), e.g. --note machine='2 CPU cores'",
+    )
     return parser
 
 
@@ -91,8 +100,14 @@ def parse_notes(items):
 def main(argv=None, prog="python -m sr_models install"):
     args = build_parser(prog).parse_args(argv)
     try:
-        path = install(args.checkpoint, args.method, weights_dir=args.weights_dir, output=args.output,
-                       force=args.force, notes=parse_notes(args.note))
+        path = install(
+            args.checkpoint,
+            args.method,
+            weights_dir=args.weights_dir,
+            output=args.output,
+            force=args.force,
+            notes=parse_notes(args.note),
+        )
     except SRMOSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 Generator outputs and HR targets are in [-1, 1]. Discriminators return logits, so every log-sigmoid goes through
 ``binary_cross_entropy_with_logits`` (stable where sigmoid-then-log would give -inf).
 """
+
 import torch
 import torch.nn.functional as F
 from torch import nn

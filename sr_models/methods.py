@@ -11,6 +11,7 @@ Plugins: ``register(name, factory)``, or ``load("package.module:callable")``. A 
 positional argument is an upscale function (LR uint8 array -> x4 uint8 array); one with no required argument is a
 factory, called with the ``weights``/``device`` keywords it accepts, that returns an ``Upscaler``.
 """
+
 import importlib
 import inspect
 from pathlib import Path
@@ -90,8 +91,10 @@ class FunctionUpscaler(Upscaler):
         hr = np.asarray(self.function(lr))
         expected = (lr.shape[0] * self.scale, lr.shape[1] * self.scale) + lr.shape[2:]
         if hr.dtype != np.uint8 or hr.shape != expected:
-            raise SRMOSError(f"plugin {self.name} returned a {hr.dtype} array of shape {hr.shape}; "
-                             f"it must return uint8 of shape {expected} (x{self.scale} of its input)")
+            raise SRMOSError(
+                f"plugin {self.name} returned a {hr.dtype} array of shape {hr.shape}; "
+                f"it must return uint8 of shape {expected} (x{self.scale} of its input)"
+            )
         return hr
 
 
@@ -113,9 +116,11 @@ def find_weights(name, weights=None) -> Path:
     for path in (weights_path_for(name, folder), weights_path_for(name, SHIPPED_WEIGHTS_DIR)):
         if path.is_file():
             return path
-    raise WeightsError(f"method {name} needs trained weights: pass --weights FILE (weights=...) or set "
-                       f"{WEIGHTS_DIR_ENV} to a folder holding {name}.pt (looked in {folder} and in the checkpoints "
-                       f"shipped with srmos, {SHIPPED_WEIGHTS_DIR})")
+    raise WeightsError(
+        f"method {name} needs trained weights: pass --weights FILE (weights=...) or set "
+        f"{WEIGHTS_DIR_ENV} to a folder holding {name}.pt (looked in {folder} and in the checkpoints "
+        f"shipped with srmos, {SHIPPED_WEIGHTS_DIR})"
+    )
 
 
 def load_network(name, weights=None, device=None, *, force=False, arch="srresnet", **options):
@@ -126,11 +131,17 @@ def load_network(name, weights=None, device=None, *, force=False, arch="srresnet
     if checkpoint["arch"] != arch:
         raise CheckpointError(f"{path} holds a {checkpoint['arch']!r} network; method {name} needs {arch!r}")
     if checkpoint["method"] != name and not force:
-        raise CheckpointError(f"{path} holds {checkpoint['method']} weights, not {name}; pass the {name} "
-                              "checkpoint, or force it (--force, force=True) to use these weights anyway")
+        raise CheckpointError(
+            f"{path} holds {checkpoint['method']} weights, not {name}; pass the {name} "
+            "checkpoint, or force it (--force, force=True) to use these weights anyway"
+        )
     model = build_generator(checkpoint)
-    info = {"weights": str(path), "method": checkpoint["method"], "step": checkpoint["step"],
-            "provenance": checkpoint["provenance"]}
+    info = {
+        "weights": str(path),
+        "method": checkpoint["method"],
+        "step": checkpoint["step"],
+        "provenance": checkpoint["provenance"],
+    }
     return NetworkUpscaler(name, model, device=device, info=info, **options)
 
 
@@ -160,8 +171,9 @@ def load(name, weights=None, device=None, **options) -> Upscaler:
         return _REGISTRY[name](weights=weights, device=device, **options)
     if ":" in name:
         return _load_plugin(name, weights, device, options)
-    raise UnknownMethodError(f"unknown method {name!r}; available: {', '.join(available())} "
-                             "(or a plugin given as package.module:callable)")
+    raise UnknownMethodError(
+        f"unknown method {name!r}; available: {', '.join(available())} (or a plugin given as package.module:callable)"
+    )
 
 
 def _load_plugin(spec, weights, device, options):
@@ -214,12 +226,14 @@ def _accepted_keywords(function, keywords):
 def _resize_factory(name):
     def factory(weights=None, device=None, **options):
         return ResizeUpscaler(name, RESIZE_METHODS[name])
+
     return factory
 
 
 def _network_factory(name):
     def factory(weights=None, device=None, **options):
         return load_network(name, weights, device, **options)
+
     return factory
 
 

@@ -19,6 +19,7 @@ This module lives in ``sr_models`` (as BasicSR keeps its metrics beside its mode
 and the benchmark harness (``benchmarks.runner``, ``benchmarks.tables``) measure with the same code;
 ``check_convention`` is the one check of a convention name.
 """
+
 import contextlib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -115,7 +116,7 @@ def _crop(batch, crop_border):
     height, width = batch.shape[-2:]
     if height <= 2 * crop_border or width <= 2 * crop_border:
         raise SRMOSError(f"a {height}x{width} image is too small to remove {crop_border} pixels at each border")
-    return batch[..., crop_border:height - crop_border, crop_border:width - crop_border]
+    return batch[..., crop_border : height - crop_border, crop_border : width - crop_border]
 
 
 def _pair_batches(sr_images, hr_images, crop_border):
@@ -123,8 +124,10 @@ def _pair_batches(sr_images, hr_images, crop_border):
     hr = _as_uint8_batch(hr_images, "HR")
     if sr.shape != hr.shape:
         shape = lambda b: tuple(b.shape[2:]) + (() if b.shape[1] == 1 else (b.shape[1],))  # noqa: E731
-        raise SRMOSError(f"SR and HR shapes differ: {shape(sr)} vs {shape(hr)}; the SR image must be exactly "
-                         f"the HR size (crop HR to a multiple of the scale)")
+        raise SRMOSError(
+            f"SR and HR shapes differ: {shape(sr)} vs {shape(hr)}; the SR image must be exactly "
+            f"the HR size (crop HR to a multiple of the scale)"
+        )
     return _crop(sr, crop_border), _crop(hr, crop_border)
 
 
@@ -162,12 +165,12 @@ def _filter_valid(maps, g):
     length = flat.numel() - taps + 1
     rows_flat = torch.mul(flat[0:length], g[0], out=rows.view(-1)[0:length])
     for k in range(1, taps):
-        rows_flat.add_(flat[k:k + length], alpha=float(g[k]))
+        rows_flat.add_(flat[k : k + length], alpha=float(g[k]))
     rows = rows[..., 0:width]
     height = maps.shape[-2] - taps + 1
     out = rows[..., 0:height, :] * g[0]
     for k in range(1, taps):
-        out.add_(rows[..., k:k + height, :], alpha=float(g[k]))
+        out.add_(rows[..., k : k + height, :], alpha=float(g[k]))
     return out
 
 
@@ -185,8 +188,9 @@ def _ssim(x, y):
     """Per-image mean SSIM (float64 tensor ``N``) of ``N x H x W`` float32/float64 luma tensors: the fused numba
     kernel or batched torch operations (``_use_numba``)."""
     if min(x.shape[1:]) < SSIM_WINDOW:
-        raise SRMOSError(f"SSIM needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels after cropping, "
-                         f"got {tuple(x.shape[1:])}")
+        raise SRMOSError(
+            f"SSIM needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels after cropping, got {tuple(x.shape[1:])}"
+        )
     if _use_numba(x):
         return torch.tensor([_ssim_numba(a.numpy(), b.numpy()) for a, b in zip(x, y)], dtype=torch.float64)
     return _ssim_torch(x, y)
@@ -235,11 +239,13 @@ if numba is not None:
     def _compiled(**options):
         """``numba.njit`` that caches the machine code (in ``__pycache__``, or the user's cache folder where the
         checkout is read-only; numba picks) and, where no folder is writable, compiles once per process instead."""
+
         def decorate(function):
             try:
                 return numba.njit(cache=True, **options)(function)
             except RuntimeError:  # "cannot cache function ...: no locator available"
                 return numba.njit(**options)(function)
+
         return decorate
 
     @_compiled(nogil=True)  # no fastmath: MATLAB's operation order, each product rounded, as in _y
@@ -250,32 +256,55 @@ if numba is not None:
         for i in range(n):
             for r in range(height):
                 for c in range(width):
-                    y = (_Y_WEIGHTS[0] * np.float64(rgb[i, 0, r, c]) + _Y_WEIGHTS[1] * np.float64(rgb[i, 1, r, c])
-                         + _Y_WEIGHTS[2] * np.float64(rgb[i, 2, r, c]))
+                    y = (
+                        _Y_WEIGHTS[0] * np.float64(rgb[i, 0, r, c])
+                        + _Y_WEIGHTS[1] * np.float64(rgb[i, 1, r, c])
+                        + _Y_WEIGHTS[2] * np.float64(rgb[i, 2, r, c])
+                    )
                     out[i, r, c] = np.floor(y + offset) if integer else y + offset
 
     @numba.njit(inline="always")
     def _row_tap(row, m, j):
         """Window-weighted sum of ``row[m, j:j + 11]``."""
-        return (_G5 * row[m, j + 5] + _G0 * (row[m, j] + row[m, j + 10]) + _G1 * (row[m, j + 1] + row[m, j + 9])
-                + _G2 * (row[m, j + 2] + row[m, j + 8]) + _G3 * (row[m, j + 3] + row[m, j + 7])
-                + _G4 * (row[m, j + 4] + row[m, j + 6]))
+        return (
+            _G5 * row[m, j + 5]
+            + _G0 * (row[m, j] + row[m, j + 10])
+            + _G1 * (row[m, j + 1] + row[m, j + 9])
+            + _G2 * (row[m, j + 2] + row[m, j + 8])
+            + _G3 * (row[m, j + 3] + row[m, j + 7])
+            + _G4 * (row[m, j + 4] + row[m, j + 6])
+        )
 
     @numba.njit(inline="always")
     def _column_tap(ring, q, m, j):
         """Window-weighted sum of ``ring[q[k], m, j]`` over the 11 ring slots ``q`` (oldest row first)."""
-        return (_G5 * ring[q[5], m, j] + _G0 * (ring[q[0], m, j] + ring[q[10], m, j])
-                + _G1 * (ring[q[1], m, j] + ring[q[9], m, j]) + _G2 * (ring[q[2], m, j] + ring[q[8], m, j])
-                + _G3 * (ring[q[3], m, j] + ring[q[7], m, j]) + _G4 * (ring[q[4], m, j] + ring[q[6], m, j]))
+        return (
+            _G5 * ring[q[5], m, j]
+            + _G0 * (ring[q[0], m, j] + ring[q[10], m, j])
+            + _G1 * (ring[q[1], m, j] + ring[q[9], m, j])
+            + _G2 * (ring[q[2], m, j] + ring[q[8], m, j])
+            + _G3 * (ring[q[3], m, j] + ring[q[7], m, j])
+            + _G4 * (ring[q[4], m, j] + ring[q[6], m, j])
+        )
 
     # fastmath (reassociation) only here: it lets the sum over the row vectorise; error_model="numpy" drops the
     # zero-division check that would otherwise keep the loop scalar (denominators are >= C1 * C2 > 0).
     @_compiled(nogil=True, fastmath=True, error_model="numpy")
     def _ssim_row_sum(ring, first_row, width):
         """Sum of the SSIM map over one output row, from the ring holding row-filtered input rows first_row.."""
-        q = (first_row % 11, (first_row + 1) % 11, (first_row + 2) % 11, (first_row + 3) % 11,
-             (first_row + 4) % 11, (first_row + 5) % 11, (first_row + 6) % 11, (first_row + 7) % 11,
-             (first_row + 8) % 11, (first_row + 9) % 11, (first_row + 10) % 11)
+        q = (
+            first_row % 11,
+            (first_row + 1) % 11,
+            (first_row + 2) % 11,
+            (first_row + 3) % 11,
+            (first_row + 4) % 11,
+            (first_row + 5) % 11,
+            (first_row + 6) % 11,
+            (first_row + 7) % 11,
+            (first_row + 8) % 11,
+            (first_row + 9) % 11,
+            (first_row + 10) % 11,
+        )
         total = 0.0
         for j in range(width):
             # The filtering in float32; the formula in float64, where the luminance term's products would otherwise
@@ -285,8 +314,11 @@ if numba is not None:
             var_v = np.float64(_column_tap(ring, q, 3, j) - mean_v * mean_v)
             mu_x = 0.5 * (np.float64(mean_u) + np.float64(mean_v)) + 128.0
             mu_y = 0.5 * (np.float64(mean_u) - np.float64(mean_v)) + 128.0
-            total += ((2.0 * mu_x * mu_y + _C1) * (0.5 * (var_u - var_v) + _C2)
-                      / ((mu_x * mu_x + mu_y * mu_y + _C1) * (0.5 * (var_u + var_v) + _C2)))
+            total += (
+                (2.0 * mu_x * mu_y + _C1)
+                * (0.5 * (var_u - var_v) + _C2)
+                / ((mu_x * mu_x + mu_y * mu_y + _C1) * (0.5 * (var_u + var_v) + _C2))
+            )
         return total
 
     @_compiled(nogil=True, fastmath={"contract"})
@@ -369,15 +401,17 @@ def evaluate_many(pairs, crop_border=4, convention="integer", device=None, threa
     by_shape = defaultdict(list)
     for index, (sr, hr) in enumerate(pairs):
         if np.shape(sr) != np.shape(hr):
-            raise SRMOSError(f"pair {index}: SR shape {np.shape(sr)} differs from HR shape {np.shape(hr)}; the SR "
-                             f"image must be exactly the HR size (crop HR to a multiple of the scale)")
+            raise SRMOSError(
+                f"pair {index}: SR shape {np.shape(sr)} differs from HR shape {np.shape(hr)}; the SR "
+                f"image must be exactly the HR size (crop HR to a multiple of the scale)"
+            )
         by_shape[np.shape(sr)].append(index)
     on_cpu = torch.device(device or "cpu").type == "cpu"
     budget = _BATCH_PIXELS["cpu" if on_cpu else "other"]
     batches = []
     for shape, ids in by_shape.items():
         per_batch = max(1, budget // (shape[0] * shape[1]))
-        batches += [ids[i:i + per_batch] for i in range(0, len(ids), per_batch)]
+        batches += [ids[i : i + per_batch] for i in range(0, len(ids), per_batch)]
 
     def measure(indices):
         sr_b, hr_b = _pair_batches([pairs[i][0] for i in indices], [pairs[i][1] for i in indices], crop_border)

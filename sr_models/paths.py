@@ -10,6 +10,7 @@ the method registry and Django's settings (``config/settings.py``) all look in t
 
 An empty variable counts as unset.
 """
+
 import os
 from pathlib import Path
 

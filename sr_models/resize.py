@@ -13,6 +13,7 @@ Follows MATLAB's published algorithm (``imresize.m``, ``contributions``):
 ``_contributions`` is the one place weights are computed; the numpy path applies them as a gathered sum over taps
 (MATLAB's order), the torch path as a dense matrix product per axis (fast on CPU and GPU).
 """
+
 import functools
 import math
 import numbers

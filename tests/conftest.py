@@ -3,6 +3,7 @@
 Tests that need an outside thing (the shared datasets, Redis, PostgreSQL, chromium) run whenever it is there or
 ``CI=true``; under ``CI=true`` a missing thing is a failure, never a skip.
 """
+
 import os
 import shutil
 import socket

@@ -1,4 +1,5 @@
 """Packaging and tooling: production images carry no test tools, and the import layers hold."""
+
 import subprocess
 import sys
 import tomllib

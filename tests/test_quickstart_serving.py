@@ -1,4 +1,5 @@
 """The quick start serves the rater page's JavaScript and CSS without DEBUG and without collectstatic."""
+
 import pytest
 from django.test import Client, override_settings
 

@@ -3,6 +3,7 @@
 One code path serves the command line (``python -m mos_study.analysis``), ``manage.py export_results`` and the
 dashboard: ``prepare_ratings``/``read_ratings`` -> ``build_results`` -> ``write_results`` (or the figure functions).
 """
+
 from .export import render_files, write_files, write_results
 from .metrics import check_metrics, read_metrics
 from .ratings import RatingsError, parse_columns, parse_scale, prepare_ratings, read_ratings
@@ -17,6 +18,7 @@ def __getattr__(name):
     """Figure functions load matplotlib only when first asked for (PEP 562)."""
     if name in FIGURE_NAMES:
         from . import figures
+
         return getattr(figures, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -31,7 +33,25 @@ def run_analysis(ratings, output_dir, options=None, metrics=None, extra_files=No
     return results
 
 
-__all__ = ["AnalysisOptions", "FIGURES", "RULES", "RatingsError", "Results", "ScreeningOptions", "build_results",
-           "check_metrics", "mos_figure", "mos_psnr_figure", "parse_columns", "parse_scale", "prepare_ratings",
-           "read_metrics", "read_ratings", "render_files", "run_analysis", "score_distribution_figure",
-           "write_files", "write_results"]
+__all__ = [
+    "AnalysisOptions",
+    "FIGURES",
+    "RULES",
+    "RatingsError",
+    "Results",
+    "ScreeningOptions",
+    "build_results",
+    "check_metrics",
+    "mos_figure",
+    "mos_psnr_figure",
+    "parse_columns",
+    "parse_scale",
+    "prepare_ratings",
+    "read_metrics",
+    "read_ratings",
+    "render_files",
+    "run_analysis",
+    "score_distribution_figure",
+    "write_files",
+    "write_results",
+]

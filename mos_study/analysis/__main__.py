@@ -1,8 +1,19 @@
 """``python -m mos_study.analysis RATINGS.csv --output-dir DIR [options]``: analyse any long table of ratings."""
+
 import argparse
 import sys
 
-from . import AnalysisOptions, RatingsError, ScreeningOptions, RULES, parse_columns, parse_scale, read_metrics, read_ratings, run_analysis
+from . import (
+    AnalysisOptions,
+    RatingsError,
+    ScreeningOptions,
+    RULES,
+    parse_columns,
+    parse_scale,
+    read_metrics,
+    read_ratings,
+    run_analysis,
+)
 
 
 def parse_rules(spec):
@@ -44,27 +55,40 @@ def build_parser():
 
 def options_from_args(args):
     """AnalysisOptions from parsed arguments (argparse namespace, or Django's options as a namespace)."""
-    screening = ScreeningOptions(rules=parse_rules(args.screening),
-                                 calibration_min_agreement=args.calibration_min_agreement,
-                                 retest_max_mad=args.retest_max_mad, speed_min_median_ms=args.speed_min_median_ms)
-    return AnalysisOptions(scale=parse_scale(args.scale), screening=screening, keep_screened=args.keep_screened,
-                           subjective_model=args.subjective_model, bias_removal=args.bias_removal,
-                           bootstrap=args.bootstrap, seed=args.seed)
+    screening = ScreeningOptions(
+        rules=parse_rules(args.screening),
+        calibration_min_agreement=args.calibration_min_agreement,
+        retest_max_mad=args.retest_max_mad,
+        speed_min_median_ms=args.speed_min_median_ms,
+    )
+    return AnalysisOptions(
+        scale=parse_scale(args.scale),
+        screening=screening,
+        keep_screened=args.keep_screened,
+        subjective_model=args.subjective_model,
+        bias_removal=args.bias_removal,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+    )
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         options = options_from_args(args)
-        ratings = read_ratings(args.ratings, columns=parse_columns(args.columns), scale=options.scale, dataset=args.dataset)
+        ratings = read_ratings(
+            args.ratings, columns=parse_columns(args.columns), scale=options.scale, dataset=args.dataset
+        )
         metrics = read_metrics(args.metrics) if args.metrics else None
         results = run_analysis(ratings, args.output_dir, options, metrics=metrics, figures=not args.no_figures)
     except RatingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     rejected = results.rejected_raters
-    print(f"{len(results.ratings)} ratings, {results.ratings['rater'].nunique()} raters "
-          f"({len(rejected)} screened out{': ' + ', '.join(rejected) if rejected else ''}); results in {args.output_dir}")
+    print(
+        f"{len(results.ratings)} ratings, {results.ratings['rater'].nunique()} raters "
+        f"({len(rejected)} screened out{': ' + ', '.join(rejected) if rejected else ''}); results in {args.output_dir}"
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 Every file is first written (and fsynced) under a temporary name beside its target and renamed into place only when
 all were written (``sr_models.fileio.atomic_write_many``), so a failure leaves what was there before untouched.
 """
+
 import json
 from pathlib import Path
 
@@ -48,42 +49,90 @@ def summary_markdown(results):
     options = results.options
     rules = ", ".join(options.screening.rules) or "none"
     rejected = results.rejected_raters
-    lines = ["# MOS study analysis", "",
-             f"srmos {sr_models.__version__}; {len(results.ratings)} ratings "
-             f"({int((results.ratings['kind'] == 'calibration').sum())} calibration), "
-             f"{results.ratings['rater'].nunique()} raters, scale {options.scale[0]:g}..{options.scale[1]:g}.", "",
-             "## MOS per method", "",
-             f"Screened raters {'kept' if options.keep_screened else 'excluded'}; 95 % CI from Student's t"
-             + (f"; bootstrap CI over raters and images, {options.bootstrap} resamples, seed {options.seed}" if options.bootstrap else "")
-             + ("; P.913 §12.4 bias removal applied" if options.bias_removal else "") + ".", ""]
+    lines = [
+        "# MOS study analysis",
+        "",
+        f"srmos {sr_models.__version__}; {len(results.ratings)} ratings "
+        f"({int((results.ratings['kind'] == 'calibration').sum())} calibration), "
+        f"{results.ratings['rater'].nunique()} raters, scale {options.scale[0]:g}..{options.scale[1]:g}.",
+        "",
+        "## MOS per method",
+        "",
+        f"Screened raters {'kept' if options.keep_screened else 'excluded'}; 95 % CI from Student's t"
+        + (
+            f"; bootstrap CI over raters and images, {options.bootstrap} resamples, seed {options.seed}"
+            if options.bootstrap
+            else ""
+        )
+        + ("; P.913 §12.4 bias removal applied" if options.bias_removal else "")
+        + ".",
+        "",
+    ]
     lines += _markdown(results.mos)
-    lines += ["", "## Rater screening", "",
-              f"Rules: {rules} (BT.500 = ITU-R BT.500-14 Annex 1 §A1-2.3.1). "
-              f"Rejected: {len(rejected)} of {len(results.screening)}"
-              + (": " + ", ".join(f"{r} ({why})" for r, why in results.screening.loc[results.screening['rejected'], ['rater', 'reasons']].itertuples(index=False)) if rejected else "") + ".",
-              "", _rule_coverage(results.screening), ""]
-    lines += ["## Significance", "",
-              f"Wilcoxon signed-rank over images on per-image MOS and Mann-Whitney U over ratings, two-sided, "
-              f"Holm-corrected per dataset and test; significant at p_holm < {options.alpha:g}.", ""]
-    lines += _markdown(results.significance[["dataset", "method_a", "method_b", "test", "p_value", "p_holm", "significant"]])
+    lines += [
+        "",
+        "## Rater screening",
+        "",
+        f"Rules: {rules} (BT.500 = ITU-R BT.500-14 Annex 1 §A1-2.3.1). "
+        f"Rejected: {len(rejected)} of {len(results.screening)}"
+        + (
+            ": "
+            + ", ".join(
+                f"{r} ({why})"
+                for r, why in results.screening.loc[results.screening["rejected"], ["rater", "reasons"]].itertuples(
+                    index=False
+                )
+            )
+            if rejected
+            else ""
+        )
+        + ".",
+        "",
+        _rule_coverage(results.screening),
+        "",
+    ]
+    lines += [
+        "## Significance",
+        "",
+        f"Wilcoxon signed-rank over images on per-image MOS and Mann-Whitney U over ratings, two-sided, "
+        f"Holm-corrected per dataset and test; significant at p_holm < {options.alpha:g}.",
+        "",
+    ]
+    lines += _markdown(
+        results.significance[["dataset", "method_a", "method_b", "test", "p_value", "p_holm", "significant"]]
+    )
     if results.subjective_raters is not None:
-        lines += ["", "## Subjective model", "",
-                  f"ITU-T P.910 Annex E / P.913 §12.6 maximum likelihood (alternating projections, "
-                  f"{results.subjective_iterations} iterations), all raters. Quality per stimulus in "
-                  "subjective_model_stimuli.csv; rater bias and inconsistency:", ""]
+        lines += [
+            "",
+            "## Subjective model",
+            "",
+            f"ITU-T P.910 Annex E / P.913 §12.6 maximum likelihood (alternating projections, "
+            f"{results.subjective_iterations} iterations), all raters. Quality per stimulus in "
+            "subjective_model_stimuli.csv; rater bias and inconsistency:",
+            "",
+        ]
         lines += _markdown(results.subjective_raters[["rater", "bias", "inconsistency", "n_ratings"]])
     if results.table2 is not None:
-        lines += ["", "## PSNR, SSIM and MOS (Table 2)", "", table2_markdown(results.table2).rstrip(), "",
-                  "## Metric correlation with MOS", ""]
+        lines += [
+            "",
+            "## PSNR, SSIM and MOS (Table 2)",
+            "",
+            table2_markdown(results.table2).rstrip(),
+            "",
+            "## Metric correlation with MOS",
+            "",
+        ]
         lines += _markdown(results.metric_correlation)
     return "\n".join(lines) + "\n"
 
 
 def _rule_coverage(screening):
     """Which raters each data-dependent rule could judge: rules without data in the table reject nobody."""
-    judged = {"calibration (calibration rows of nn/hr anchors)": screening["calibration_agreement"].notna().sum(),
-              "retest (repeated stimuli)": (screening["retest_pairs"].fillna(0) > 0).sum(),
-              "speed (response_ms)": screening["median_response_ms"].notna().sum()}
+    judged = {
+        "calibration (calibration rows of nn/hr anchors)": screening["calibration_agreement"].notna().sum(),
+        "retest (repeated stimuli)": (screening["retest_pairs"].fillna(0) > 0).sum(),
+        "speed (response_ms)": screening["median_response_ms"].notna().sum(),
+    }
     return "Raters with data for " + "; ".join(f"{rule}: {int(n)}" for rule, n in judged.items()) + "."
 
 
@@ -128,4 +177,3 @@ def write_files(files, output_dir):
 def write_results(results, output_dir, figures=True):
     """Write every table, summary.md, export.json and the figures; returns the relative names written."""
     return write_files(render_files(results, figures=figures), output_dir)
-

@@ -3,6 +3,7 @@
 Built on ``matplotlib.figure.Figure`` with the Agg canvas, never pyplot, so nothing depends on a GUI backend or on
 global figure state; a Django view can call these functions directly.
 """
+
 import io
 
 import matplotlib
@@ -64,7 +65,9 @@ def score_distribution_figure(results, fmt="svg"):
         figure, axes = _panels(len(datasets), height=0.4 * kept["method"].nunique() + 1.5)
         for ax, dataset in zip(axes, datasets):
             part = kept[kept["dataset"] == dataset]
-            counts = pd.crosstab(part["method"].astype(str), levels[part.index]).reindex(columns=range(len(labels)), fill_value=0)
+            counts = pd.crosstab(part["method"].astype(str), levels[part.index]).reindex(
+                columns=range(len(labels)), fill_value=0
+            )
             shares = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True)
             methods = list(counts.index)
             left = np.zeros(len(methods))
@@ -104,7 +107,8 @@ def mos_psnr_figure(results, fmt="svg"):
     if results.metrics is None:
         return None
     table = results.mos.astype({"dataset": str, "method": str}).merge(
-        method_means(results.metrics), on=["dataset", "method"], how="inner")
+        method_means(results.metrics), on=["dataset", "method"], how="inner"
+    )
     table = table[np.isfinite(table["psnr_y"])]  # the HR reference has infinite PSNR
     datasets = sorted(table["dataset"].unique())
     if not datasets:

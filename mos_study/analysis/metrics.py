@@ -1,4 +1,5 @@
 """PSNR/SSIM beside MOS: correlations and the paper's Table 2 (CSV, Markdown, LaTeX)."""
+
 import warnings
 
 import numpy as np
@@ -47,7 +48,9 @@ def correlations(mos_per_image, mos, metrics):
     for level, dataset, part in groups:
         for metric in METRICS:
             pair = part[["mos", metric]].replace([np.inf, -np.inf], np.nan).dropna()  # HR's PSNR is infinite
-            rows.append({"dataset": dataset, "level": level, "metric": metric, "n": len(pair), **_coefficients(pair, metric)})
+            rows.append(
+                {"dataset": dataset, "level": level, "metric": metric, "n": len(pair), **_coefficients(pair, metric)}
+            )
     return pd.DataFrame(rows, columns=["dataset", "level", "metric", "n", "pearson", "spearman", "kendall"])
 
 
@@ -56,9 +59,11 @@ def _coefficients(pair, metric):
         return {"pearson": np.nan, "spearman": np.nan, "kendall": np.nan}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return {"pearson": stats.pearsonr(pair[metric], pair["mos"])[0],
-                "spearman": stats.spearmanr(pair[metric], pair["mos"])[0],
-                "kendall": stats.kendalltau(pair[metric], pair["mos"])[0]}
+        return {
+            "pearson": stats.pearsonr(pair[metric], pair["mos"])[0],
+            "spearman": stats.spearmanr(pair[metric], pair["mos"])[0],
+            "kendall": stats.kendalltau(pair[metric], pair["mos"])[0],
+        }
 
 
 def method_means(metrics):
@@ -67,8 +72,9 @@ def method_means(metrics):
 
 def table2(mos, metrics):
     """Long table dataset,method,psnr_y,ssim_y,mos,ci95_low,ci95_high (methods with MOS or metrics)."""
-    table = method_means(metrics).merge(mos[["dataset", "method", "mos", "ci95_low", "ci95_high"]],
-                                        on=["dataset", "method"], how="outer")
+    table = method_means(metrics).merge(
+        mos[["dataset", "method", "mos", "ci95_low", "ci95_high"]], on=["dataset", "method"], how="outer"
+    )
     return table.sort_values(["dataset", "method"]).reset_index(drop=True)
 
 
@@ -82,9 +88,16 @@ def table2_markdown(table):
 
 def table2_latex(table):
     methods, rows = _wide(table)
-    escape = lambda text: str(text).replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
-    lines = [r"\begin{tabular}{ll" + "c" * len(methods) + "}", r"\hline",
-             "Dataset & Measure & " + " & ".join(escape(m) for m in methods) + r" \\", r"\hline"]
+
+    def escape(text):
+        return str(text).replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
+
+    lines = [
+        r"\begin{tabular}{ll" + "c" * len(methods) + "}",
+        r"\hline",
+        "Dataset & Measure & " + " & ".join(escape(m) for m in methods) + r" \\",
+        r"\hline",
+    ]
     lines += [f"{escape(dataset)} & {label} & " + " & ".join(cells) + r" \\" for dataset, label, cells in rows]
     lines += [r"\hline", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

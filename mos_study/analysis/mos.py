@@ -1,4 +1,5 @@
 """Mean opinion scores with Student-t confidence intervals, P.913 bias removal and a rater/image bootstrap."""
+
 import numpy as np
 import pandas as pd
 from scipy import stats

@@ -6,6 +6,7 @@ Columns: ``rater,image,method,score`` required; ``dataset`` (default: one datase
 ``response_ms``, ``timestamp`` optional. Other columns are ignored.
 Every problem is reported with the file, the line and the column, before anything is computed or written.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +15,36 @@ import pandas as pd
 from sr_models.errors import SRMOSError
 
 REQUIRED = ("rater", "image", "method", "score")
-OPTIONAL = ("dataset", "kind", "is_calibration", "expected_score", "session", "trial", "repetition", "response_ms",
-            "timestamp")
+OPTIONAL = (
+    "dataset",
+    "kind",
+    "is_calibration",
+    "expected_score",
+    "session",
+    "trial",
+    "repetition",
+    "response_ms",
+    "timestamp",
+)
 KINDS = ("trial", "repeat", "calibration")
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
 # The canonical columns every analysis function relies on, in this order.
-CANONICAL = ("dataset", "rater", "image", "method", "score", "kind", "expected_score", "session", "trial",
-             "repetition", "response_ms", "timestamp", "line")
+CANONICAL = (
+    "dataset",
+    "rater",
+    "image",
+    "method",
+    "score",
+    "kind",
+    "expected_score",
+    "session",
+    "trial",
+    "repetition",
+    "response_ms",
+    "timestamp",
+    "line",
+)
 
 
 class RatingsError(SRMOSError):
@@ -76,8 +99,10 @@ def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
         frame["line"] = np.arange(len(frame)) + 2
     missing = [c for c in REQUIRED + ("dataset",) if c not in frame.columns]
     if missing:
-        raise RatingsError(f"{source}:1: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}"
-                           " (map other names with --columns rater=subject,...)")
+        raise RatingsError(
+            f"{source}:1: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}"
+            " (map other names with --columns rater=subject,...)"
+        )
     if frame.empty:
         raise RatingsError(f"{source}: the table has no ratings")
     for key in ("dataset", "rater", "image", "method"):
@@ -86,8 +111,13 @@ def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
     frame["score"] = _numbers(frame, "score", source)
     _fail_where(frame, frame["score"].isna(), source, "score", "is empty")
     low, high = scale
-    _fail_where(frame, (frame["score"] < low) | (frame["score"] > high), source, "score",
-                f"is outside the scale {low:g}..{high:g} (set --scale LOW,HIGH)")
+    _fail_where(
+        frame,
+        (frame["score"] < low) | (frame["score"] > high),
+        source,
+        "score",
+        f"is outside the scale {low:g}..{high:g} (set --scale LOW,HIGH)",
+    )
     frame["kind"] = _kinds(frame, source)
     for name in ("expected_score", "trial", "repetition", "response_ms"):
         frame[name] = _numbers(frame, name, source) if name in frame.columns else np.nan
@@ -100,8 +130,14 @@ def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
 def _numbers(frame, column, source):
     text = frame[column].astype(str).str.strip()
     values = pd.to_numeric(text.replace("", np.nan), errors="coerce")
-    _fail_where(frame, values.isna() & (text != "") & (text.str.lower() != "nan") | np.isinf(values), source, column,
-                "is not a number", text)
+    _fail_where(
+        frame,
+        values.isna() & (text != "") & (text.str.lower() != "nan") | np.isinf(values),
+        source,
+        column,
+        "is not a number",
+        text,
+    )
     return values.astype(float)
 
 
@@ -113,7 +149,9 @@ def _kinds(frame, source):
         kind = given.where(given != "", "trial")
     if "is_calibration" in frame.columns:
         flag = frame["is_calibration"].astype(str).str.strip().str.lower()
-        _fail_where(frame, ~flag.isin(TRUE_WORDS | FALSE_WORDS), source, "is_calibration", "must be true or false", flag)
+        _fail_where(
+            frame, ~flag.isin(TRUE_WORDS | FALSE_WORDS), source, "is_calibration", "must be true or false", flag
+        )
         kind = kind.where(~flag.isin(TRUE_WORDS), "calibration")
     return kind
 

@@ -1,4 +1,5 @@
 """The one code path from a ratings table to every statistic: ``build_results(ratings, options) -> Results``."""
+
 import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -18,18 +19,21 @@ SUBJECTIVE_MODELS = ("p910", "none")
 @dataclass
 class AnalysisOptions:
     """Everything that changes the numbers; written to export.json beside the results."""
+
     scale: tuple = (1.0, 5.0)
     screening: ScreeningOptions = field(default_factory=ScreeningOptions)
     keep_screened: bool = False
     subjective_model: str = "p910"
-    bias_removal: bool = False       # ITU-T P.913 §12.4, applied to the MOS tables
-    bootstrap: int = 0               # resamples for the rater x image bootstrap CI of MOS (0: off)
+    bias_removal: bool = False  # ITU-T P.913 §12.4, applied to the MOS tables
+    bootstrap: int = 0  # resamples for the rater x image bootstrap CI of MOS (0: off)
     seed: int = 0
     alpha: float = 0.05
 
     def __post_init__(self):
         if self.subjective_model not in SUBJECTIVE_MODELS:
-            raise RatingsError(f"unknown subjective model {self.subjective_model!r}; use one of {', '.join(SUBJECTIVE_MODELS)}")
+            raise RatingsError(
+                f"unknown subjective model {self.subjective_model!r}; use one of {', '.join(SUBJECTIVE_MODELS)}"
+            )
         unknown = set(self.screening.rules) - set(RULES)
         if unknown:
             raise RatingsError(f"unknown screening rule(s) {', '.join(sorted(unknown))}; use {','.join(RULES)} or none")
@@ -41,8 +45,9 @@ class AnalysisOptions:
 @dataclass
 class Results:
     """All tables of one analysis; ``tables()`` maps file names to DataFrames."""
+
     options: AnalysisOptions
-    ratings: pd.DataFrame            # canonical ratings, calibration rows included
+    ratings: pd.DataFrame  # canonical ratings, calibration rows included
     screening: pd.DataFrame
     mos_per_image: pd.DataFrame
     mos: pd.DataFrame
@@ -68,9 +73,12 @@ class Results:
 
     def tables(self):
         tables = {
-            "mos_per_image.csv": self.mos_per_image, "mos.csv": self.mos,
-            "mos_per_image_all_raters.csv": self.mos_per_image_all_raters, "mos_all_raters.csv": self.mos_all_raters,
-            "screening.csv": self.screening, "significance.csv": self.significance,
+            "mos_per_image.csv": self.mos_per_image,
+            "mos.csv": self.mos,
+            "mos_per_image_all_raters.csv": self.mos_per_image_all_raters,
+            "mos_all_raters.csv": self.mos_all_raters,
+            "screening.csv": self.screening,
+            "significance.csv": self.significance,
         }
         if self.subjective_stimuli is not None:
             tables["subjective_model_stimuli.csv"] = self.subjective_stimuli
@@ -89,7 +97,9 @@ def sort_ratings(ratings):
     ratings = ratings.copy()
     for key in KEYS:
         ratings[key] = pd.Categorical(ratings[key].astype(str))  # categories come sorted
-    return ratings.sort_values(KEYS + ["repetition", "trial", "line"], na_position="first", kind="stable").reset_index(drop=True)
+    return ratings.sort_values(KEYS + ["repetition", "trial", "line"], na_position="first", kind="stable").reset_index(
+        drop=True
+    )
 
 
 def build_results(ratings, options=None, metrics=None):
@@ -100,19 +110,29 @@ def build_results(ratings, options=None, metrics=None):
     ratings = sort_ratings(ratings)
     screening = screen(ratings, options.screening, options.scale)
     trials = ratings[ratings["kind"] != "calibration"]
-    kept = trials if options.keep_screened else trials[~trials["rater"].isin(set(screening.loc[screening["rejected"], "rater"]))]
+    kept = (
+        trials
+        if options.keep_screened
+        else trials[~trials["rater"].isin(set(screening.loc[screening["rejected"], "rater"]))]
+    )
     if kept.empty:
-        raise RatingsError("no ratings left after screening: every rater was rejected "
-                           "(see the reasons with --keep-screened, or switch rules off with --screening)")
+        raise RatingsError(
+            "no ratings left after screening: every rater was rejected "
+            "(see the reasons with --keep-screened, or switch rules off with --screening)"
+        )
     adjust = remove_bias if options.bias_removal else (lambda frame: frame)
     all_raters, kept = adjust(trials), adjust(kept)
     mos = mos_table(kept, METHOD)
     if options.bootstrap:
         mos = mos.merge(bootstrap_ci(kept, options.bootstrap, options.seed), on=METHOD, how="left")
     results = Results(
-        options=options, ratings=ratings, screening=screening,
-        mos_per_image=mos_table(kept, STIMULUS), mos=mos,
-        mos_per_image_all_raters=mos_table(all_raters, STIMULUS), mos_all_raters=mos_table(all_raters, METHOD),
+        options=options,
+        ratings=ratings,
+        screening=screening,
+        mos_per_image=mos_table(kept, STIMULUS),
+        mos=mos,
+        mos_per_image_all_raters=mos_table(all_raters, STIMULUS),
+        mos_all_raters=mos_table(all_raters, METHOD),
         significance=pd.DataFrame(),
     )
     results.significance = significance(kept, results.mos_per_image, options.alpha)
@@ -120,7 +140,8 @@ def build_results(ratings, options=None, metrics=None):
         # The model weighs raters by their inconsistency instead of rejecting them (P.913 §12.6), so it sees all.
         results.subjective_stimuli, results.subjective_raters, results.subjective_iterations = fit_p910(trials)
         results.subjective_stimuli = results.subjective_stimuli[
-            ["dataset", "image", "method", "quality", "ci95_low", "ci95_high", "n_ratings"]]
+            ["dataset", "image", "method", "quality", "ci95_low", "ci95_high", "n_ratings"]
+        ]
     if metrics is not None:
         results.metrics = metrics
         results.metric_correlation = correlations(results.mos_per_image, results.mos, metrics)

@@ -1,4 +1,5 @@
 """Rater screening: ITU-R BT.500-14 outlier rejection, calibration agreement, test-retest, too fast, constant."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,14 +14,15 @@ HIGH_ANCHORS = ("hr", "original", "reference", "ref")
 @dataclass
 class ScreeningOptions:
     """Which rules run and their thresholds; every rule can be switched off."""
+
     rules: tuple = RULES
-    calibration_tolerance: float = 1.0   # a calibration score within this of its anchor agrees
+    calibration_tolerance: float = 1.0  # a calibration score within this of its anchor agrees
     calibration_min_agreement: float = 0.75  # reject below this fraction of agreeing calibration scores
-    retest_max_mad: float = 1.0          # reject above this mean absolute difference over repeated pairs
-    retest_min_pairs: int = 2            # ... judged only with at least this many pairs
-    speed_min_median_ms: float = 500.0   # reject a median response time below this
-    constant_min_ratings: int = 10       # a rater with at least this many ratings, all one score, is rejected
-    bt500_sd_ddof: int = 1               # BT.500 defines S with N - 1; 0 reproduces sureal (numpy std)
+    retest_max_mad: float = 1.0  # reject above this mean absolute difference over repeated pairs
+    retest_min_pairs: int = 2  # ... judged only with at least this many pairs
+    speed_min_median_ms: float = 500.0  # reject a median response time below this
+    constant_min_ratings: int = 10  # a rater with at least this many ratings, all one score, is rejected
+    bt500_sd_ddof: int = 1  # BT.500 defines S with N - 1; 0 reproduces sureal (numpy std)
 
 
 def screen(ratings, options, scale):
@@ -40,7 +42,9 @@ def screen(ratings, options, scale):
     table = table.merge(calibration_agreement(ratings, options, scale), on="rater", how="left")
     checks["calibration"] = table["calibration_agreement"] < options.calibration_min_agreement
     table = table.merge(retest(trials), on="rater", how="left")
-    checks["retest"] = (table["retest_pairs"] >= options.retest_min_pairs) & (table["retest_mad"] > options.retest_max_mad)
+    checks["retest"] = (table["retest_pairs"] >= options.retest_min_pairs) & (
+        table["retest_mad"] > options.retest_max_mad
+    )
     speed = trials.groupby("rater")["response_ms"].median()
     table["median_response_ms"] = table["rater"].map(speed)
     checks["speed"] = table["median_response_ms"] < options.speed_min_median_ms
@@ -73,11 +77,11 @@ def bt500_counts(ratings, sd_ddof=1):
     mean = group.transform("mean")
     count = group.transform("count")
     deviation = score - mean
-    m2 = (deviation ** 2).groupby([ratings[k] for k in STIMULUS], sort=False).transform("mean")
-    m4 = (deviation ** 4).groupby([ratings[k] for k in STIMULUS], sort=False).transform("mean")
+    m2 = (deviation**2).groupby([ratings[k] for k in STIMULUS], sort=False).transform("mean")
+    m4 = (deviation**4).groupby([ratings[k] for k in STIMULUS], sort=False).transform("mean")
     sd = np.sqrt(m2 * count / (count - sd_ddof).where(count > 1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        beta2 = m4 / m2 ** 2
+        beta2 = m4 / m2**2
     factor = np.where((beta2 >= 2) & (beta2 <= 4), 2.0, np.sqrt(20.0))
     usable = (count > 1) & (sd > 0)
     p = usable & (score >= mean + factor * sd)

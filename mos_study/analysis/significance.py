@@ -1,4 +1,5 @@
 """Pairwise significance between methods within each dataset, Holm-corrected."""
+
 import itertools
 import warnings
 
@@ -39,7 +40,9 @@ def significance(ratings, mos_per_image, alpha=0.05):
             xa, xb = scores.get_group(a).to_numpy(), scores.get_group(b).to_numpy()
             test = stats.mannwhitneyu(xa, xb, alternative="two-sided")
             rows.append([dataset, a, b, "mannwhitney", float(test.statistic), float(test.pvalue), len(xa), len(xb)])
-    table = pd.DataFrame(rows, columns=["dataset", "method_a", "method_b", "test", "statistic", "p_value", "n_a", "n_b"])
+    table = pd.DataFrame(
+        rows, columns=["dataset", "method_a", "method_b", "test", "statistic", "p_value", "n_a", "n_b"]
+    )
     table["p_holm"] = np.nan
     for _, index in table.groupby(["dataset", "test"]).groups.items():
         table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"])

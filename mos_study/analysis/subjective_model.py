@@ -13,6 +13,7 @@ rater i). The alternating projection (the reference algorithm of the Recommendat
 Standard errors: ψ_j: σ_j / sqrt(n_j); Δ_i: υ_i / sqrt(n_i); 95 % intervals ψ -+ 1.95996 se, Δ -+ 1.95996 se,
 υ_i from the chi-square distribution with n_i degrees of freedom.
 """
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -35,7 +36,7 @@ def fit_p910(ratings, tolerance=1e-8, max_iterations=1000):
 
     def std_by(index, values, count):
         centred = values - mean_by(index, values, count)[index]
-        return np.sqrt(mean_by(index, centred ** 2, count))
+        return np.sqrt(mean_by(index, centred**2, count))
 
     psi = mean_by(j, u, n_j)
     delta = mean_by(i, u - psi[j], n_i)
@@ -44,7 +45,7 @@ def fit_p910(ratings, tolerance=1e-8, max_iterations=1000):
         residual = u - psi[j] - delta[i]
         upsilon = std_by(i, residual, n_i)
         sigma = std_by(j, residual, n_j)
-        weight = 1.0 / (upsilon ** 2 + 1e-8)
+        weight = 1.0 / (upsilon**2 + 1e-8)
         psi = np.bincount(j, weight[i] * (u - delta[i]), len(n_j)) / np.bincount(j, weight[i], len(n_j))
         delta = mean_by(i, u - psi[j], n_i)
         if np.linalg.norm(psi - previous) < tolerance:
@@ -59,9 +60,16 @@ def fit_p910(ratings, tolerance=1e-8, max_iterations=1000):
     stimuli["ci95_high"] = psi + Z95 * psi_se
     stimuli["n_ratings"] = n_j.astype(int)
     delta_se = upsilon / np.sqrt(n_i)
-    raters = pd.DataFrame({"rater": rater_names, "bias": delta, "inconsistency": upsilon,
-                           "n_ratings": n_i.astype(int),
-                           "bias_ci95_low": delta - Z95 * delta_se, "bias_ci95_high": delta + Z95 * delta_se,
-                           "inconsistency_ci95_low": upsilon * np.sqrt(n_i / stats.chi2.ppf(0.975, n_i)),
-                           "inconsistency_ci95_high": upsilon * np.sqrt(n_i / stats.chi2.ppf(0.025, n_i))})
+    raters = pd.DataFrame(
+        {
+            "rater": rater_names,
+            "bias": delta,
+            "inconsistency": upsilon,
+            "n_ratings": n_i.astype(int),
+            "bias_ci95_low": delta - Z95 * delta_se,
+            "bias_ci95_high": delta + Z95 * delta_se,
+            "inconsistency_ci95_low": upsilon * np.sqrt(n_i / stats.chi2.ppf(0.975, n_i)),
+            "inconsistency_ci95_high": upsilon * np.sqrt(n_i / stats.chi2.ppf(0.025, n_i)),
+        }
+    )
     return stimuli, raters, iteration

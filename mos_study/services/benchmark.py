@@ -6,6 +6,7 @@ output as ``MEDIA_ROOT/outputs/<sha256>.png`` (the same content-addressed name a
 the study app can serve it. A run that fails keeps its ``BenchmarkRun`` row, marked failed with the error, and writes
 no other row.
 """
+
 import logging
 import shutil
 from pathlib import Path
@@ -33,8 +34,21 @@ class RecordError(SRMOSError):
 # ---------------------------------------------------------------- runs
 
 
-def run_and_record(datasets, methods, *, data_dir=None, weights_dir=None, output_dir=None, y_convention="integer",
-                   progress=True, crop_border=None, timeout=None, queue=None, device=None, executor=None):
+def run_and_record(
+    datasets,
+    methods,
+    *,
+    data_dir=None,
+    weights_dir=None,
+    output_dir=None,
+    y_convention="integer",
+    progress=True,
+    crop_border=None,
+    timeout=None,
+    queue=None,
+    device=None,
+    executor=None,
+):
     """Run the benchmark (every output a Celery task) and record the run, outputs and metrics; return the run.
 
     ``datasets`` and ``methods`` are names (lists or comma-separated strings). Directories default to the
@@ -50,18 +64,35 @@ def run_and_record(datasets, methods, *, data_dir=None, weights_dir=None, output
     run = start_run(datasets, methods, output_dir, y_convention, crop_border)
     with failures_recorded(run):
         result = run_benchmark(
-            datasets, methods, output_dir, data_dir=data_dir or settings.SRMOS_DATA_DIR,
-            weights_dir=weights_dir or settings.SRMOS_WEIGHTS_DIR, progress=progress, convention=y_convention,
-            crop_border=crop_border, device=device,
-            executor=executor or celery_executor(timeout=timeout, queue=queue, progress=progress))
+            datasets,
+            methods,
+            output_dir,
+            data_dir=data_dir or settings.SRMOS_DATA_DIR,
+            weights_dir=weights_dir or settings.SRMOS_WEIGHTS_DIR,
+            progress=progress,
+            convention=y_convention,
+            crop_border=crop_border,
+            device=device,
+            executor=executor or celery_executor(timeout=timeout, queue=queue, progress=progress),
+        )
         hr_paths = {(job.dataset, job.image): (job.hr_path, job.scale) for job in result.jobs}
         record_rows(run, result.per_image, output_dir, hr_paths, crop_border=result.crop_border)
     run.result = result
     return run
 
 
-def import_and_record(name, dataset, outputs_dir, *, data_dir=None, output_dir=None, y_convention="integer",
-                      progress=True, crop_border=None, description=""):
+def import_and_record(
+    name,
+    dataset,
+    outputs_dir,
+    *,
+    data_dir=None,
+    output_dir=None,
+    y_convention="integer",
+    progress=True,
+    crop_border=None,
+    description="",
+):
     """Bring in an external model's x4 outputs (``benchmarks.runner.import_outputs``) as method ``name``, record
     them like a built-in method's (``Method.kind`` external) and return the ``BenchmarkRun`` of the import."""
     from benchmarks.runner import import_outputs
@@ -71,16 +102,27 @@ def import_and_record(name, dataset, outputs_dir, *, data_dir=None, output_dir=N
     output_dir = Path(output_dir or settings.SRMOS_OUTPUT_DIR)
     existing = Method.objects.filter(name=name).exclude(kind=Method.Kind.EXTERNAL).first()
     if existing:
-        raise RecordError(f"method {name!r} is already recorded as {existing.get_kind_display()}; "
-                          f"import the outputs under another name")
+        raise RecordError(
+            f"method {name!r} is already recorded as {existing.get_kind_display()}; "
+            f"import the outputs under another name"
+        )
     run = start_run([str(dataset)], [name], output_dir, y_convention, crop_border)
     with failures_recorded(run):
-        rows = import_outputs(name, dataset, outputs_dir, output_dir, data_dir=data_dir, convention=y_convention,
-                              crop_border=crop_border, progress=progress)
+        rows = import_outputs(
+            name,
+            dataset,
+            outputs_dir,
+            output_dir,
+            data_dir=data_dir,
+            convention=y_convention,
+            crop_border=crop_border,
+            progress=progress,
+        )
         found = get_dataset(dataset, data_dir)
         hr_paths = {(found.name, image.name): (image.hr_path, found.scale) for image in found.images}
-        record_rows(run, rows, output_dir, hr_paths, crop_border=int(rows[0]["crop_border"]),
-                    descriptions={name: description})
+        record_rows(
+            run, rows, output_dir, hr_paths, crop_border=int(rows[0]["crop_border"]), descriptions={name: description}
+        )
     run.rows = rows
     return run
 
@@ -88,8 +130,12 @@ def import_and_record(name, dataset, outputs_dir, *, data_dir=None, output_dir=N
 def start_run(datasets, methods, output_dir, y_convention, crop_border):
     """The run's row, written at once (outside any transaction) so that a failure can be recorded on it."""
     return BenchmarkRun.objects.create(
-        datasets=datasets, methods=methods, output_dir=str(output_dir), y_convention=y_convention,
-        crop_border=DEFAULT_CROP_BORDER if crop_border is None else crop_border)
+        datasets=datasets,
+        methods=methods,
+        output_dir=str(output_dir),
+        y_convention=y_convention,
+        crop_border=DEFAULT_CROP_BORDER if crop_border is None else crop_border,
+    )
 
 
 class failures_recorded:
@@ -133,11 +179,21 @@ def record_rows(run, rows, output_dir, hr_paths, *, crop_border, descriptions=No
             if key not in images:
                 images[key] = ensure_test_image(*key, row["hr_sha256"], *hr_sizes[key])
             width, height, _ = sizes[row["sha256"]]
-            output = upsert_output(methods[name], images[key], row["sha256"], published[row["sha256"]],
-                                   row.get("weights_sha256") or "", width, height)
+            output = upsert_output(
+                methods[name],
+                images[key],
+                row["sha256"],
+                published[row["sha256"]],
+                row.get("weights_sha256") or "",
+                width,
+                height,
+            )
             Metric.objects.update_or_create(
-                output=output, y_convention=row["convention"], crop_border=crop_border,
-                defaults={"psnr_y": float(row["psnr_y"]), "ssim_y": float(row["ssim_y"])})
+                output=output,
+                y_convention=row["convention"],
+                crop_border=crop_border,
+                defaults={"psnr_y": float(row["psnr_y"]), "ssim_y": float(row["ssim_y"])},
+            )
             outputs.append(output)
         run.outputs.add(*outputs)
         run.status = BenchmarkRun.Status.DONE
@@ -185,10 +241,13 @@ def method_kind(row):
 def ensure_method(name, kind, description=""):
     plugin_path = name if kind == Method.Kind.PLUGIN else ""
     method, created = Method.objects.get_or_create(
-        name=name, defaults={"kind": kind, "plugin_path": plugin_path, "description": description})
+        name=name, defaults={"kind": kind, "plugin_path": plugin_path, "description": description}
+    )
     if not created and method.kind != kind:
-        raise RecordError(f"method {name!r} is recorded as {method.get_kind_display()} but these results come from "
-                          f"a {Method.Kind(kind).label} method; give one of them another name")
+        raise RecordError(
+            f"method {name!r} is recorded as {method.get_kind_display()} but these results come from "
+            f"a {Method.Kind(kind).label} method; give one of them another name"
+        )
     if not created and description and method.description != description:
         method.description = description
         method.save(update_fields=["description"])
@@ -213,15 +272,17 @@ def upsert_output(method, image, sha256, path, weights_sha256, width, height):
     the new output, unless a study shows the old one: then a study's stimulus would change under its raters.
     """
     fields = {"sha256": sha256, "file": path, "width": width, "height": height}
-    output, created = Output.objects.get_or_create(method=method, image=image, weights_sha256=weights_sha256,
-                                                   defaults=fields)
+    output, created = Output.objects.get_or_create(
+        method=method, image=image, weights_sha256=weights_sha256, defaults=fields
+    )
     if created or output.sha256 == sha256:
         return output
     if output.stimuli.exists():
         raise RecordError(
             f"{method} on {image} now gives {sha256[:12]}... where the recorded output {output.sha256[:12]}... is "
             f"shown in studies ({', '.join(sorted({s.study.name for s in output.stimuli.all()}))}); record the new "
-            f"output under another method name (or other weights) so that those studies keep their images")
+            f"output under another method name (or other weights) so that those studies keep their images"
+        )
     for key, value in fields.items():
         setattr(output, key, value)
     output.save(update_fields=list(fields))
@@ -244,8 +305,9 @@ def publish_output(output_dir, path, sha256):
 
     def intact(temporary):
         if file_sha256(temporary) != sha256:
-            raise RecordError(f"{source} does not hold the output {sha256} (it changed while being copied?); "
-                              f"run the benchmark again")
+            raise RecordError(
+                f"{source} does not hold the output {sha256} (it changed while being copied?); run the benchmark again"
+            )
 
     link_or_copy(source, target, check=intact)
     return relative

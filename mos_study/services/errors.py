@@ -3,6 +3,7 @@
 ``StudyError`` is an ``sr_models.errors.SRMOSError`` (a ``ValueError``) whose message says what was wrong and how to
 fix it; ``status`` is the HTTP code a view answers with (``views.common.study_error_response``).
 """
+
 from sr_models.errors import SRMOSError
 
 

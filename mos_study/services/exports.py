@@ -5,6 +5,7 @@ The ratings are read from the database in chunks (``QuerySet.iterator``) and CSV
 so a large study's ratings.csv streams. The dashboard keeps one built export per (study, last rating, metrics) in
 Django's cache: the results page, its live refresh and each file download reuse it instead of recomputing.
 """
+
 import csv
 import io
 import itertools
@@ -19,12 +20,30 @@ from .errors import StudyError
 from .rating_table import RATING_COLUMNS, rating_records
 
 CACHE_SECONDS = 3600
-EXPORT_RATING_COLUMNS = ("study", "rater", "session", "trial", "dataset", "image", "method", "score", "response_ms",
-                         "timestamp", "kind", "repetition", "expected_score")
+EXPORT_RATING_COLUMNS = (
+    "study",
+    "rater",
+    "session",
+    "trial",
+    "dataset",
+    "image",
+    "method",
+    "score",
+    "response_ms",
+    "timestamp",
+    "kind",
+    "repetition",
+    "expected_score",
+)
 METRIC_COLUMNS = ["dataset", "image", "method", "psnr_y", "ssim_y"]
-CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "md": "text/markdown; charset=utf-8",
-                 "tex": "text/x-tex; charset=utf-8", "json": "application/json", "svg": "image/svg+xml",
-                 "png": "image/png"}
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "md": "text/markdown; charset=utf-8",
+    "tex": "text/x-tex; charset=utf-8",
+    "json": "application/json",
+    "svg": "image/svg+xml",
+    "png": "image/png",
+}
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same export gives the same zip
 
 
@@ -67,9 +86,11 @@ def study_metrics(study, y_convention="integer", crop_border=4):
     """PSNR/SSIM per stimulus output of the study (dataset,image,method,psnr_y,ssim_y), or None without records."""
     import pandas as pd
 
-    rows = (Metric.objects.filter(output__stimuli__study=study, y_convention=y_convention, crop_border=crop_border)
-            .values_list("output__image__dataset", "output__image__name", "output__method__name", "psnr_y", "ssim_y")
-            .distinct())
+    rows = (
+        Metric.objects.filter(output__stimuli__study=study, y_convention=y_convention, crop_border=crop_border)
+        .values_list("output__image__dataset", "output__image__name", "output__method__name", "psnr_y", "ssim_y")
+        .distinct()
+    )
     table = pd.DataFrame(list(rows), columns=METRIC_COLUMNS)
     if table.empty:
         return None
@@ -83,17 +104,27 @@ def no_ratings(study):
 @dataclass
 class StudyExport:
     """The files of one export (name -> bytes, as export_results writes them) and what the results page shows."""
+
     files: dict
-    results: object = None            # analysis.Results; dropped before caching (it holds every rating)
+    results: object = None  # analysis.Results; dropped before caching (it holds every rating)
     n_ratings: int = 0
     mos: list = field(default_factory=list)
     rejected: list = field(default_factory=list)
-    all_rejected: bool = False        # screening rejected everyone, so the export keeps them all (a pilot)
+    all_rejected: bool = False  # screening rejected everyone, so the export keeps them all (a pilot)
     version: str = ""
 
 
-def build_export(study, options=None, *, rows=None, y_convention="integer", crop_border=4, figures=True,
-                 with_ratings_csv=True, keep_all_if_all_rejected=False):
+def build_export(
+    study,
+    options=None,
+    *,
+    rows=None,
+    y_convention="integer",
+    crop_border=4,
+    figures=True,
+    with_ratings_csv=True,
+    keep_all_if_all_rejected=False,
+):
     """Analyse the study's ratings (``rows``, or all of them read now) and render every file of export_results:
     the analysis files (``analysis.render_files``), ratings.csv and metrics_summary.csv."""
     import pandas as pd
@@ -121,7 +152,10 @@ def build_export(study, options=None, *, rows=None, y_convention="integer", crop
         files["metrics_summary.csv"] = csv_text(SUMMARY_COLUMNS, summarise(metrics.to_dict("records"))).encode()
     screening = results.screening
     return StudyExport(
-        files=files, results=results, n_ratings=len(results.ratings), mos=results.mos.to_dict("records"),
+        files=files,
+        results=results,
+        n_ratings=len(results.ratings),
+        mos=results.mos.to_dict("records"),
         rejected=screening.loc[screening["rejected"], ["rater", "reasons"]].to_dict("records"),
         all_rejected=results.options.keep_screened and not options.keep_screened,
     )
@@ -140,11 +174,16 @@ def export_version(study, rows=None):
     ``rows``, or as stored now; the sums notice ratings edited in place, e.g. in the admin), and the metrics."""
     if rows is None:
         found = Rating.objects.filter(trial__session__study=study).aggregate(
-            last=Max("pk"), n=Count("pk"), scores=Sum("score"), ms=Sum("response_ms"))
+            last=Max("pk"), n=Count("pk"), scores=Sum("score"), ms=Sum("response_ms")
+        )
         ratings = (found["last"] or 0, found["n"], found["scores"] or 0, found["ms"] or 0)
     else:
-        ratings = (max((row["rating_id"] for row in rows), default=0), len(rows), sum(row["score"] for row in rows),
-                   sum(row["response_ms"] or 0 for row in rows))
+        ratings = (
+            max((row["rating_id"] for row in rows), default=0),
+            len(rows),
+            sum(row["score"] for row in rows),
+            sum(row["response_ms"] or 0 for row in rows),
+        )
     return "-".join(map(str, ratings)) + f"-{_metrics_version(study)}"
 
 

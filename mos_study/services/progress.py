@@ -1,4 +1,5 @@
 """The researcher's dashboard queries: which studies a researcher may see, and a study's progress."""
+
 from datetime import timedelta
 
 from django.db.models import Count, Max, Q

@@ -3,6 +3,7 @@
 ``rate_trial`` runs a few SQL statements (the ORM's query building cost more CPU than the database's work); the
 view ``views.rater.submit`` translates its ``RatingReceipt`` or its ``StudyError`` into JSON.
 """
+
 import math
 from dataclasses import dataclass
 
@@ -125,4 +126,3 @@ def mark_finished(session):
     if not session.finished and not session.trials.filter(rating__isnull=True).exists():
         session.finished = timezone.now()
         session.save(update_fields=["finished"])
-

@@ -3,27 +3,66 @@
 ``rating_records`` streams the rows from the database in chunks (plain tuples, bounded memory); ``services.exports``
 builds every export file from them, ``ratings_frame`` gives them to the analysis as a DataFrame.
 """
+
 from ..models import Rating, Trial
 
-RATING_COLUMNS = ("dataset", "rater", "image", "method", "score", "kind", "expected_score", "session", "trial",
-                  "repetition", "response_ms", "timestamp")  # the long table mos_study.analysis reads
+RATING_COLUMNS = (
+    "dataset",
+    "rater",
+    "image",
+    "method",
+    "score",
+    "kind",
+    "expected_score",
+    "session",
+    "trial",
+    "repetition",
+    "response_ms",
+    "timestamp",
+)  # the long table mos_study.analysis reads
 
 
 RATING_CHUNK_SIZE = 2000  # ratings per database round trip when streaming
-RATING_ROW_FIELDS = ("pk", "trial__stimulus__output__image__dataset", "trial__session__rater__participant_id",
-                     "trial__session__rater_id", "trial__stimulus__output__image__name",
-                     "trial__stimulus__output__method__name", "score", "trial__kind",
-                     "trial__stimulus__calibration_score", "trial__session_id", "trial__position", "response_ms",
-                     "created")
+RATING_ROW_FIELDS = (
+    "pk",
+    "trial__stimulus__output__image__dataset",
+    "trial__session__rater__participant_id",
+    "trial__session__rater_id",
+    "trial__stimulus__output__image__name",
+    "trial__stimulus__output__method__name",
+    "score",
+    "trial__kind",
+    "trial__stimulus__calibration_score",
+    "trial__session_id",
+    "trial__position",
+    "response_ms",
+    "created",
+)
 
 
 def rating_records(study, chunk_size=RATING_CHUNK_SIZE):
     """The rows of ``rating_rows`` plus each rating's ``rating_id``, read ``chunk_size`` ratings at a time as plain
     tuples (no model instances: 3-4x less CPU per row), so a large study streams in bounded memory."""
-    ratings = (Rating.objects.filter(trial__session__study=study).order_by("trial__session", "trial__position")
-               .values_list(*RATING_ROW_FIELDS))
-    for (pk, dataset, participant_id, rater_id, image, method, score, kind, calibration_score, session, position,
-         response_ms, created) in ratings.iterator(chunk_size=chunk_size):
+    ratings = (
+        Rating.objects.filter(trial__session__study=study)
+        .order_by("trial__session", "trial__position")
+        .values_list(*RATING_ROW_FIELDS)
+    )
+    for (
+        pk,
+        dataset,
+        participant_id,
+        rater_id,
+        image,
+        method,
+        score,
+        kind,
+        calibration_score,
+        session,
+        position,
+        response_ms,
+        created,
+    ) in ratings.iterator(chunk_size=chunk_size):
         yield {
             "rating_id": pk,
             "dataset": dataset,

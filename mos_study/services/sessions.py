@@ -4,6 +4,7 @@
 session takes the stimuli with the fewest ratings assigned so far, in a random order (fixed by the session's seed)
 in which no test image follows itself. ``session_state`` is what the rating page reads.
 """
+
 import random
 import secrets
 from collections import Counter, defaultdict
@@ -187,8 +188,13 @@ def session_of(rater_token):
 def session_state(session):
     """What the rating page needs, and nothing that names a method, dataset or image."""
     trials = session.trials.order_by("position").values_list(
-        "token", "position", "kind", "stimulus__output__width", "stimulus__output__height",
-        "stimulus__calibration_score", "rating__id",  # plain rows: no model objects for a page load
+        "token",
+        "position",
+        "kind",
+        "stimulus__output__width",
+        "stimulus__output__height",
+        "stimulus__calibration_score",
+        "rating__id",  # plain rows: no model objects for a page load
     )
     trials = list(trials)
     unrated = [t for t in trials if t[6] is None]
@@ -208,4 +214,3 @@ def session_state(session):
             for token, position, kind, width, height, calibration_score, _ in unrated
         ],
     }
-

@@ -4,6 +4,7 @@
 Each ``StudyOption`` says its type, default, bounds and help; ``check_options`` applies the defaults and the bounds
 for the service, so a value refused by the form or the command is refused with the same words by the service.
 """
+
 from dataclasses import dataclass
 
 from .errors import StudyError
@@ -34,19 +35,33 @@ class StudyOption:
 
 
 STUDY_OPTIONS = (
-    StudyOption("name", SLUG, "unique short name (letters, digits, - and _), e.g. bsd100-mos", required=True,
-                max_length=100),
+    StudyOption(
+        "name", SLUG, "unique short name (letters, digits, - and _), e.g. bsd100-mos", required=True, max_length=100
+    ),
     StudyOption("title", TEXT, "shown to raters (default: the name)", default="", max_length=200),
     StudyOption("datasets", NAMES, "comma-separated, e.g. Set5,Set14,BSD100", required=True, suggested="BSD100"),
-    StudyOption("methods", NAMES, "comma-separated names from the method registry, e.g. nn,bicubic,srresnet-mse",
-                required=True, suggested="nn,bicubic,srresnet-mse,srgan-vgg54"),
-    StudyOption("include_hr", FLAG, "also show the HR originals", default=False, suggested=True,
-                label="Include the HR originals"),
+    StudyOption(
+        "methods",
+        NAMES,
+        "comma-separated names from the method registry, e.g. nn,bicubic,srresnet-mse",
+        required=True,
+        suggested="nn,bicubic,srresnet-mse,srgan-vgg54",
+    ),
+    StudyOption(
+        "include_hr",
+        FLAG,
+        "also show the HR originals",
+        default=False,
+        suggested=True,
+        label="Include the HR originals",
+    ),
     StudyOption("images_per_session", INTEGER, "0: every stimulus in each session", default=0, minimum=0),
-    StudyOption("ratings_per_stimulus", INTEGER, "ratings each stimulus should get (the paper: 26)", default=26,
-                minimum=1),
-    StudyOption("calibration_images", INTEGER, "test images each shown as NN (score 1) and HR (score 5)", default=0,
-                minimum=0),
+    StudyOption(
+        "ratings_per_stimulus", INTEGER, "ratings each stimulus should get (the paper: 26)", default=26, minimum=1
+    ),
+    StudyOption(
+        "calibration_images", INTEGER, "test images each shown as NN (score 1) and HR (score 5)", default=0, minimum=0
+    ),
     StudyOption("repeated_trials", INTEGER, "trials shown twice per session (test-retest)", default=0, minimum=0),
     StudyOption("instructions", LONG_TEXT, "shown to raters before they start", default=""),
     StudyOption("completion_url", URL, "panel page linked beside the completion code", default=""),

@@ -8,6 +8,7 @@ the stimuli and opens the study, or marks it *failed* with the error (``Study.pr
 runs a benchmark: with a broker, the admin's form returns at once. Without one (Celery eager, the embedded default),
 the task runs in the calling process before ``create_study`` returns.
 """
+
 import logging
 import random
 import secrets
@@ -113,8 +114,11 @@ def plan_stimuli(datasets, methods, *, images_per_session, calibration_images, r
 def study_plan(study):
     """``plan_stimuli`` for a study row (its options and config)."""
     return plan_stimuli(
-        study.config["datasets"], study.config["methods"], images_per_session=study.images_per_session,
-        calibration_images=study.calibration_images, repeated_trials=study.repeated_trials,
+        study.config["datasets"],
+        study.config["methods"],
+        images_per_session=study.images_per_session,
+        calibration_images=study.calibration_images,
+        repeated_trials=study.repeated_trials,
         seed=study.config["seed"],
     )
 
@@ -170,8 +174,12 @@ def create_study(name, datasets, methods, *, owner=None, data_dir=None, run_miss
         study.refresh_from_db()  # without a broker the task has run already (unless a caller's transaction is open)
         return study
     shown, calibration = plan_stimuli(
-        datasets, methods, images_per_session=options["images_per_session"],
-        calibration_images=options["calibration_images"], repeated_trials=options["repeated_trials"], seed=seed,
+        datasets,
+        methods,
+        images_per_session=options["images_per_session"],
+        calibration_images=options["calibration_images"],
+        repeated_trials=options["repeated_trials"],
+        seed=seed,
     )
     with transaction.atomic():
         Study.objects.filter(name=name, status=Study.Status.FAILED).delete()
@@ -190,8 +198,10 @@ def queue_preparation(study, data_dir=None):
     try:
         tasks.prepare_study.delay(study.pk, data_dir=None if data_dir is None else str(data_dir))
     except (BrokerOperationalError, OSError) as exc:
-        mark_failed(study, f"cannot queue the preparation on the Celery broker ({exc}): start the broker, then "
-                           f"create the study again")
+        mark_failed(
+            study,
+            f"cannot queue the preparation on the Celery broker ({exc}): start the broker, then create the study again",
+        )
 
 
 # --------------------------------------------------------------------------- the preparing task's work

@@ -1,4 +1,5 @@
 """Small helpers shared by the views."""
+
 import json
 
 from ..http import json_error
@@ -15,7 +16,7 @@ def read_json(request):
     try:
         payload = json.loads(request.body or b"")
     except (ValueError, UnicodeDecodeError):
-        raise StudyError("the request body must be JSON, e.g. {\"trial\": \"...\", \"score\": 3}") from None
+        raise StudyError('the request body must be JSON, e.g. {"trial": "...", "score": 3}') from None
     if not isinstance(payload, dict):
         raise StudyError("the request body must be a JSON object")
     return payload

@@ -1,4 +1,5 @@
 """The researcher dashboard: studies one may see, each study's progress, its ratings as CSV (results: results.py)."""
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count

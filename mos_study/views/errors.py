@@ -1,4 +1,5 @@
 """Error pages. ``csrf_failure`` answers JSON to the rating page's script (settings.CSRF_FAILURE_VIEW)."""
+
 from django.views.csrf import csrf_failure as html_csrf_failure
 
 from ..http import json_error

@@ -1,4 +1,5 @@
 """The rater's side: /s/<study token>/ (consent), /r/<rater token>/ (rating page, its state and its POSTs)."""
+
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -54,8 +55,11 @@ def start(request, study_token):
     if rater is not None:
         return redirect("mos_study:rate", rater.token)
     if study.status == Study.Status.PREPARING:
-        return unavailable(request, "This study is being prepared: its images are still being made. Please come back "
-                                    "in a little while.", 409)
+        return unavailable(
+            request,
+            "This study is being prepared: its images are still being made. Please come back in a little while.",
+            409,
+        )
     if study.status != Study.Status.OPEN:
         return unavailable(request, "This study is not open for ratings at the moment.", 409)
     data = request.POST if request.method == "POST" else None
@@ -118,8 +122,9 @@ def submit(request, rater_token):
     """One rating: the service's few statements in one transaction; the cookie session is never read or written."""
     try:
         payload = read_json(request)
-        receipt = rating.rate_trial(rater_token, payload.get("trial", ""), payload.get("score"),
-                                     payload.get("response_ms"))
+        receipt = rating.rate_trial(
+            rater_token, payload.get("trial", ""), payload.get("score"), payload.get("response_ms")
+        )
     except StudyError as error:
         rater_session(rater_token)  # an unknown rater link is a 404 whatever the body said (checked only on errors)
         return study_error_response(error)

@@ -1,5 +1,6 @@
 """A study's results on the dashboard: the tables and figures of ``export_results``, refreshed live, each file a
 download, and the whole export as a zip. Every file comes from ``services.exports`` (the command's code path)."""
+
 import csv
 import io
 import re
@@ -19,16 +20,23 @@ from .dashboard import csv_stream, researcher_required, study_for
 POLL_SECONDS = 15  # the results page asks for new tables this often (setting SRMOS_RESULTS_POLL_SECONDS)
 SIX_DECIMALS = re.compile(r"-?\d+\.\d{6}")  # how the export writes floats; shown with 3 decimals
 TABLE_TITLES = {
-    "mos.csv": "MOS per method", "mos_per_image.csv": "MOS per image", "screening.csv": "Rater screening",
-    "significance.csv": "Significance (Wilcoxon, Mann-Whitney U, Holm)", "table2.csv": "PSNR, SSIM and MOS (Table 2)",
-    "metric_correlation.csv": "Correlation of PSNR/SSIM with MOS", "metrics_summary.csv": "PSNR/SSIM of the outputs",
+    "mos.csv": "MOS per method",
+    "mos_per_image.csv": "MOS per image",
+    "screening.csv": "Rater screening",
+    "significance.csv": "Significance (Wilcoxon, Mann-Whitney U, Holm)",
+    "table2.csv": "PSNR, SSIM and MOS (Table 2)",
+    "metric_correlation.csv": "Correlation of PSNR/SSIM with MOS",
+    "metrics_summary.csv": "PSNR/SSIM of the outputs",
     "subjective_model_stimuli.csv": "Subjective model (P.910): quality per stimulus",
     "subjective_model_raters.csv": "Subjective model (P.910): rater bias and inconsistency",
     "mos_all_raters.csv": "MOS per method, screened raters included",
     "mos_per_image_all_raters.csv": "MOS per image, screened raters included",
 }
-FIGURE_TITLES = {"mos": "MOS with 95% CI per method", "score_distribution": "Distribution of scores per method",
-                 "mos_psnr": "MOS against PSNR"}
+FIGURE_TITLES = {
+    "mos": "MOS with 95% CI per method",
+    "score_distribution": "Distribution of scores per method",
+    "mos_psnr": "MOS against PSNR",
+}
 
 
 def display_table(data):
@@ -39,14 +47,30 @@ def display_table(data):
 
 def results_context(study, export):
     files = export.files
-    tables = [{"name": name, "title": TABLE_TITLES[name], "table": display_table(files[name])}
-              for name in TABLE_TITLES if name in files]
-    figures = [{"name": name, "title": title, "svg": f"figures/{name}.svg", "png": f"figures/{name}.png"}
-               for name, title in FIGURE_TITLES.items() if f"figures/{name}.svg" in files]
-    return {"study": study, "export": export, "mos": export.mos, "rejected": export.rejected,
-            "all_rejected": export.all_rejected, "n_ratings": export.n_ratings, "tables": tables, "figures": figures,
-            "downloads": sorted(files) + ["ratings.csv"], "summary": files["summary.md"].decode(),
-            "poll_seconds": poll_seconds(), "version": export.version}
+    tables = [
+        {"name": name, "title": TABLE_TITLES[name], "table": display_table(files[name])}
+        for name in TABLE_TITLES
+        if name in files
+    ]
+    figures = [
+        {"name": name, "title": title, "svg": f"figures/{name}.svg", "png": f"figures/{name}.png"}
+        for name, title in FIGURE_TITLES.items()
+        if f"figures/{name}.svg" in files
+    ]
+    return {
+        "study": study,
+        "export": export,
+        "mos": export.mos,
+        "rejected": export.rejected,
+        "all_rejected": export.all_rejected,
+        "n_ratings": export.n_ratings,
+        "tables": tables,
+        "figures": figures,
+        "downloads": sorted(files) + ["ratings.csv"],
+        "summary": files["summary.md"].decode(),
+        "poll_seconds": poll_seconds(),
+        "version": export.version,
+    }
 
 
 def poll_seconds():
@@ -54,8 +78,12 @@ def poll_seconds():
 
 
 def error_context(study, error):
-    return {"study": study, "error": str(error), "poll_seconds": poll_seconds(),
-            "version": exports.export_version(study)}
+    return {
+        "study": study,
+        "error": str(error),
+        "poll_seconds": poll_seconds(),
+        "version": exports.export_version(study),
+    }
 
 
 @researcher_required
@@ -123,4 +151,3 @@ def export_zip(request, pk):
 @require_safe
 def mos_svg(request, pk):
     return export_file(request, pk, "figures/mos.svg")
-

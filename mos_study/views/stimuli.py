@@ -1,4 +1,5 @@
 """Stimulus images under opaque URLs: /i/<trial or stimulus token>.png, with no hint of the method."""
+
 from pathlib import Path
 
 from django.conf import settings

@@ -6,6 +6,7 @@ from the header before decoding. The pixels are re-encoded as bare PNGs in a pri
 ``services.benchmark.import_and_record`` (as ``manage.py import_method`` does), which matches them to the dataset's
 images, measures and records them; the staging folder is removed whatever happens.
 """
+
 import re
 import shutil
 import tempfile
@@ -76,7 +77,9 @@ def dataset_choices():
 
 class UploadOutputsForm(forms.Form):
     name = forms.RegexField(
-        regex=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$", max_length=100, label="Method name",
+        regex=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$",
+        max_length=100,
+        label="Method name",
         error_messages={"invalid": "use letters, digits and _ . + - (e.g. my-gan-v2)"},
     )
     # A choice, never a free path: the dataset must be one of the server's own.
@@ -112,13 +115,17 @@ def upload_outputs(request):
         folder = Path(tempfile.mkdtemp(prefix="srmos-upload-"))
         try:
             stage_images(data["files"], folder)
-            run = import_and_record(data["name"], data["dataset"], folder, progress=False,
-                                    description=data["description"])
+            run = import_and_record(
+                data["name"], data["dataset"], folder, progress=False, description=data["description"]
+            )
         except SRMOSError as error:
             form.add_error(None, str(error).replace(f"in {folder} ", "").replace(str(folder), "the upload"))
         else:
-            messages.success(request, f"{data['name']}: {len(run.rows)} outputs of {data['dataset']} measured and "
-                                      f"recorded (benchmark run {run.pk}); add it to a study like any method.")
+            messages.success(
+                request,
+                f"{data['name']}: {len(run.rows)} outputs of {data['dataset']} measured and "
+                f"recorded (benchmark run {run.pk}); add it to a study like any method.",
+            )
             return redirect(reverse_lazy("mos_study:dashboard"))
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -1,4 +1,5 @@
 """Network architectures by name, so checkpoints can rebuild them: ``build("srresnet", **arch_args)``."""
+
 from ..errors import CheckpointError
 from .discriminator import Discriminator
 from .srresnet import SRResNet

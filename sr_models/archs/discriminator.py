@@ -4,6 +4,7 @@ then dense 1024, LeakyReLU, dense 1. Returns logits (N x 1); the sigmoid lives i
 ``head="global_pool"`` replaces the dense layers on the flattened map by global average pooling, then dense 1024,
 LeakyReLU, dense 1: far fewer parameters and any input size.
 """
+
 import torch
 from torch import nn
 
@@ -26,8 +27,9 @@ class Discriminator(nn.Module):
         if head not in HEADS:
             raise SRMOSError(f"Discriminator head must be one of {HEADS}, not {head!r}")
         if head == "dense" and input_size % 16:
-            raise SRMOSError("the dense head needs an input size divisible by 16 (four stride-2 convs), "
-                             f"not {input_size}")
+            raise SRMOSError(
+                f"the dense head needs an input size divisible by 16 (four stride-2 convs), not {input_size}"
+            )
         self.arch_args = dict(in_channels=in_channels, num_features=num_features, input_size=input_size, head=head)
         f = num_features
         # (out_channels, stride) for the paper's eight convs: k3n64s1, k3n64s2, k3n128s1, ..., k3n512s2.
@@ -43,13 +45,16 @@ class Discriminator(nn.Module):
         else:
             pooled = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
             head_inputs = channels
-        self.head = nn.Sequential(pooled, nn.Linear(head_inputs, 1024), nn.LeakyReLU(0.2, inplace=True),
-                                  nn.Linear(1024, 1))
+        self.head = nn.Sequential(
+            pooled, nn.Linear(head_inputs, 1024), nn.LeakyReLU(0.2, inplace=True), nn.Linear(1024, 1)
+        )
         self.input_size = input_size
         self.head_kind = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.head_kind == "dense" and x.shape[-2:] != (self.input_size, self.input_size):
-            raise SRMOSError(f"this discriminator takes {self.input_size}x{self.input_size} crops, "
-                             f"got {tuple(x.shape[-2:])}; use head='global_pool' for other sizes")
+            raise SRMOSError(
+                f"this discriminator takes {self.input_size}x{self.input_size} crops, "
+                f"got {tuple(x.shape[-2:])}; use head='global_pool' for other sizes"
+            )
         return self.head(self.features(x))

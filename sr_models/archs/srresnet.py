@@ -5,6 +5,7 @@ LR input in [0, 1], output in [-1, 1] (no final activation: inference clips). La
 log2(scale) upsampling blocks (3x3 conv to 4x features, PixelShuffle x2, PReLU); 9x9 conv to ``out_channels``.
 Conv/BN pairs sit next to each other in ``nn.Sequential`` containers so ``fuse_for_inference`` can fold them.
 """
+
 import math
 
 from torch import nn
@@ -46,13 +47,19 @@ class SRResNet(nn.Module):
         if scale not in SCALES:
             raise SRMOSError(f"SRResNet scale must be one of {SCALES}, not {scale!r}")
         # Kept so a checkpoint can rebuild the same network (sr_models.checkpoint).
-        self.arch_args = dict(in_channels=in_channels, out_channels=out_channels, num_features=num_features,
-                              num_blocks=num_blocks, scale=scale)
+        self.arch_args = dict(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            num_features=num_features,
+            num_blocks=num_blocks,
+            scale=scale,
+        )
         self.scale = scale
         self.head = nn.Sequential(nn.Conv2d(in_channels, num_features, 9, padding=4), nn.PReLU())
         self.body = nn.Sequential(*[ResidualBlock(num_features) for _ in range(num_blocks)])
-        self.body_tail = nn.Sequential(nn.Conv2d(num_features, num_features, 3, padding=1),
-                                       nn.BatchNorm2d(num_features))
+        self.body_tail = nn.Sequential(
+            nn.Conv2d(num_features, num_features, 3, padding=1), nn.BatchNorm2d(num_features)
+        )
         self.upsample = nn.Sequential(*[UpsampleBlock(num_features) for _ in range(int(math.log2(scale)))])
         self.tail = nn.Conv2d(num_features, out_channels, 9, padding=4)
 

@@ -6,6 +6,7 @@ Input: RGB in [0, 1]; it is normalised inside with the ImageNet mean/std torchvi
 Weights: torchvision's IMAGENET1K_V1 from the torch hub cache (never downloaded here), or a torchvision
 ``vgg19`` state_dict file. Parameters are frozen and the module stays in eval mode.
 """
+
 from pathlib import Path
 
 import torch
@@ -40,14 +41,15 @@ def load_vgg19_state_dict(weights=None):
             raise WeightsError(
                 f"VGG19 ImageNet weights are not in the torch hub cache ({cached}); nothing is downloaded here. "
                 f"Place {cached.name} (from {VGG19_Weights.IMAGENET1K_V1.url}) in $TORCH_HOME/hub/checkpoints/ "
-                f"or pass a torchvision vgg19 state_dict file")
+                f"or pass a torchvision vgg19 state_dict file"
+            )
         return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
     path = Path(weights)
     if not path.is_file():
         raise WeightsError(f"VGG19 weights file {path} does not exist; pass a torchvision vgg19 state_dict file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many kinds for a file that is not a state_dict
+    except Exception as error:  # noqa: BLE001 (torch raises many kinds for a file that is not a state_dict)
         first_line = (str(error).strip().splitlines() or [""])[0]  # torch appends paragraphs of advice
         raise WeightsError(f"{path} is not a torch state_dict file ({type(error).__name__}: {first_line})") from None
 
@@ -91,11 +93,13 @@ class VGGFeatureExtractor(nn.Module):
     def _load(self, state_dict, source):
         prefix = "features."
         wanted = self.features.state_dict().keys()
-        ours = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
+        ours = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
         missing = [key for key in wanted if key not in ours]
         if missing:
-            raise WeightsError(f"{source or 'the cached file'} is not a torchvision vgg19 state_dict "
-                               f"(missing {prefix}{missing[0]} and {len(missing) - 1} more)")
+            raise WeightsError(
+                f"{source or 'the cached file'} is not a torchvision vgg19 state_dict "
+                f"(missing {prefix}{missing[0]} and {len(missing) - 1} more)"
+            )
         try:
             self.features.load_state_dict({key: ours[key] for key in wanted})
         except RuntimeError as error:

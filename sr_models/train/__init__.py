@@ -1,4 +1,5 @@
 """Training SRResNet and the SRGAN variants (two stages, one trainer). See docs/training.md."""
+
 from sr_models.train.config import PRESETS, TrainConfig, preset
 
 

@@ -4,6 +4,7 @@ Every TrainConfig field is a flag (``--crop-size 64``, ``--augment/--no-augment`
 Precedence: preset < ``--config FILE`` (.toml/.json) < flags. ``--resume CHECKPOINT`` starts from the configuration
 stored in the checkpoint instead of the preset. Under torchrun every process runs this; only rank 0 writes.
 """
+
 import argparse
 import dataclasses
 import os
@@ -29,13 +30,18 @@ HELP = {
 def add_arguments(parser):
     """Add --preset, --config, --resume and one flag per TrainConfig field; absent flags stay out of the namespace."""
     suppress = argparse.SUPPRESS
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=suppress,
-                        help="the paper's settings for a registry method (default: the config file's 'preset', "
-                             "else srresnet-mse)")
-    parser.add_argument("--config", default=suppress,
-                        help="TOML or JSON file of settings named like the flags (with underscores)")
-    parser.add_argument("--resume", default=suppress,
-                        help="training checkpoint to continue, with its optimiser, RNG and data state")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=suppress,
+        help="the paper's settings for a registry method (default: the config file's 'preset', else srresnet-mse)",
+    )
+    parser.add_argument(
+        "--config", default=suppress, help="TOML or JSON file of settings named like the flags (with underscores)"
+    )
+    parser.add_argument(
+        "--resume", default=suppress, help="training checkpoint to continue, with its optimiser, RNG and data state"
+    )
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -112,8 +118,9 @@ def run(args):
 
 def summary(result):
     best = result["best"]
-    return (f"trained to step {result['step']}; last checkpoint {result['checkpoint']}"
-            + (f"; best {best['metric']} {best['value']:.3f} at step {best['step']}" if best else ""))
+    return f"trained to step {result['step']}; last checkpoint {result['checkpoint']}" + (
+        f"; best {best['metric']} {best['value']:.3f} at step {best['step']}" if best else ""
+    )
 
 
 def main(argv=None, prog="python -m sr_models train"):

@@ -2,6 +2,7 @@
 
 Precedence: preset < config file (TOML or JSON) < command-line flags. Every field is a flag (``--crop-size 64``).
 """
+
 import dataclasses
 import json
 import tomllib
@@ -89,8 +90,10 @@ class TrainConfig:
         if not self.data:
             problems.append("no training data: give --data DIR (a folder of HR images)")
         if self.gan and self.init is None:
-            problems.append("SRGAN training starts from a trained SRResNet: give --init CHECKPOINT "
-                            "(e.g. the final checkpoint of --preset srresnet-mse), or --init scratch")
+            problems.append(
+                "SRGAN training starts from a trained SRResNet: give --init CHECKPOINT "
+                "(e.g. the final checkpoint of --preset srresnet-mse), or --init scratch"
+            )
         if problems:
             raise SRMOSError("bad training configuration: " + "; ".join(problems))
         return self
@@ -98,8 +101,16 @@ class TrainConfig:
 
 def _srgan(content_loss):
     # Paper: generator initialised from SRResNet-MSE, 1e5 updates at 1e-4 then 1e5 at 1e-5, k = 1.
-    return dict(content_loss=content_loss, adversarial_weight=1e-3, steps=200_000, lr=1e-4,
-                lr_milestones=[100_000], lr_gamma=0.1, checkpoint_every=5000, val_every=2500)
+    return dict(
+        content_loss=content_loss,
+        adversarial_weight=1e-3,
+        steps=200_000,
+        lr=1e-4,
+        lr_milestones=[100_000],
+        lr_gamma=0.1,
+        checkpoint_every=5000,
+        val_every=2500,
+    )
 
 
 PRESETS = {

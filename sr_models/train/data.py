@@ -4,6 +4,7 @@ Randomness never comes from a worker's global RNG: the sampler hands every sampl
 (run seed, epoch, position in the epoch's permutation). So crops are the same whatever the number of workers or
 processes, and a resumed run sees exactly the samples an uninterrupted one would.
 """
+
 import logging
 import math
 from pathlib import Path
@@ -72,7 +73,7 @@ def bicubic_lr_crop(hr, top, left, crop_size, scale):
     y1, x1 = min(h, top + crop_size + margin), min(w, left + crop_size + margin)
     lr_window = imresize(hr[y0:y1, x0:x1], scale=1.0 / scale)
     ly, lx, size = (top - y0) // scale, (left - x0) // scale, crop_size // scale
-    return lr_window[ly:ly + size, lx:lx + size]
+    return lr_window[ly : ly + size, lx : lx + size]
 
 
 class SRTrainDataset(Dataset):
@@ -131,8 +132,8 @@ class SRTrainDataset(Dataset):
         if self.lr_folder is None:
             lr = bicubic_lr_crop(hr, top, left, size, s)
         else:
-            lr = self._paired_lr(i, (h // s, w // s))[top // s:(top + size) // s, left // s:(left + size) // s]
-        return np.ascontiguousarray(lr), np.ascontiguousarray(hr[top:top + size, left:left + size])
+            lr = self._paired_lr(i, (h // s, w // s))[top // s : (top + size) // s, left // s : (left + size) // s]
+        return np.ascontiguousarray(lr), np.ascontiguousarray(hr[top : top + size, left : left + size])
 
     def _paired_lr(self, i, expected_shape):
         stem = self.files[i].stem
@@ -141,8 +142,10 @@ class SRTrainDataset(Dataset):
             raise SRMOSError(f"no LR image named {stem}.* in {self.lr_folder}")
         lr = read_image(candidates[0], mode="rgb")
         if lr.shape[:2] != expected_shape:
-            raise SRMOSError(f"LR {candidates[0]} is {lr.shape[1]}x{lr.shape[0]}, expected "
-                             f"{expected_shape[1]}x{expected_shape[0]} (HR / {self.scale})")
+            raise SRMOSError(
+                f"LR {candidates[0]} is {lr.shape[1]}x{lr.shape[0]}, expected "
+                f"{expected_shape[1]}x{expected_shape[0]} (HR / {self.scale})"
+            )
         return lr
 
 
@@ -172,6 +175,7 @@ def _seed_worker(worker_id):
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     import random
+
     random.seed(seed)
 
 
@@ -183,8 +187,9 @@ class BatchStream:
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, seed=seed)
         if self.sampler.num_samples < batch_size:
-            raise SRMOSError(f"batch size {batch_size} per process is larger than the {self.sampler.num_samples} "
-                             "samples per epoch")
+            raise SRMOSError(
+                f"batch size {batch_size} per process is larger than the {self.sampler.num_samples} samples per epoch"
+            )
         self.epoch, self.batches_done, self._iterator = 0, 0, None
 
     def state_dict(self):
@@ -198,9 +203,16 @@ class BatchStream:
         self.sampler.start = self.batches_done * self.batch_size
         # A generator seeded per epoch keeps worker seeds reproducible and leaves the global torch RNG untouched.
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=self.sampler, drop_last=True,
-                            num_workers=self.num_workers, pin_memory=self.pin_memory,
-                            worker_init_fn=_seed_worker, generator=generator)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            worker_init_fn=_seed_worker,
+            generator=generator,
+        )
         self._iterator = iter(loader)
 
     def __iter__(self):

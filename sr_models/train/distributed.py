@@ -1,4 +1,5 @@
 """torch.distributed plumbing for torchrun: one process per GPU (or CPU process with gloo), only rank 0 writes."""
+
 import os
 from dataclasses import dataclass
 

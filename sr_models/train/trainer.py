@@ -5,6 +5,7 @@ by the caller (the CLI builds one on Set5 with sr_models.metrics); the trainer c
 generator in eval mode and keeps the checkpoint with the best ``psnr`` (or the first metric returned).
 Checkpoints are sr_models.checkpoint files (method = config.method); the full training state rides in ``extra``.
 """
+
 import json
 import logging
 import random
@@ -39,9 +40,11 @@ def seed_everything(seed):
 def rng_state():
     """Global RNG states in a form torch.load(weights_only=True) accepts (tensors, lists, numbers)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos,
-                                                        has_gauss, gauss],
-             "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]]}
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -78,16 +81,19 @@ class Trainer:
         # The loss network first: missing VGG weights must stop the run before anything else happens.
         self.content_loss = self._build_content_loss().to(self.device)
         # Hashed once: the provenance of every checkpoint says whose features trained it (stand-ins are marked).
-        self.vgg_source = vgg_weights_source(config.content_loss, config.vgg_weights,
-                                             config.vgg_random_weights_for_testing)
-        self.generator = SRResNet(num_features=config.num_features, num_blocks=config.num_blocks,
-                                  scale=config.scale)
+        self.vgg_source = vgg_weights_source(
+            config.content_loss, config.vgg_weights, config.vgg_random_weights_for_testing
+        )
+        self.generator = SRResNet(num_features=config.num_features, num_blocks=config.num_blocks, scale=config.scale)
         if config.init not in (None, "scratch"):
             self._load_init(config.init)
         elif config.zero_init_residual:
             zero_init_residual(self.generator)
-        self.discriminator = (Discriminator(num_features=config.disc_features, input_size=config.crop_size,
-                                            head=config.disc_head) if config.gan else None)
+        self.discriminator = (
+            Discriminator(num_features=config.disc_features, input_size=config.crop_size, head=config.disc_head)
+            if config.gan
+            else None
+        )
         self.g_model, self.opt_g, self.sched_g, self.scaler_g = self._prepare(self.generator)
         if config.gan:
             self.d_model, self.opt_d, self.sched_d, self.scaler_d = self._prepare(self.discriminator)
@@ -100,11 +106,17 @@ class Trainer:
     def _build_content_loss(self):
         c = self.config
         try:
-            return content_loss(c.content_loss, rescale=c.vgg_rescale, vgg_weights=c.vgg_weights,
-                                vgg_random_weights=c.vgg_random_weights_for_testing)
+            return content_loss(
+                c.content_loss,
+                rescale=c.vgg_rescale,
+                vgg_weights=c.vgg_weights,
+                vgg_random_weights=c.vgg_random_weights_for_testing,
+            )
         except WeightsError as exc:
-            raise WeightsError(f"{exc}. The {c.content_loss} content loss needs VGG19 ImageNet weights: put "
-                               "torchvision's file in the torch hub cache or pass --vgg-weights FILE") from None
+            raise WeightsError(
+                f"{exc}. The {c.content_loss} content loss needs VGG19 ImageNet weights: put "
+                "torchvision's file in the torch hub cache or pass --vgg-weights FILE"
+            ) from None
 
     def _load_init(self, path):
         ckpt = load_checkpoint(path)
@@ -113,8 +125,10 @@ class Trainer:
         wanted = self.generator.arch_args
         found = {k: ckpt.get("arch_args", {}).get(k) for k in wanted}
         if found != wanted:
-            raise CheckpointError(f"--init {path} was trained with {found}, this run builds {wanted}: set "
-                                  "--num-features/--num-blocks/--scale to match the checkpoint")
+            raise CheckpointError(
+                f"--init {path} was trained with {found}, this run builds {wanted}: set "
+                "--num-features/--num-blocks/--scale to match the checkpoint"
+            )
         self.generator = build_generator(ckpt)
 
     def _prepare(self, model):
@@ -124,8 +138,7 @@ class Trainer:
         if c.channels_last:
             model = model.to(memory_format=torch.channels_last)
         optimizer = torch.optim.Adam(model.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(c.lr_milestones),
-                                                         gamma=c.lr_gamma)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(c.lr_milestones), gamma=c.lr_gamma)
         scaler = torch.amp.GradScaler(self.device.type, enabled=c.amp == "fp16")
         wrapped = distributed.wrap(model, self.ctx)
         if c.compile:
@@ -136,20 +149,39 @@ class Trainer:
         c, ctx = self.config, self.ctx
         if c.batch_size % ctx.world_size:
             raise SRMOSError(f"batch size {c.batch_size} does not split evenly over {ctx.world_size} processes")
-        dataset = SRTrainDataset(c.data, crop_size=c.crop_size, scale=c.scale, augment=c.augment,
-                                 lr_folder=c.lr_data, cache=c.cache_images)
+        dataset = SRTrainDataset(
+            c.data, crop_size=c.crop_size, scale=c.scale, augment=c.augment, lr_folder=c.lr_data, cache=c.cache_images
+        )
         dataset.repeat = repeats_for(len(dataset.files), c.batch_size)
-        return BatchStream(dataset, c.batch_size // ctx.world_size, seed=c.seed, num_workers=c.num_workers,
-                           rank=ctx.rank, world_size=ctx.world_size, pin_memory=self.device.type == "cuda")
+        return BatchStream(
+            dataset,
+            c.batch_size // ctx.world_size,
+            seed=c.seed,
+            num_workers=c.num_workers,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            pin_memory=self.device.type == "cuda",
+        )
 
     # ---- state ----------------------------------------------------------------------------------------------------
     def state_dict(self):
-        state = {"step": self.step, "best": self.best, "config": self.config.to_dict(),
-                 "optimizer_g": self.opt_g.state_dict(), "scheduler_g": self.sched_g.state_dict(),
-                 "scaler_g": self.scaler_g.state_dict(), "data": self.stream.state_dict(), "rng": rng_state()}
+        state = {
+            "step": self.step,
+            "best": self.best,
+            "config": self.config.to_dict(),
+            "optimizer_g": self.opt_g.state_dict(),
+            "scheduler_g": self.sched_g.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "data": self.stream.state_dict(),
+            "rng": rng_state(),
+        }
         if self.config.gan:
-            state.update(discriminator=self.discriminator.state_dict(), optimizer_d=self.opt_d.state_dict(),
-                         scheduler_d=self.sched_d.state_dict(), scaler_d=self.scaler_d.state_dict())
+            state.update(
+                discriminator=self.discriminator.state_dict(),
+                optimizer_d=self.opt_d.state_dict(),
+                scheduler_d=self.sched_d.state_dict(),
+                scaler_d=self.scaler_d.state_dict(),
+            )
         return state
 
     def load_state_dict(self, state, generator_state):
@@ -213,8 +245,9 @@ class Trainer:
         writer = self._open_run_dir() if ctx.is_main else None
         from tqdm import tqdm
 
-        bar = tqdm(total=c.steps, initial=self.step, disable=not (c.progress and ctx.is_main), unit="it",
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=c.steps, initial=self.step, disable=not (c.progress and ctx.is_main), unit="it", dynamic_ncols=True
+        )
         self.generator.train()
         metrics, checkpoint, sums, window_start, window_steps = {}, None, {}, time.perf_counter(), 0
         while self.step < c.steps:
@@ -252,19 +285,25 @@ class Trainer:
 
     def _open_run_dir(self):
         checkpoints = self.output_dir / CHECKPOINT_DIR
-        existing = [int(p.stem[len("step_"):]) for p in checkpoints.glob("step_*.pt") if p.stem[5:].isdigit()]
+        existing = [int(p.stem[len("step_") :]) for p in checkpoints.glob("step_*.pt") if p.stem[5:].isdigit()]
         if self.step == 0 and existing:
-            raise SRMOSError(f"{checkpoints} already holds checkpoints from another run: continue it with "
-                             "--resume CHECKPOINT or choose a fresh --output-dir")
+            raise SRMOSError(
+                f"{checkpoints} already holds checkpoints from another run: continue it with "
+                "--resume CHECKPOINT or choose a fresh --output-dir"
+            )
         if existing and max(existing) > self.step:
             # Pruning would delete the new checkpoints in favour of the later ones of the earlier run.
-            raise SRMOSError(f"{checkpoints} holds checkpoints past step {self.step}: resume into another "
-                             "--output-dir so that nothing stored there is lost")
+            raise SRMOSError(
+                f"{checkpoints} holds checkpoints past step {self.step}: resume into another "
+                "--output-dir so that nothing stored there is lost"
+            )
         checkpoints.mkdir(parents=True, exist_ok=True)
         atomic_write(self.output_dir / "config.json", json.dumps(self.config.to_dict(), indent=2))
         from torch.utils.tensorboard import SummaryWriter
 
-        return SummaryWriter(log_dir=str(self.output_dir / "tensorboard"), purge_step=self.step + 1 if self.step else None)
+        return SummaryWriter(
+            log_dir=str(self.output_dir / "tensorboard"), purge_step=self.step + 1 if self.step else None
+        )
 
     def _log_progress(self, writer, bar, means, steps_per_second):
         samples_per_second = steps_per_second * self.config.batch_size
@@ -321,19 +360,33 @@ class Trainer:
             folder = self.output_dir / CHECKPOINT_DIR
             path = folder / f"step_{self.step:08d}.pt"
             self._write(path, metrics)
-            for old in sorted(folder.glob("step_*.pt"))[:-self.config.keep_last]:
+            for old in sorted(folder.glob("step_*.pt"))[: -self.config.keep_last]:
                 old.unlink()
         distributed.barrier(self.ctx)
         return path if self.ctx.is_main else None
 
     def _write(self, path, metrics):
         c = self.config
-        provenance = {"trainer": "sr_models.train", "preset": c.method, "content_loss": c.content_loss,
-                      "adversarial_weight": c.adversarial_weight, "data": [str(d) for d in c.data],
-                      "init": c.init, "seed": c.seed, "metrics": metrics,
-                      "vgg_weights": self.vgg_source}
-        save_checkpoint(path, self.generator, method=c.method, arch="srresnet", step=self.step,
-                        provenance=provenance, extra={STATE_KEY: self.state_dict()})
+        provenance = {
+            "trainer": "sr_models.train",
+            "preset": c.method,
+            "content_loss": c.content_loss,
+            "adversarial_weight": c.adversarial_weight,
+            "data": [str(d) for d in c.data],
+            "init": c.init,
+            "seed": c.seed,
+            "metrics": metrics,
+            "vgg_weights": self.vgg_source,
+        }
+        save_checkpoint(
+            path,
+            self.generator,
+            method=c.method,
+            arch="srresnet",
+            step=self.step,
+            provenance=provenance,
+            extra={STATE_KEY: self.state_dict()},
+        )
 
 
 def config_from_checkpoint(path, overrides=None):
@@ -341,8 +394,10 @@ def config_from_checkpoint(path, overrides=None):
     ckpt = load_checkpoint(path)
     state = (ckpt.get("extra") or {}).get(STATE_KEY)
     if state is None:
-        raise CheckpointError(f"{path} holds no training state (not written by sr_models.train): it can start a "
-                              "run with --init, not continue one with --resume")
+        raise CheckpointError(
+            f"{path} holds no training state (not written by sr_models.train): it can start a "
+            "run with --init, not continue one with --resume"
+        )
     return apply_overrides(TrainConfig(), {**state["config"], **(overrides or {})}, source=str(path))
 
 

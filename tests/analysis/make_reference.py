@@ -13,8 +13,10 @@ sureal clashes with nothing we use but must stay out of the project's venv, so r
     /tmp/sureal_venv/bin/pip install --no-deps sureal==0.9.0
     /tmp/sureal_venv/bin/python tests/analysis/make_reference.py
 
-It writes data/p910_<variant>_ratings.csv (our long input format) and data/p910_<variant>_reference_{stimuli,raters}.csv.
+It writes data/p910_<variant>_ratings.csv (our long input format) and
+data/p910_<variant>_reference_{stimuli,raters}.csv.
 """
+
 import contextlib
 import io
 from pathlib import Path
@@ -23,8 +25,12 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 from sureal.dataset_reader import RawDatasetReader
-from sureal.subjective_model import (BiasremvMosModel, MaximumLikelihoodEstimationModelContentObliviousAlternativeProjection2,
-                                     MosModel, SubjrejMosModel)
+from sureal.subjective_model import (
+    BiasremvMosModel,
+    MaximumLikelihoodEstimationModelContentObliviousAlternativeProjection2,
+    MosModel,
+    SubjrejMosModel,
+)
 
 DATA = Path(__file__).resolve().parent / "data"
 CI95_Z = 1.95996  # sureal's CI half-width factor
@@ -62,12 +68,19 @@ def to_long(matrix):
 def to_sureal(matrix):
     names = raters(matrix.shape[1])
     dis_videos = [
-        {"asset_id": j, "content_id": 0, "path": image,
-         "os": {names[i]: float(matrix[j, i]) for i in range(matrix.shape[1]) if not np.isnan(matrix[j, i])}}
+        {
+            "asset_id": j,
+            "content_id": 0,
+            "path": image,
+            "os": {names[i]: float(matrix[j, i]) for i in range(matrix.shape[1]) if not np.isnan(matrix[j, i])},
+        }
         for j, image in enumerate(images(matrix.shape[0]))
     ]
-    dataset = SimpleNamespace(dataset_name="p910_sample", ref_videos=[{"content_id": 0, "content_name": "c0", "path": "c0"}],
-                              dis_videos=dis_videos)
+    dataset = SimpleNamespace(
+        dataset_name="p910_sample",
+        ref_videos=[{"content_id": 0, "content_name": "c0", "path": "c0"}],
+        dis_videos=dis_videos,
+    )
     return RawDatasetReader(dataset)
 
 
@@ -82,24 +95,28 @@ def reference(matrix):
     p910 = run(MaximumLikelihoodEstimationModelContentObliviousAlternativeProjection2, reader)
     rejected = run(SubjrejMosModel, reader)
     bias_removed = run(BiasremvMosModel, reader)
-    stimuli = pd.DataFrame({
-        "image": images(matrix.shape[0]),
-        "mos": mos["quality_scores"],
-        "sd": mos["quality_ambiguity"],
-        "quality": p910["quality_scores"],
-        "quality_ci95_half": np.asarray(p910["quality_scores_std"]) * CI95_Z,
-        "bias_removed_mos": bias_removed["quality_scores"],
-        "mos_after_bt500": rejected["quality_scores"],
-    })
+    stimuli = pd.DataFrame(
+        {
+            "image": images(matrix.shape[0]),
+            "mos": mos["quality_scores"],
+            "sd": mos["quality_ambiguity"],
+            "quality": p910["quality_scores"],
+            "quality_ci95_half": np.asarray(p910["quality_scores_std"]) * CI95_Z,
+            "bias_removed_mos": bias_removed["quality_scores"],
+            "mos_after_bt500": rejected["quality_scores"],
+        }
+    )
     observers = p910["observers"]
-    raters_df = pd.DataFrame({
-        "rater": observers,
-        "bias": p910["observer_bias"],
-        "inconsistency": p910["observer_inconsistency"],
-        "bt500_rejected": rejected["observer_rejected"],
-        "bt500_p_plus_q_ratio": rejected["observer_rejected_1st_stats"],
-        "bt500_p_minus_q_ratio": rejected["observer_rejected_2nd_stats"],
-    }).sort_values("rater")
+    raters_df = pd.DataFrame(
+        {
+            "rater": observers,
+            "bias": p910["observer_bias"],
+            "inconsistency": p910["observer_inconsistency"],
+            "bt500_rejected": rejected["observer_rejected"],
+            "bt500_p_plus_q_ratio": rejected["observer_rejected_1st_stats"],
+            "bt500_p_minus_q_ratio": rejected["observer_rejected_2nd_stats"],
+        }
+    ).sort_values("rater")
     return stimuli, raters_df
 
 

@@ -1,4 +1,5 @@
 """``python -m mos_study.analysis``: the files, their exact columns, reproducibility, and nothing written on error."""
+
 import json
 import subprocess
 import sys
@@ -33,9 +34,19 @@ def test_writes_every_file_with_exact_columns(data, tmp_path):
     assert run([data / "small_ratings.csv", "--output-dir", tmp_path, "--metrics", data / "small_metrics.csv"]) == 0
     for name, header in HEADERS.items():
         assert (tmp_path / name).read_text().split("\n")[0].startswith(header), name
-    for name in ("mos_all_raters.csv", "mos_per_image_all_raters.csv", "summary.md", "table2.md", "table2.tex",
-                 "export.json", "figures/mos.svg", "figures/mos.png", "figures/score_distribution.svg",
-                 "figures/mos_psnr.svg", "figures/mos_psnr.png"):
+    for name in (
+        "mos_all_raters.csv",
+        "mos_per_image_all_raters.csv",
+        "summary.md",
+        "table2.md",
+        "table2.tex",
+        "export.json",
+        "figures/mos.svg",
+        "figures/mos.png",
+        "figures/score_distribution.svg",
+        "figures/mos_psnr.svg",
+        "figures/mos_psnr.png",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     assert (tmp_path / "figures/mos.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in (tmp_path / "figures/mos.svg").read_bytes()
@@ -73,8 +84,21 @@ def test_bad_row_stops_and_writes_nothing(data, tmp_path, capsys):
 
 def test_options(data, tmp_path):
     out = tmp_path / "out"
-    assert run([data / "p910_full_ratings.csv", "--output-dir", out, "--screening", "none",
-                "--subjective-model", "none", "--no-figures"]) == 0
+    assert (
+        run(
+            [
+                data / "p910_full_ratings.csv",
+                "--output-dir",
+                out,
+                "--screening",
+                "none",
+                "--subjective-model",
+                "none",
+                "--no-figures",
+            ]
+        )
+        == 0
+    )
     assert not (out / "subjective_model_stimuli.csv").exists() and not (out / "figures").exists()
     screening = pd.read_csv(out / "screening.csv")
     assert not screening.rejected.any()

@@ -1,4 +1,5 @@
 """Metric correlations and the Table 2 exports, by hand on tests/analysis/data/small_*.csv."""
+
 import pytest
 
 from mos_study.analysis import AnalysisOptions, ScreeningOptions, build_results, read_metrics, read_ratings
@@ -9,15 +10,30 @@ from mos_study.analysis.metrics import table2_latex, table2_markdown
 def results(repo_root):
     data = repo_root / "tests/analysis/data"
     options = AnalysisOptions(screening=ScreeningOptions(rules=()))
-    return build_results(read_ratings(data / "small_ratings.csv"), options, metrics=read_metrics(data / "small_metrics.csv"))
+    return build_results(
+        read_ratings(data / "small_ratings.csv"), options, metrics=read_metrics(data / "small_metrics.csv")
+    )
 
 
 def test_correlation_over_stimuli_and_methods(results):
     table = results.metric_correlation.set_index(["dataset", "level", "metric"])
-    assert list(results.metric_correlation.columns) == ["dataset", "level", "metric", "n", "pearson", "spearman", "kendall"]
+    assert list(results.metric_correlation.columns) == [
+        "dataset",
+        "level",
+        "metric",
+        "n",
+        "pearson",
+        "spearman",
+        "kendall",
+    ]
     # per-image MOS 2, 4, 4, 5 against PSNR 20, 24, 24, 26: PSNR = 2 MOS + 16 exactly
     row = table.loc[("set", "stimulus", "psnr_y")]
-    assert row.n == 4 and row.pearson == pytest.approx(1) and row.spearman == pytest.approx(1) and row.kendall == pytest.approx(1)
+    assert (
+        row.n == 4
+        and row.pearson == pytest.approx(1)
+        and row.spearman == pytest.approx(1)
+        and row.kendall == pytest.approx(1)
+    )
     # methods: two points only -> no coefficient
     assert table.loc[("set", "method", "psnr_y")].n == 2
     assert table.loc[("set", "method", "psnr_y")][["pearson", "spearman", "kendall"]].isna().all()

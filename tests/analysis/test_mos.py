@@ -1,4 +1,5 @@
 """MOS, sd and Student-t CIs on a table worked by hand (tests/analysis/data/small_ratings.csv)."""
+
 import math
 
 import numpy as np
@@ -53,6 +54,7 @@ def test_mos_per_method_by_hand(small):
 def test_single_rating_has_no_interval():
     ratings = pd.DataFrame({"dataset": ["d"], "rater": ["r"], "image": ["i"], "method": ["m"], "score": [3.0]})
     from mos_study.analysis import prepare_ratings
+
     table = build_results(prepare_ratings(ratings), NO_SCREENING).mos_per_image
     assert table.n_ratings[0] == 1 and np.isnan(table.sd[0]) and np.isnan(table.ci95_low[0])
 
@@ -82,7 +84,16 @@ def test_bootstrap_is_seeded_and_brackets_the_mos(small):
 
 
 def test_bootstrap_of_constant_scores_is_a_point():
-    ratings = pd.DataFrame({"dataset": "d", "rater": [f"r{k}" for k in range(6)] * 2, "image": ["a"] * 6 + ["b"] * 6,
-                            "method": "m", "score": 3.0, "kind": "trial", "line": range(12)})
+    ratings = pd.DataFrame(
+        {
+            "dataset": "d",
+            "rater": [f"r{k}" for k in range(6)] * 2,
+            "image": ["a"] * 6 + ["b"] * 6,
+            "method": "m",
+            "score": 3.0,
+            "kind": "trial",
+            "line": range(12),
+        }
+    )
     table = bootstrap_ci(ratings, 50)
     assert table.boot_ci95_low[0] == 3.0 and table.boot_ci95_high[0] == 3.0

@@ -3,6 +3,7 @@
 The issue asks for quality and bias within 0.005 and inconsistency within 0.01; the same algorithm agrees to the
 10 decimals stored, so the tests pin 1e-8.
 """
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -1,4 +1,5 @@
 """Rater screening: BT.500-14 on hand-checked stimuli and on a constructed panel, and the other rules."""
+
 import math
 
 import numpy as np
@@ -29,7 +30,7 @@ def bt500_by_loop(frame, ddof=1):
         s = math.sqrt(sum((mean - x) ** 2 for x in u) / (n - ddof))
         if n < 2 or s == 0:
             continue
-        k = 2 if 2 <= m4 / m2 ** 2 <= 4 else math.sqrt(20)
+        k = 2 if 2 <= m4 / m2**2 <= 4 else math.sqrt(20)
         for rater, x in zip(group.rater, u):
             p[rater] = p.get(rater, 0) + (x >= mean + k * s)
             q[rater] = q.get(rater, 0) + (x <= mean - k * s)
@@ -52,7 +53,7 @@ def test_bt500_normal_branch_by_hand():
     rows = [(f"r{k:02d}", "s1", "m", x) for k, x in enumerate(scores)]
     u = np.array(scores, float)
     mean, m2, m4 = u.mean(), ((u - u.mean()) ** 2).mean(), ((u - u.mean()) ** 4).mean()
-    assert 2 <= m4 / m2 ** 2 <= 4  # mean 3.143, beta2 2.6
+    assert 2 <= m4 / m2**2 <= 4  # mean 3.143, beta2 2.6
     s = u.std(ddof=1)  # 1.167
     counts = bt500_counts(table(rows)).set_index("rater")
     # 5 >= 3.143 + 2*1.167 = 5.476? no. 1 <= 0.81? no: nobody counts with N-1 ...
@@ -159,6 +160,7 @@ def test_speed_and_constant_rules():
 
 def test_every_rater_screened_out_is_a_clear_error():
     from mos_study.analysis import RatingsError
+
     rows = [(f"r{k}", f"i{j}", "m", 3) for k in range(2) for j in range(12)]
     with pytest.raises(RatingsError, match="every rater was rejected"):
         build_results(table(rows), AnalysisOptions())

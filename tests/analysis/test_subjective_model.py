@@ -1,4 +1,5 @@
 """The P.910 subjective model on synthetic panels with known truth, complete and incomplete."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,7 +42,14 @@ def test_recovers_known_parameters(missing):
 
 def test_consistent_panel_gives_the_mean_and_the_bias():
     # Rater b scores exactly 1 above rater a and both are equally consistent: biases -0.5/+0.5, quality = mean.
-    rows = [("a", "x", "m", 2), ("a", "y", "m", 4), ("a", "z", "m", 3), ("b", "x", "m", 3), ("b", "y", "m", 5), ("b", "z", "m", 4)]
+    rows = [
+        ("a", "x", "m", 2),
+        ("a", "y", "m", 4),
+        ("a", "z", "m", 3),
+        ("b", "x", "m", 3),
+        ("b", "y", "m", 5),
+        ("b", "z", "m", 4),
+    ]
     frame = prepare_ratings(pd.DataFrame(rows, columns=["rater", "image", "method", "score"]).assign(dataset="d"))
     stimuli, raters, _ = fit_p910(frame)
     assert stimuli.quality.tolist() == pytest.approx([2.5, 4.5, 3.5])

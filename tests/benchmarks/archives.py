@@ -1,4 +1,5 @@
 """Test-set archives for the download tests (fixtures are in conftest.py)."""
+
 import hashlib
 import tarfile
 import zipfile

@@ -1,4 +1,5 @@
 """Fixtures of the benchmark harness tests."""
+
 import functools
 import http.server
 import threading

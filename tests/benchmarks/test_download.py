@@ -1,4 +1,5 @@
 """Dataset download against a real http.server on 127.0.0.1 serving archives from a temporary folder."""
+
 import io
 import os
 import tarfile
@@ -87,12 +88,19 @@ def write_symlink_tar(path):
 def write_symlink_zip(path):
     with zipfile.ZipFile(path, "w") as zf:
         info = zipfile.ZipInfo("Set5/evil")
-        info.external_attr = (0o120777 << 16)  # S_IFLNK
+        info.external_attr = 0o120777 << 16  # S_IFLNK
         zf.writestr(info, "../../outside")
 
 
-@pytest.mark.parametrize("writer,name", [(write_traversal_zip, "trav.zip"), (write_absolute_tar, "abs.tar.gz"),
-                                         (write_symlink_tar, "link.tar.gz"), (write_symlink_zip, "link.zip")])
+@pytest.mark.parametrize(
+    "writer,name",
+    [
+        (write_traversal_zip, "trav.zip"),
+        (write_absolute_tar, "abs.tar.gz"),
+        (write_symlink_tar, "link.tar.gz"),
+        (write_symlink_zip, "link.zip"),
+    ],
+)
 def test_hostile_archives_are_refused(server, tmp_path, writer, name):
     folder, base = server
     writer(folder / name)

@@ -1,4 +1,5 @@
 """The runner's Job: one dataclass holds what a worker needs, and it crosses a task queue as JSON."""
+
 import json
 
 import pytest
@@ -15,8 +16,13 @@ def test_planned_jobs_cross_json_unchanged(embedded_datasets, tmp_path):
     wire = json.loads(json.dumps([job.to_dict() for job in jobs]))
     assert [Job.from_dict(data) for data in wire] == jobs
     first = jobs[0]
-    assert (first.dataset, first.image, first.method, first.source, first.scale) == ("Set5", "img_001", "nn",
-                                                                                    "generated", 4)
+    assert (first.dataset, first.image, first.method, first.source, first.scale) == (
+        "Set5",
+        "img_001",
+        "nn",
+        "generated",
+        4,
+    )
     assert (first.output_dir, first.convention, first.crop_border) == (str(out), "integer", 4)
     assert first.hr_path.endswith("img_001_SRF_4_HR.png") and first.lr_path.endswith("img_001_SRF_4_LR.png")
     assert Job.from_dict(first) is first

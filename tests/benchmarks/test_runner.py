@@ -1,4 +1,5 @@
 """The runner end to end on the embedded Set5 with nn and bicubic, re-runs, failures and imported methods."""
+
 import csv
 import hashlib
 import json
@@ -28,8 +29,11 @@ def read_rows(path):
 
 def snapshot(folder):
     """{relative path: (bytes, mtime)} of every file below ``folder``."""
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +74,19 @@ def test_summary_is_the_mean_and_bicubic_matches_the_literature(set5_run):
     _, output_dir = set5_run
     per_image = read_rows(output_dir / "metrics_per_image.csv")
     summary = {r["method"]: r for r in read_rows(output_dir / "metrics_summary.csv")}
-    assert list(read_rows(output_dir / "metrics_summary.csv")[0]) == ["dataset", "method", "n_images", "psnr_y",
-                                                                       "ssim_y"]
+    assert list(read_rows(output_dir / "metrics_summary.csv")[0]) == [
+        "dataset",
+        "method",
+        "n_images",
+        "psnr_y",
+        "ssim_y",
+    ]
     assert list(per_image[0]) == ["dataset", "image", "method", "psnr_y", "ssim_y"]
     for method in METHODS:
         mine = [r for r in per_image if r["method"] == method]
         assert summary[method]["n_images"] == "5"
-        assert float(summary[method]["psnr_y"]) == pytest.approx(np.mean([float(r["psnr_y"]) for r in mine]),
-                                                                 abs=1e-12)
-        assert float(summary[method]["ssim_y"]) == pytest.approx(np.mean([float(r["ssim_y"]) for r in mine]),
-                                                                 abs=1e-12)
+        assert float(summary[method]["psnr_y"]) == pytest.approx(np.mean([float(r["psnr_y"]) for r in mine]), abs=1e-12)
+        assert float(summary[method]["ssim_y"]) == pytest.approx(np.mean([float(r["ssim_y"]) for r in mine]), abs=1e-12)
     # Bicubic on Set5 x4 with Y rounded as MATLAB does: 28.42 dB in the SR literature (SRGAN paper: 28.43).
     assert float(summary["bicubic"]["psnr_y"]) == pytest.approx(28.42, abs=0.02)
     assert float(summary["nn"]["psnr_y"]) < float(summary["bicubic"]["psnr_y"])
@@ -105,8 +112,7 @@ def test_rerun_skips_everything_and_rewrites_no_output(run_copy, embedded_datase
         calls.append(len(jobs))
         return run_jobs_locally(jobs, progress=False)
 
-    result = run_benchmark(["Set5"], METHODS, run_copy, data_dir=embedded_datasets, executor=executor,
-                           progress=False)
+    result = run_benchmark(["Set5"], METHODS, run_copy, data_dir=embedded_datasets, executor=executor, progress=False)
     assert calls == [] and result.n_generated == 0 and result.n_skipped == 10
     after = {k: v for k, v in snapshot(run_copy).items() if k.startswith("outputs/")}
     assert after == before  # same files, same bytes, same mtimes
@@ -114,8 +120,7 @@ def test_rerun_skips_everything_and_rewrites_no_output(run_copy, embedded_datase
     # A lost or altered output is made again, and only that one.
     victim = run_copy / read_manifest(run_copy)[("Set5", "img_003", "bicubic")]["path"]
     victim.write_bytes(b"damaged")
-    result = run_benchmark(["Set5"], METHODS, run_copy, data_dir=embedded_datasets, executor=executor,
-                           progress=False)
+    result = run_benchmark(["Set5"], METHODS, run_copy, data_dir=embedded_datasets, executor=executor, progress=False)
     assert calls == [1] and result.n_generated == 1
     assert read_image(victim).shape == (256, 256, 3)
 
@@ -133,8 +138,9 @@ def test_changed_lr_file_reruns_only_its_jobs(run_copy, embedded_datasets, tmp_p
 
 
 def test_other_convention_measures_again_without_generating(run_copy, embedded_datasets):
-    result = run_benchmark(["Set5"], ["bicubic"], run_copy, data_dir=embedded_datasets, progress=False,
-                           convention="float")
+    result = run_benchmark(
+        ["Set5"], ["bicubic"], run_copy, data_dir=embedded_datasets, progress=False, convention="float"
+    )
     assert result.n_generated == 0
     row = result.per_image[0]
     sr = read_image(run_copy / row["path"])
@@ -164,9 +170,16 @@ def test_executor_gets_json_jobs_and_may_return_json(embedded_datasets, tmp_path
 
 
 def previous_tables(output_dir):
-    return {name: (output_dir / name).read_bytes() for name in
-            ("metrics_summary.csv", "metrics_per_image.csv", "metrics_summary.md", "metrics_summary.tex",
-             "outputs.csv")}
+    return {
+        name: (output_dir / name).read_bytes()
+        for name in (
+            "metrics_summary.csv",
+            "metrics_per_image.csv",
+            "metrics_summary.md",
+            "metrics_summary.tex",
+            "outputs.csv",
+        )
+    }
 
 
 def test_user_errors_stop_the_run_before_any_work(run_copy, embedded_datasets, tmp_path):
@@ -179,8 +192,7 @@ def test_user_errors_stop_the_run_before_any_work(run_copy, embedded_datasets, t
     with pytest.raises(SRMOSError, match="convention"):
         run_benchmark(["Set5"], ["bicubic"], fresh, data_dir=embedded_datasets, progress=False, convention="y")
     with pytest.raises(UnknownMethodError):
-        run_benchmark(["Set5"], ["bicubic", "no-such-method"], run_copy, data_dir=embedded_datasets,
-                      progress=False)
+        run_benchmark(["Set5"], ["bicubic", "no-such-method"], run_copy, data_dir=embedded_datasets, progress=False)
     assert not fresh.exists()
     assert previous_tables(run_copy) == before
 
@@ -199,8 +211,14 @@ def test_missing_weights_are_reported_before_work(embedded_datasets, tmp_path):
     weighted = [name for name in methods.available() if name not in ("nn", "bicubic")]
     assert weighted, "the registry offers trained methods"
     with pytest.raises(SRMOSError, match="weights|checkpoint"):
-        run_benchmark(["Set5"], ["bicubic", weighted[0]], tmp_path / "out", data_dir=embedded_datasets,
-                      weights_dir=tmp_path / "no-weights", progress=False)
+        run_benchmark(
+            ["Set5"],
+            ["bicubic", weighted[0]],
+            tmp_path / "out",
+            data_dir=embedded_datasets,
+            weights_dir=tmp_path / "no-weights",
+            progress=False,
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -251,8 +269,7 @@ def test_import_outputs_measures_like_a_builtin_method(run_copy, embedded_datase
     rows = import_outputs("external", "Set5", folder, run_copy, data_dir=embedded_datasets, progress=False)
     assert [r["image"] for r in rows] == [f"img_00{i}" for i in range(1, 6)]
     assert len(list((run_copy / "outputs").iterdir())) == n_files  # same pixels: the same stored files
-    result = run_benchmark(["Set5"], ["bicubic", "external"], run_copy, data_dir=embedded_datasets,
-                           progress=False)
+    result = run_benchmark(["Set5"], ["bicubic", "external"], run_copy, data_dir=embedded_datasets, progress=False)
     assert result.n_generated == 0
     means = {r["method"]: r for r in result.summary}
     assert means["external"]["psnr_y"] == means["bicubic"]["psnr_y"]
@@ -287,12 +304,14 @@ def test_import_errors_list_the_problems_and_store_nothing(run_copy, embedded_da
     assert (run_copy / "outputs.csv").read_bytes() == manifest_before
 
     # An imported method whose stored output is gone cannot be made again: the run says so before any work.
-    write_png(folder / "img_004.png", read_image(run_copy / read_manifest(run_copy)[
-        ("Set5", "img_004", "bicubic")]["path"]))
+    write_png(
+        folder / "img_004.png", read_image(run_copy / read_manifest(run_copy)[("Set5", "img_004", "bicubic")]["path"])
+    )
     import_outputs("ext", "Set5", folder, run_copy, data_dir=embedded_datasets, progress=False)
     (run_copy / read_manifest(run_copy)[("Set5", "img_002", "ext")]["path"]).unlink()
-    with pytest.raises(SRMOSError, match="'ext' was imported, but its outputs for Set5 are missing or damaged "
-                                         "for: img_002"):
+    with pytest.raises(
+        SRMOSError, match="'ext' was imported, but its outputs for Set5 are missing or damaged for: img_002"
+    ):
         run_benchmark(["Set5"], ["ext"], run_copy, data_dir=embedded_datasets, progress=False)
 
 
@@ -323,17 +342,19 @@ def test_weights_file_is_part_of_the_job_key(tiny_set, tmp_path):
     weights_dir = tmp_path / "weights"
     weights = save_tiny_generator(weights_dir / "srresnet-mse.pt", seed=0)
     out = tmp_path / "out"
-    first = run_benchmark([str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu",
-                          progress=False)
+    first = run_benchmark([str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu", progress=False)
     job = first.jobs[0]
     assert job.weights_path == str(weights)
     assert job.weights_sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert first.n_generated == 1
-    assert run_benchmark([str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu",
-                         progress=False).n_generated == 0
+    assert (
+        run_benchmark(
+            [str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu", progress=False
+        ).n_generated
+        == 0
+    )
     save_tiny_generator(weights, seed=1)  # retrained: new weights, the output must be made again
-    again = run_benchmark([str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu",
-                          progress=False)
+    again = run_benchmark([str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu", progress=False)
     assert again.n_generated == 1 and again.jobs[0].key != job.key
     assert again.per_image[0]["sha256"] != first.per_image[0]["sha256"]
 
@@ -342,9 +363,8 @@ def test_plugin_methods_run_through_the_registry(tiny_set, tmp_path, monkeypatch
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "my_sr_plugin.py").write_text(
-        "import numpy as np\n"
-        "def upscale(lr):\n"
-        "    return np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)\n")
+        "import numpy as np\ndef upscale(lr):\n    return np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)\n"
+    )
     monkeypatch.syspath_prepend(str(plugins))
     result = run_benchmark([str(tiny_set)], ["my_sr_plugin:upscale", "nn"], tmp_path / "out", progress=False)
     plugin, nn = result.per_image

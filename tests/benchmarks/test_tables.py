@@ -17,7 +17,10 @@ PER_IMAGE = [
 def test_summary_means_in_first_seen_order():
     summary = summarise(PER_IMAGE)
     assert [(r["dataset"], r["method"], r["n_images"]) for r in summary] == [
-        ("Set5", "bicubic", 2), ("Set5", "my_net", 1), ("Set14", "bicubic", 1)]
+        ("Set5", "bicubic", 2),
+        ("Set5", "my_net", 1),
+        ("Set14", "bicubic", 1),
+    ]
     assert summary[0]["psnr_y"] == 28.5 and summary[0]["ssim_y"] == pytest.approx(0.85, abs=1e-15)
 
 
@@ -48,8 +51,10 @@ def test_latex_table_escapes_names():
     text = latex_table(summarise(PER_IMAGE), "integer", 4)
     assert r"Set5 & my\_net & 1 & 31.12 & 0.9100 & - & - \\" in text
     assert r"Set5 & bicubic & 2 & 28.50 & 0.8500 & 28.43 & 0.8211 \\" in text
-    assert latex_escape(r"a&b%c#d$e{f}g~h^i\j") == (r"a\&b\%c\#d\$e\{f\}g\textasciitilde{}h\textasciicircum{}i"
-                                                     r"\textbackslash{}j")
+    assert latex_escape(r"a&b%c#d$e{f}g~h^i\j") == (
+        r"a\&b\%c\#d\$e\{f\}g\textasciitilde{}h\textasciicircum{}i"
+        r"\textbackslash{}j"
+    )
 
 
 def test_write_tables_writes_four_files(tmp_path):

@@ -1,4 +1,5 @@
 """A MOS study end to end in headless chromium: researcher creates it, two raters complete it, the dashboard counts."""
+
 import io
 import re
 import struct
@@ -25,9 +26,26 @@ def study_link(live_server, transactional_db, settings, tmp_path, embedded_datas
     User.objects.create_user("researcher", password="s3cret-pw")
     out = io.StringIO()
     call_command(
-        "create_study", "--name", "e2e", "--datasets", "Set5", "--methods", "nn,bicubic", "--images-per-session", "4",
-        "--calibration-images", "1", "--repeated-trials", "1", "--ratings-per-stimulus", "2",
-        "--owner", "researcher", "--base-url", live_server.url, stdout=out,
+        "create_study",
+        "--name",
+        "e2e",
+        "--datasets",
+        "Set5",
+        "--methods",
+        "nn,bicubic",
+        "--images-per-session",
+        "4",
+        "--calibration-images",
+        "1",
+        "--repeated-trials",
+        "1",
+        "--ratings-per-stimulus",
+        "2",
+        "--owner",
+        "researcher",
+        "--base-url",
+        live_server.url,
+        stdout=out,
     )
     return re.search(r"Rater link: (\S+)", out.getvalue()).group(1)
 
@@ -103,8 +121,8 @@ def check_native_size(page):
 def png_chunk_types(data):
     types, offset = set(), 8
     while offset < len(data):
-        (length,) = struct.unpack(">I", data[offset:offset + 4])
-        types.add(data[offset + 4:offset + 8])
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        types.add(data[offset + 4 : offset + 8])
         offset += 12 + length
     return types
 
@@ -174,6 +192,7 @@ def test_two_raters_complete_a_study_in_chromium(study_link, browser, live_serve
     warning = carol.locator("#size-warning")
     assert warning.is_visible() and "zoom" in warning.text_content() and "larger" in warning.text_content()
     natural, shown = carol.evaluate(
-        "() => { const i = document.getElementById('stimulus'); return [i.naturalWidth, i.getBoundingClientRect().width]; }"
+        "() => { const i = document.getElementById('stimulus');"
+        " return [i.naturalWidth, i.getBoundingClientRect().width]; }"
     )
     assert natural == shown

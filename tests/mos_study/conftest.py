@@ -1,5 +1,6 @@
 """Fixtures of the app's tests: benchmark runs write into their own temporary folders; study tests share media
 folders and researchers."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -8,8 +9,9 @@ import pytest
 @pytest.fixture
 def bench_dirs(tmp_path, settings, embedded_datasets):
     """Temporary output, media and weights folders, the embedded Set5 as data, Celery eager (in-process)."""
-    dirs = SimpleNamespace(output=tmp_path / "benchmark", media=tmp_path / "media", weights=tmp_path / "weights",
-                           data=embedded_datasets)
+    dirs = SimpleNamespace(
+        output=tmp_path / "benchmark", media=tmp_path / "media", weights=tmp_path / "weights", data=embedded_datasets
+    )
     dirs.weights.mkdir()
     settings.SRMOS_OUTPUT_DIR = dirs.output
     settings.MEDIA_ROOT = dirs.media

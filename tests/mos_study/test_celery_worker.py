@@ -1,5 +1,6 @@
 """The Celery side: the task's retry rules; ``run_benchmark`` and a study created from the admin (its outputs made
 by the task ``prepare_study``) against a real worker, Redis and PostgreSQL."""
+
 import json
 import os
 import subprocess
@@ -105,13 +106,20 @@ def failing_upscale(lr):
 
 
 def manage(env, *args, timeout=300):
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def manage_in_background(env, *args):
-    return subprocess.Popen([sys.executable, "manage.py", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process, timeout=300):
@@ -125,11 +133,18 @@ def finish(process, timeout=300):
 
 def worker_env(tmp_path, redis_url, database_url, data_dir):
     """The environment of a worker and of the commands that send it tasks."""
-    return {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_url,
-            "CELERY_RESULT_BACKEND": redis_url, "SRMOS_MEDIA_ROOT": str(tmp_path / "media"),
-            "SRMOS_OUTPUT_DIR": str(tmp_path / "benchmark"), "SRMOS_DATA_DIR": str(data_dir),
-            "SRMOS_WEIGHTS_DIR": str(tmp_path / "weights"), "DJANGO_SETTINGS_MODULE": "config.settings",
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_RESULT_BACKEND": redis_url,
+        "SRMOS_MEDIA_ROOT": str(tmp_path / "media"),
+        "SRMOS_OUTPUT_DIR": str(tmp_path / "benchmark"),
+        "SRMOS_DATA_DIR": str(data_dir),
+        "SRMOS_WEIGHTS_DIR": str(tmp_path / "weights"),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 @pytest.mark.slow
@@ -152,9 +167,22 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
             "idle": ("nn", idle_queue, "2", env),
             "no broker": ("nn", queue, "180", no_broker),
         }
-        started = {name: manage_in_background(run_env, "run_benchmark", "--datasets", "Set5", "--methods", methods,
-                                              "--queue", on_queue, "--timeout", timeout, "--quiet")
-                   for name, (methods, on_queue, timeout, run_env) in runs.items()}
+        started = {
+            name: manage_in_background(
+                run_env,
+                "run_benchmark",
+                "--datasets",
+                "Set5",
+                "--methods",
+                methods,
+                "--queue",
+                on_queue,
+                "--timeout",
+                timeout,
+                "--quiet",
+            )
+            for name, (methods, on_queue, timeout, run_env) in runs.items()
+        }
         finished = {name: finish(process) for name, process in started.items()}
         worker_log = log.read_text(errors="replace") if log.exists() else "(no worker log)"
 
@@ -164,8 +192,9 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
         assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'done'") == 1
         assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_output") == 10
         assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_metric WHERE psnr_y > 20") == 10
-        assert count_rows(postgres_database, "SELECT count(DISTINCT output_id) FROM "
-                                             "mos_study_benchmarkrun_outputs") == 10
+        assert (
+            count_rows(postgres_database, "SELECT count(DISTINCT output_id) FROM mos_study_benchmarkrun_outputs") == 10
+        )
         assert len(files_under(tmp_path / "media" / "outputs")) == 10
         # The worker, not the command, ran the jobs.
         assert worker_log.count("Task mos_study.generate_output[") >= 10
@@ -184,19 +213,31 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
         assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr
         assert "CommandError: cannot reach the Celery broker at redis://127.0.0.1:1/15" in unreachable.stderr
         for error in ("no Celery worker answered within 2 s%", "%this plugin always fails%", "cannot reach%"):
-            assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'failed' "
-                                                 f"AND error LIKE '{error}'") == 1
-        assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun_outputs o JOIN "
-                                             "mos_study_benchmarkrun r ON r.id = o.benchmarkrun_id "
-                                             "WHERE r.status = 'failed'") == 0
+            assert (
+                count_rows(
+                    postgres_database,
+                    f"SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'failed' AND error LIKE '{error}'",
+                )
+                == 1
+            )
+        assert (
+            count_rows(
+                postgres_database,
+                "SELECT count(*) FROM mos_study_benchmarkrun_outputs o JOIN "
+                "mos_study_benchmarkrun r ON r.id = o.benchmarkrun_id "
+                "WHERE r.status = 'failed'",
+            )
+            == 0
+        )
     forget_queue(require_redis, idle_queue)
 
 
 @pytest.mark.slow
 @pytest.mark.redis
 @pytest.mark.postgres
-def test_a_study_created_in_the_admin_is_prepared_by_a_real_worker(tmp_path, require_redis, postgres_database,
-                                                                   embedded_datasets):
+def test_a_study_created_in_the_admin_is_prepared_by_a_real_worker(
+    tmp_path, require_redis, postgres_database, embedded_datasets
+):
     """The admin's form returns at once with the study preparing (no benchmark in the request); the worker's task
     makes the outputs, the stimuli, and opens the study."""
     queue = f"srmos-prepare-{uuid.uuid4().hex[:8]}"

@@ -1,4 +1,5 @@
 """The dashboard's results: every table and figure of export_results, the same bytes, live, cached, permitted."""
+
 import io
 import json
 import os
@@ -38,8 +39,9 @@ def make_study(media_root):
     for o in outputs:
         Stimulus.objects.create(study=study, output=o)
         if o.image.name == "img_001" and o.method.name in ("nn", "hr"):
-            Stimulus.objects.create(study=study, output=o, is_calibration=True,
-                                    calibration_score=1 if o.method.name == "nn" else 5)
+            Stimulus.objects.create(
+                study=study, output=o, is_calibration=True, calibration_score=1 if o.method.name == "nn" else 5
+            )
     for k, output in enumerate(outputs):
         Metric.objects.create(output=output, psnr_y=20 + QUALITY[output.method.name] + k % 3, ssim_y=0.5 + k / 100)
     return study
@@ -65,8 +67,9 @@ def add_raters(study, n, first=0):
             quality = QUALITY[stimulus.output.method.name]
             scores.append(stimulus.calibration_score or min(5, max(1, quality + (position + r) % 3 - 1)))
     trials = Trial.objects.bulk_create(trials)
-    Rating.objects.bulk_create(Rating(trial=t, score=s, response_ms=1500 + 10 * t.position)
-                               for t, s in zip(trials, scores))
+    Rating.objects.bulk_create(
+        Rating(trial=t, score=s, response_ms=1500 + 10 * t.position) for t, s in zip(trials, scores)
+    )
 
 
 @pytest.fixture
@@ -89,12 +92,28 @@ def test_every_download_is_the_commands_file_byte_for_byte(study, owner, tmp_pat
     out = tmp_path / "export"
     call_command("export_results", "--study", study.name, "--output-dir", str(out))
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert {"ratings.csv", "mos.csv", "mos_per_image.csv", "screening.csv", "significance.csv",
-            "metric_correlation.csv",
-            "metrics_summary.csv", "table2.csv", "table2.md", "table2.tex", "subjective_model_stimuli.csv",
-            "subjective_model_raters.csv", "summary.md", "export.json", "figures/mos.svg", "figures/mos.png",
-            "figures/score_distribution.svg", "figures/score_distribution.png", "figures/mos_psnr.svg",
-            "figures/mos_psnr.png"} <= set(names)
+    assert {
+        "ratings.csv",
+        "mos.csv",
+        "mos_per_image.csv",
+        "screening.csv",
+        "significance.csv",
+        "metric_correlation.csv",
+        "metrics_summary.csv",
+        "table2.csv",
+        "table2.md",
+        "table2.tex",
+        "subjective_model_stimuli.csv",
+        "subjective_model_raters.csv",
+        "summary.md",
+        "export.json",
+        "figures/mos.svg",
+        "figures/mos.png",
+        "figures/score_distribution.svg",
+        "figures/score_distribution.png",
+        "figures/mos_psnr.svg",
+        "figures/mos_psnr.png",
+    } <= set(names)
     page = owner.get(url("study_results", study))
     assert sorted(page.context["downloads"]) == names
     for name in names:
@@ -120,8 +139,17 @@ def test_results_page_shows_every_table_and_figure_with_the_right_numbers(study,
     page = owner.get(url("study_results", study))
     assert page.status_code == 200 and "error" not in page.context
     shown = {item["name"] for item in page.context["tables"]}
-    assert {"mos.csv", "mos_per_image.csv", "screening.csv", "significance.csv", "metric_correlation.csv",
-            "metrics_summary.csv", "table2.csv", "subjective_model_stimuli.csv", "subjective_model_raters.csv"} <= shown
+    assert {
+        "mos.csv",
+        "mos_per_image.csv",
+        "screening.csv",
+        "significance.csv",
+        "metric_correlation.csv",
+        "metrics_summary.csv",
+        "table2.csv",
+        "subjective_model_stimuli.csv",
+        "subjective_model_raters.csv",
+    } <= shown
     assert [f["name"] for f in page.context["figures"]] == ["mos", "score_distribution", "mos_psnr"]
     html = page.content.decode()
     for name in ("mos.svg", "score_distribution.svg", "mos_psnr.png", "table2.tex", "summary.md", "ratings.csv"):
@@ -129,8 +157,11 @@ def test_results_page_shows_every_table_and_figure_with_the_right_numbers(study,
     assert reverse("mos_study:export_zip", args=[study.pk]) in html and "results.js" in html
     # MOS and its Student-t CI, computed here from the stored ratings, plainly.
     for method in QUALITY:
-        scores = list(Rating.objects.filter(trial__stimulus__output__method__name=method)
-                      .exclude(trial__kind="calibration").values_list("score", flat=True))
+        scores = list(
+            Rating.objects.filter(trial__stimulus__output__method__name=method)
+            .exclude(trial__kind="calibration")
+            .values_list("score", flat=True)
+        )
         row = next(r for r in page.context["mos"] if r["method"] == method)
         mean, sd = statistics.mean(scores), statistics.stdev(scores)
         half = student_t.ppf(0.975, len(scores) - 1) * sd / math.sqrt(len(scores))
@@ -179,8 +210,12 @@ def test_a_large_studys_csv_streams_every_rating(study, owner, django_assert_max
             response = owner.get(url(name, study, *args))
             assert isinstance(response, StreamingHttpResponse) and response["Content-Type"].startswith("text/csv")
             text = body(response).decode()  # rows are read while streaming
-        frame = pd.read_csv(io.StringIO(text), dtype={"session": str, "expected_score": "Int64"},
-                            keep_default_na=False, na_values={"expected_score": [""]})
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype={"session": str, "expected_score": "Int64"},
+            keep_default_na=False,
+            na_values={"expected_score": [""]},
+        )
         assert len(frame) == 3450
         for column in ("dataset", "rater", "image", "method", "kind", "session", "timestamp"):
             assert frame[column].astype(str).tolist() == expected[column].tolist(), column
@@ -199,9 +234,15 @@ def test_chunked_rows_are_the_services_rows(study):
 
 def test_every_results_url_needs_login_and_permission(study, people):
     add_raters(study, 1)
-    pages = [url("study_results", study), url("results_live", study), url("export_file", study, "mos.csv"),
-             url("export_file", study, "ratings.csv"), url("export_file", study, "figures/mos.svg"),
-             url("export_zip", study), url("mos_svg", study)]
+    pages = [
+        url("study_results", study),
+        url("results_live", study),
+        url("export_file", study, "mos.csv"),
+        url("export_file", study, "ratings.csv"),
+        url("export_file", study, "figures/mos.svg"),
+        url("export_zip", study),
+        url("mos_svg", study),
+    ]
     anonymous, stranger = Client(), Client()
     stranger.force_login(people["stranger"])
     for page in pages:
@@ -247,8 +288,9 @@ def test_the_index_links_the_upload_page_for_those_who_may_upload(client, people
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_the_open_results_page_updates_itself_as_ratings_arrive(live_server, study, people, chromium_path, settings,
-                                                                 monkeypatch):
+def test_the_open_results_page_updates_itself_as_ratings_arrive(
+    live_server, study, people, chromium_path, settings, monkeypatch
+):
     from playwright.sync_api import sync_playwright
 
     from tests.conftest import CHROMIUM_ARGS
@@ -272,8 +314,9 @@ def test_the_open_results_page_updates_itself_as_ratings_arrive(live_server, stu
         # A table the reader opened stays open across the refresh.
         page.click("#table-screeningcsv summary", position={"x": 4, "y": 8})
         add_raters(study, 1, first=3)
-        page.wait_for_function(f"() => document.getElementById('results-body').dataset.version !== '{first}'",
-                               timeout=30_000)
+        page.wait_for_function(
+            f"() => document.getElementById('results-body').dataset.version !== '{first}'", timeout=30_000
+        )
         assert page.locator("#results-body p").first.text_content().startswith(f"{4 * 23} ratings")
         assert page.locator("#table-screeningcsv").get_attribute("open") is not None
         assert page.locator("#table-screeningcsv tbody tr").count() == 4
@@ -291,15 +334,31 @@ def test_streaming_and_downloads_on_postgres(tmp_path, require_postgres):
 
     with fresh_database(require_postgres) as database_url:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SRMOS_", "DJANGO_"))}
-        env.update(DATABASE_URL=database_url, SRMOS_MEDIA_ROOT=str(tmp_path / "media"), DJANGO_SECRET_KEY="x" * 50,
-                   DJANGO_SETTINGS_MODULE="config.settings")
+        env.update(
+            DATABASE_URL=database_url,
+            SRMOS_MEDIA_ROOT=str(tmp_path / "media"),
+            DJANGO_SECRET_KEY="x" * 50,
+            DJANGO_SETTINGS_MODULE="config.settings",
+        )
         script = "import django; django.setup(); from tests.mos_study.test_dashboard_results import main; main()"
-        result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], env=env,
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report == {"streaming": True, "lines": 1 + 3450, "same_as_export": True, "analysis_lines": 1 + 3450,
-                      "page": 200, "zip_has_ratings": True}
+    assert report == {
+        "streaming": True,
+        "lines": 1 + 3450,
+        "same_as_export": True,
+        "analysis_lines": 1 + 3450,
+        "page": 200,
+        "zip_has_ratings": True,
+    }
 
 
 def main():
@@ -315,10 +374,15 @@ def main():
     text = b"".join(csv_response.streaming_content).decode()
     analysis_text = b"".join(client.get(reverse("mos_study:ratings_csv", args=[study.pk])).streaming_content).decode()
     archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get(reverse("mos_study:export_zip", args=[study.pk])))))
-    print(json.dumps({
-        "streaming": csv_response.streaming, "lines": len(text.splitlines()),
-        "same_as_export": text == "".join(exports.ratings_csv_lines(study)),
-        "analysis_lines": len(analysis_text.splitlines()),
-        "page": client.get(reverse("mos_study:study_results", args=[study.pk])).status_code,
-        "zip_has_ratings": archive.read("ratings.csv").decode() == text,
-    }))
+    print(
+        json.dumps(
+            {
+                "streaming": csv_response.streaming,
+                "lines": len(text.splitlines()),
+                "same_as_export": text == "".join(exports.ratings_csv_lines(study)),
+                "analysis_lines": len(analysis_text.splitlines()),
+                "page": client.get(reverse("mos_study:study_results", args=[study.pk])).status_code,
+                "zip_has_ratings": archive.read("ratings.csv").decode() == text,
+            }
+        )
+    )

@@ -1,4 +1,5 @@
 """``manage.py export_results``: the study's ratings and statistics, through the same code path as the CLI."""
+
 import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
@@ -18,9 +19,13 @@ def study(tmp_path):
     outputs = store_outputs(tmp_path / "media")
     study = Study.objects.create(name="srgan-mos")
     stimuli = {o.pk: Stimulus.objects.create(study=study, output=o) for o in outputs}
-    calibration = [Stimulus.objects.create(study=study, output=o, is_calibration=True,
-                                           calibration_score=1 if o.method.name == "nn" else 5)
-                   for o in outputs if o.image.name == "img_001" and o.method.name in ("nn", "hr")]
+    calibration = [
+        Stimulus.objects.create(
+            study=study, output=o, is_calibration=True, calibration_score=1 if o.method.name == "nn" else 5
+        )
+        for o in outputs
+        if o.image.name == "img_001" and o.method.name in ("nn", "hr")
+    ]
     for k, output in enumerate(outputs):
         Metric.objects.create(output=output, psnr_y=20 + QUALITY[output.method.name] + k % 3, ssim_y=0.5 + k / 100)
     for r in range(4):
@@ -42,13 +47,33 @@ def test_export_writes_ratings_and_every_analysis_file(study, tmp_path):
     out = tmp_path / "export"
     call_command("export_results", "--study", "srgan-mos", "--output-dir", str(out), "--no-figures")
     ratings = pd.read_csv(out / "ratings.csv")
-    assert list(ratings.columns[:10]) == ["study", "rater", "session", "trial", "dataset", "image", "method", "score",
-                                          "response_ms", "timestamp"]
+    assert list(ratings.columns[:10]) == [
+        "study",
+        "rater",
+        "session",
+        "trial",
+        "dataset",
+        "image",
+        "method",
+        "score",
+        "response_ms",
+        "timestamp",
+    ]
     assert len(ratings) == 4 * (2 + 20 + 1) and set(ratings.study) == {"srgan-mos"}
     assert (ratings.kind == "calibration").sum() == 8
-    for name in ("mos.csv", "mos_per_image.csv", "screening.csv", "significance.csv", "subjective_model_stimuli.csv",
-                 "subjective_model_raters.csv", "metric_correlation.csv", "table2.csv", "summary.md", "export.json",
-                 "metrics_summary.csv"):
+    for name in (
+        "mos.csv",
+        "mos_per_image.csv",
+        "screening.csv",
+        "significance.csv",
+        "subjective_model_stimuli.csv",
+        "subjective_model_raters.csv",
+        "metric_correlation.csv",
+        "table2.csv",
+        "summary.md",
+        "export.json",
+        "metrics_summary.csv",
+    ):
         assert (out / name).exists(), name
     mos = pd.read_csv(out / "mos.csv").set_index("method")
     assert mos.loc["hr", "mos"] > mos.loc["nn", "mos"] and mos.loc["hr", "n_ratings"] == 4 * 5
@@ -60,12 +85,21 @@ def test_cli_on_the_export_gives_the_same_files(study, tmp_path):
     exported = tmp_path / "export"
     call_command("export_results", "--study", "srgan-mos", "--output-dir", str(exported), "--no-figures")
     metrics = tmp_path / "metrics_per_image.csv"
-    pd.DataFrame(list(Metric.objects.values_list("output__image__dataset", "output__image__name",
-                                                 "output__method__name", "psnr_y", "ssim_y")),
-                 columns=["dataset", "image", "method", "psnr_y", "ssim_y"]).to_csv(metrics, index=False)
+    pd.DataFrame(
+        list(
+            Metric.objects.values_list(
+                "output__image__dataset", "output__image__name", "output__method__name", "psnr_y", "ssim_y"
+            )
+        ),
+        columns=["dataset", "image", "method", "psnr_y", "ssim_y"],
+    ).to_csv(metrics, index=False)
     again = tmp_path / "cli"
-    assert analysis_cli([str(exported / "ratings.csv"), "--output-dir", str(again), "--metrics", str(metrics),
-                         "--no-figures"]) == 0
+    assert (
+        analysis_cli(
+            [str(exported / "ratings.csv"), "--output-dir", str(again), "--metrics", str(metrics), "--no-figures"]
+        )
+        == 0
+    )
     for path in sorted(again.iterdir()):
         assert path.read_bytes() == (exported / path.name).read_bytes(), path.name
 

@@ -4,6 +4,7 @@ The golden hashes in ``data/export_golden.json`` were written by the code before
 a refactor that changes any export byte fails here. A deliberate change of an export rewrites the file with
 ``SRMOS_WRITE_GOLDEN=1 pytest tests/mos_study/test_export_unchanged.py`` and says why in its commit.
 """
+
 import hashlib
 import json
 import os
@@ -42,9 +43,17 @@ def rate_like_a_panel(study, n_raters=6):
 
 def export_hashes(tmp_path):
     store_outputs(tmp_path / "media")
-    study = create_study("golden", ["Set5"], ["nn", "bicubic", "srgan-vgg54"], include_hr=True,
-                                       images_per_session=12, ratings_per_stimulus=4, repeated_trials=2, seed=7,
-                                       run_missing=False)
+    study = create_study(
+        "golden",
+        ["Set5"],
+        ["nn", "bicubic", "srgan-vgg54"],
+        include_hr=True,
+        images_per_session=12,
+        ratings_per_stimulus=4,
+        repeated_trials=2,
+        seed=7,
+        run_missing=False,
+    )
     rate_like_a_panel(study)
     out = tmp_path / "export"
     call_command("export_results", "--study", "golden", "--output-dir", str(out), "--no-figures")

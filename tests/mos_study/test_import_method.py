@@ -1,4 +1,5 @@
 """``manage.py import_method``: an external model's outputs recorded, measured and tabulated like a built-in method."""
+
 import io
 
 import numpy as np
@@ -38,8 +39,9 @@ def external_outputs(tmp_path, bench_dirs):
 
 @pytest.mark.slow
 def test_import_records_an_external_method_measured_like_a_builtin(bench_dirs, external_outputs):
-    printed = import_method(name="my-model", dataset="Set5", outputs=str(external_outputs),
-                            description="bicubic from elsewhere")
+    printed = import_method(
+        name="my-model", dataset="Set5", outputs=str(external_outputs), description="bicubic from elsewhere"
+    )
 
     method = Method.objects.get(name="my-model")
     assert (method.kind, method.description) == (Method.Kind.EXTERNAL, "bicubic from elsewhere")

@@ -1,4 +1,5 @@
 """``manage.py run_benchmark`` end to end on the embedded Set5 with nn and bicubic (Celery eager, SQLite)."""
+
 import csv
 import hashlib
 import io
@@ -32,13 +33,14 @@ def sha256_of(path):
 def psnr_y_by_hand(sr, hr, border=4):
     """PSNR on rounded BT.601 Y, computed here independently of sr_models.metrics, in exact integers:
     Y = 16 + (65481 R + 128553 G + 24966 B) / 255000, rounded half up."""
+
     def y(rgb):
         rgb = rgb.astype(np.int64)
         numerator = 65481 * rgb[..., 0] + 128553 * rgb[..., 1] + 24966 * rgb[..., 2]
         return (16 + (numerator + 127500) // 255000).astype(np.float64)
 
     diff = (y(sr) - y(hr))[border:-border, border:-border]
-    return 10 * np.log10(255 ** 2 / np.mean(diff ** 2))
+    return 10 * np.log10(255**2 / np.mean(diff**2))
 
 
 @pytest.mark.slow
@@ -83,8 +85,10 @@ def test_records_outputs_metrics_and_tables(bench_dirs):
     assert bicubic.metrics.get().psnr_y == pytest.approx(psnr_y_by_hand(sr, hr), abs=1e-4)
 
     # Set5 means agree with the paper's Table 2 (nn 26.26, bicubic 28.43 dB; PSNR convention matches to ~0.02 dB).
-    means = {name: np.mean(list(Metric.objects.filter(output__method__name=name).values_list("psnr_y", flat=True)))
-             for name in ("nn", "bicubic")}
+    means = {
+        name: np.mean(list(Metric.objects.filter(output__method__name=name).values_list("psnr_y", flat=True)))
+        for name in ("nn", "bicubic")
+    }
     assert means["bicubic"] == pytest.approx(28.43, abs=0.05)
     assert means["nn"] == pytest.approx(26.26, abs=0.1)
 
@@ -119,12 +123,15 @@ def test_float_convention_adds_metrics_to_the_same_outputs(bench_dirs):
     assert by_convention == {"integer": 5, "float": 5}
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"methods": "nn,no-such-method"}, "no-such-method"),
-    ({"methods": "srresnet-mse"}, "weights"),
-    ({"methods": "nn", "data_dir": "/nonexistent/datasets"}, "/nonexistent/datasets"),
-    ({"methods": "nn", "datasets": "Set5,NoSuchSet"}, "NoSuchSet"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"methods": "nn,no-such-method"}, "no-such-method"),
+        ({"methods": "srresnet-mse"}, "weights"),
+        ({"methods": "nn", "data_dir": "/nonexistent/datasets"}, "/nonexistent/datasets"),
+        ({"methods": "nn", "datasets": "Set5,NoSuchSet"}, "NoSuchSet"),
+    ],
+)
 def test_user_errors_fail_clearly_and_write_nothing(bench_dirs, options, message):
     options = {"datasets": "Set5", **options}
     with pytest.raises(CommandError) as failure:
@@ -133,8 +140,9 @@ def test_user_errors_fail_clearly_and_write_nothing(bench_dirs, options, message
     text = str(failure.value)
     assert message in text and "\n" not in text.strip()
     assert files_under(bench_dirs.output) == [] and files_under(bench_dirs.media) == []
-    assert not (Output.objects.exists() or Metric.objects.exists() or Method.objects.exists()
-                or TestImage.objects.exists())
+    assert not (
+        Output.objects.exists() or Metric.objects.exists() or Method.objects.exists() or TestImage.objects.exists()
+    )
     run = BenchmarkRun.objects.get()  # the attempt is on record, marked failed with the error
     assert run.status == BenchmarkRun.Status.FAILED and message in run.error and run.finished is not None
 

@@ -1,4 +1,5 @@
 """Raters never learn which method made an image: nothing they can load names a method, dataset or image."""
+
 import json
 import re
 import struct
@@ -21,8 +22,8 @@ def png_chunk_types(data):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     types, offset = [], 8
     while offset < len(data):
-        (length,) = struct.unpack(">I", data[offset:offset + 4])
-        types.append(data[offset + 4:offset + 8])
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        types.append(data[offset + 4 : offset + 8])
         offset += 12 + length
     return types
 
@@ -46,8 +47,13 @@ def test_nothing_a_rater_loads_names_a_method_dataset_or_image(settings, tmp_pat
     settings.MEDIA_ROOT = tmp_path
     store_outputs(tmp_path)
     study = create_study(
-        "blind", ["Set5"], ["nn", "bicubic", "srgan-vgg54"], include_hr=True, calibration_images=2,
-        repeated_trials=2, run_missing=False,
+        "blind",
+        ["Set5"],
+        ["nn", "bicubic", "srgan-vgg54"],
+        include_hr=True,
+        calibration_images=2,
+        repeated_trials=2,
+        run_missing=False,
     )
     browser = Client()
     loaded = []  # (what, text) of everything the rater's browser gets
@@ -80,7 +86,8 @@ def test_nothing_a_rater_loads_names_a_method_dataset_or_image(settings, tmp_pat
         pixels.append(data)
         answer = browser.post(
             reverse("mos_study:submit_rating", args=[rater.token]),
-            json.dumps({"trial": trial["token"], "score": 3}), content_type="application/json",
+            json.dumps({"trial": trial["token"], "score": 3}),
+            content_type="application/json",
         )
         loaded.append(("rating answer", answer.content.decode()))
     _, page = get(reverse("mos_study:rate", args=[rater.token]))
@@ -89,8 +96,13 @@ def test_nothing_a_rater_loads_names_a_method_dataset_or_image(settings, tmp_pat
 
     words = forbidden_words()
     assert {"nn", "bicubic", "srgan-vgg54", "hr", "Set5", "img_001"} <= words
-    tokens = [*Trial.objects.values_list("token", flat=True), *Stimulus.objects.values_list("token", flat=True),
-              rater.token, study.token, rater.sessions.get().completion_code]
+    tokens = [
+        *Trial.objects.values_list("token", flat=True),
+        *Stimulus.objects.values_list("token", flat=True),
+        rater.token,
+        study.token,
+        rater.sessions.get().completion_code,
+    ]
     leaks = {what: found for what, text in loaded if (found := mentions(text, words, tokens))}
     assert leaks == {}
     # Compressed pixels hold short words like "nn" by chance; the longer names must not be there.

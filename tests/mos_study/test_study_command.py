@@ -1,4 +1,5 @@
 """manage.py create_study on stored outputs (the benchmark-running path is covered by tests/e2e)."""
+
 import io
 
 import pytest
@@ -26,10 +27,27 @@ def create(*args):
 def test_create_study_prints_the_rater_link(settings):
     owner = User.objects.create_user("ana")
     text = create(
-        "--name", "cmd", "--datasets", "Set5", "--methods", "bicubic,srgan-vgg54", "--include-hr",
-        "--images-per-session", "6", "--ratings-per-stimulus", "3", "--calibration-images", "2",
-        "--repeated-trials", "1", "--owner", "ana", "--base-url", "https://mos.example.org/",
-        "--completion-url", "https://panel.example/done",
+        "--name",
+        "cmd",
+        "--datasets",
+        "Set5",
+        "--methods",
+        "bicubic,srgan-vgg54",
+        "--include-hr",
+        "--images-per-session",
+        "6",
+        "--ratings-per-stimulus",
+        "3",
+        "--calibration-images",
+        "2",
+        "--repeated-trials",
+        "1",
+        "--owner",
+        "ana",
+        "--base-url",
+        "https://mos.example.org/",
+        "--completion-url",
+        "https://panel.example/done",
     )
     study = Study.objects.get(name="cmd")
     assert f"Rater link: https://mos.example.org/s/{study.token}/" in text and "15 stimuli" in text

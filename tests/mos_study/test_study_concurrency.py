@@ -4,6 +4,7 @@ and a session whose trials are all rated at the same moment still ends up finish
 Each case runs this file as a script in a subprocess whose settings come from DATABASE_URL, as a deployment's would;
 the script prints how many trials each stimulus got.
 """
+
 import json
 import os
 import subprocess
@@ -20,9 +21,7 @@ THREADS, SESSIONS_PER_THREAD, IMAGES_PER_SESSION = 8, 5, 3  # 120 assignments ov
 def run_script(tmp_path, database_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SRMOS_"))}
     env.update(DATABASE_URL=database_url, SRMOS_MEDIA_ROOT=str(tmp_path / "media"), DJANGO_SECRET_KEY="x" * 50)
-    result = subprocess.run(
-        [sys.executable, __file__], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
+    result = subprocess.run([sys.executable, __file__], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -71,8 +70,12 @@ def main():
     call_command("migrate", verbosity=0)
     store_outputs(settings.MEDIA_ROOT, methods=["bicubic", "srgan-vgg54"])
     study = create_study(
-        "race", ["Set5"], ["bicubic", "srgan-vgg54"], images_per_session=IMAGES_PER_SESSION,
-        ratings_per_stimulus=1000, run_missing=False,
+        "race",
+        ["Set5"],
+        ["bicubic", "srgan-vgg54"],
+        images_per_session=IMAGES_PER_SESSION,
+        ratings_per_stimulus=1000,
+        run_missing=False,
     )
     barrier, errors = threading.Barrier(THREADS), []
 
@@ -113,13 +116,17 @@ def main():
     for thread in threads:
         thread.join()
     session.refresh_from_db()
-    print(json.dumps({
-        "errors": errors,
-        "sessions": study.sessions.count(),
-        "trials_per_stimulus": sorted(counts.values()),
-        "trial_kinds": sorted(set(Trial.objects.values_list("kind", flat=True))),
-        "parallel_ratings_finished_session": session.finished is not None,
-    }))
+    print(
+        json.dumps(
+            {
+                "errors": errors,
+                "sessions": study.sessions.count(),
+                "trials_per_stimulus": sorted(counts.values()),
+                "trial_kinds": sorted(set(Trial.objects.values_list("kind", flat=True))),
+                "parallel_ratings_finished_session": session.finished is not None,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

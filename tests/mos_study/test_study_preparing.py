@@ -1,6 +1,7 @@
 """A study whose outputs are missing is created *preparing*; the task ``prepare_study`` makes its outputs and stimuli
 and opens it, or marks it failed. Here Celery runs in-process (the embedded default); a real worker on Redis:
 test_celery_worker.py."""
+
 import io
 
 import pytest
@@ -23,8 +24,9 @@ def create(*args):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_command_prepares_a_study_in_process_end_to_end(bench_dirs):
-    text = create("--name", "inline", "--datasets", "Set5", "--methods", "nn", "--include-hr",
-                  "--calibration-images", "1")
+    text = create(
+        "--name", "inline", "--datasets", "Set5", "--methods", "nn", "--include-hr", "--calibration-images", "1"
+    )
     study = Study.objects.get(name="inline")
     assert "Created study 'inline' with 10 stimuli." in text and f"/s/{study.token}/" in text
     assert study.status == Study.Status.OPEN and study.preparation_error == ""
@@ -36,8 +38,15 @@ def test_the_command_prepares_a_study_in_process_end_to_end(bench_dirs):
 @pytest.mark.django_db(transaction=True)
 def test_the_admin_form_prepares_a_study_in_process(bench_dirs, client):
     client.force_login(User.objects.create_superuser("boss", password="pw"))
-    form = {"name": "from-admin", "datasets": "Set5", "methods": "nn", "images_per_session": 0,
-            "ratings_per_stimulus": 5, "calibration_images": 0, "repeated_trials": 0}
+    form = {
+        "name": "from-admin",
+        "datasets": "Set5",
+        "methods": "nn",
+        "images_per_session": 0,
+        "ratings_per_stimulus": 5,
+        "calibration_images": 0,
+        "repeated_trials": 0,
+    }
     response = client.post(reverse("admin:mos_study_study_create"), form)
     study = Study.objects.get(name="from-admin")
     assert response.status_code == 302 and response["Location"].endswith(f"/{study.pk}/change/")
@@ -45,8 +54,9 @@ def test_the_admin_form_prepares_a_study_in_process(bench_dirs, client):
 
 
 @pytest.mark.django_db
-def test_a_preparing_study_takes_no_raters_until_its_task_has_run(bench_dirs, client,
-                                                                  django_capture_on_commit_callbacks):
+def test_a_preparing_study_takes_no_raters_until_its_task_has_run(
+    bench_dirs, client, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as queued:  # the task is sent once the study row is committed
         study = create_study("later", ["Set5"], ["nn"], include_hr=True)
     assert study.status == Study.Status.PREPARING and not study.stimuli.exists() and len(queued) == 1

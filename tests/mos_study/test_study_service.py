@@ -1,5 +1,6 @@
 """Study creation, balanced assignment, session order and rating submission (services: study_setup, sessions,
 rating, progress, rating_table)."""
+
 import random
 from collections import Counter
 from datetime import timedelta
@@ -44,7 +45,10 @@ def test_create_study_makes_one_stimulus_per_output_and_nn_hr_calibration(output
     assert Counter(s.output.method.name for s in shown) == {"bicubic": 5, "srgan-vgg54": 5, HR_METHOD: 5}
     calibration = study.stimuli.filter(is_calibration=True).select_related("output__method", "output__image")
     assert sorted((s.output.method.name, s.calibration_score) for s in calibration) == [
-        ("hr", 5), ("hr", 5), ("nn", 1), ("nn", 1)
+        ("hr", 5),
+        ("hr", 5),
+        ("nn", 1),
+        ("nn", 1),
     ]
     assert len({s.output.image_id for s in calibration}) == 2  # each chosen image shown as NN and as HR
     assert study.status == Study.Status.OPEN and study.config["methods"] == ["bicubic", "srgan-vgg54", "hr"]
@@ -79,9 +83,7 @@ def test_assignment_is_balanced_after_every_complete_session(outputs):
         session = start_session(study, seed=i)
         assert session.trials.count() == 3
         rate_all(session)
-        rated = Counter(
-            Rating.objects.filter(trial__session__study=study).values_list("trial__stimulus", flat=True)
-        )
+        rated = Counter(Rating.objects.filter(trial__session__study=study).values_list("trial__stimulus", flat=True))
         counts = [rated.get(pk, 0) for pk in study.stimuli.values_list("pk", flat=True)]
         assert max(counts) - min(counts) <= 1, (i, counts)
 

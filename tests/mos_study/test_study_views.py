@@ -1,4 +1,5 @@
 """The rater's pages and every bad input, through Django's test client."""
+
 import json
 
 import pytest
@@ -103,8 +104,18 @@ def test_a_rating_is_stored_once_and_replays_are_idempotent(client, study):
     assert (rating.score, rating.response_ms) == (4, 950)
 
 
-@pytest.mark.parametrize("body", [{"score": 0}, {"score": 6}, {"score": 3.5}, {"score": "three"}, {"score": None},
-                                  {"score": 3, "response_ms": -5}, {"score": 3, "response_ms": "slow"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"score": 0},
+        {"score": 6},
+        {"score": 3.5},
+        {"score": "three"},
+        {"score": None},
+        {"score": 3, "response_ms": -5},
+        {"score": 3, "response_ms": "slow"},
+    ],
+)
 def test_bad_scores_get_400_json_and_change_nothing(client, study, body):
     rater = start(client, study)
     trial = rater.sessions.get().trials.first()
@@ -158,7 +169,9 @@ def test_a_finished_session_shows_its_code_and_accepts_no_new_score(client, stud
     assert post_rating(client, rater, session.trials.first(), 5).status_code == 409
     assert state(client, rater)["finished"] and Rating.objects.count() == 5
     Study.objects.filter(pk=study.pk).update(config={"completion_url": "https://panel.example/done?cc=1"})
-    assert b'href="https://panel.example/done?cc=1"' in client.get(reverse("mos_study:rate", args=[rater.token])).content
+    assert (
+        b'href="https://panel.example/done?cc=1"' in client.get(reverse("mos_study:rate", args=[rater.token])).content
+    )
 
 
 def test_csrf_is_enforced_on_ratings(study):
@@ -186,7 +199,9 @@ def test_csrf_failure_view_answers_json_to_scripts(settings, study):
     browser = Client(enforce_csrf_checks=True)
     rater = start(Client(), study)
     response = browser.post(
-        reverse("mos_study:submit_rating", args=[rater.token]), "{}", content_type="application/json",
+        reverse("mos_study:submit_rating", args=[rater.token]),
+        "{}",
+        content_type="application/json",
         HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 403 and response.json()["error"] == "csrf_failed"
@@ -239,8 +254,15 @@ def test_login_page_logs_a_researcher_in(client, people):
 def test_admin_creates_a_study_from_stored_outputs(client, study, people):
     client.force_login(people["boss"])
     assert client.get(reverse("admin:mos_study_study_add"))["Location"] == reverse("admin:mos_study_study_create")
-    form = {"name": "from-admin", "datasets": "Set5", "methods": "nn, hr", "images_per_session": 0,
-            "ratings_per_stimulus": 5, "calibration_images": 0, "repeated_trials": 0}
+    form = {
+        "name": "from-admin",
+        "datasets": "Set5",
+        "methods": "nn, hr",
+        "images_per_session": 0,
+        "ratings_per_stimulus": 5,
+        "calibration_images": 0,
+        "repeated_trials": 0,
+    }
     response = client.post(reverse("admin:mos_study_study_create"), form)
     assert response.status_code == 302
     created = Study.objects.get(name="from-admin")
@@ -300,7 +322,9 @@ def test_admin_shows_a_staff_researcher_only_their_studies_and_closes_them(clien
     client.force_login(listed)
     changelist = client.get(reverse("admin:mos_study_study_changelist"))
     assert list(changelist.context["cl"].result_list) == [study]
-    client.post(reverse("admin:mos_study_study_changelist"),
-                {"action": "close_studies", "_selected_action": [study.pk, other.pk]})
+    client.post(
+        reverse("admin:mos_study_study_changelist"),
+        {"action": "close_studies", "_selected_action": [study.pk, other.pk]},
+    )
     assert Study.objects.get(pk=study.pk).status == Study.Status.CLOSED
     assert Study.objects.get(pk=other.pk).status == Study.Status.OPEN  # not theirs: untouched

@@ -1,5 +1,6 @@
 """The docker/ deployment, checked without Docker: compose structure, that every command and file it names exists
 in the project, and that the settings it feeds pass Django's deployment checks."""
+
 import ast
 import os
 import re
@@ -200,9 +201,15 @@ def random_secret():
 
 def test_check_deploy_passes_with_no_warnings_in_production_mode():
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        env_overrides={"SRMOS_PRODUCTION": "1", "DJANGO_SECRET_KEY": random_secret(),
-                       "DJANGO_ALLOWED_HOSTS": "mos.example.org"},
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env_overrides={
+            "SRMOS_PRODUCTION": "1",
+            "DJANGO_SECRET_KEY": random_secret(),
+            "DJANGO_ALLOWED_HOSTS": "mos.example.org",
+        },
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)" in result.stdout
@@ -237,13 +244,24 @@ def test_production_settings_are_hardened():
         " s.SECURE_SSL_REDIRECT, s.SECURE_PROXY_SSL_HEADER, s.CACHES['default']['BACKEND'])"
     )
     result = run_manage(
-        "shell", "-c", code,
-        env_overrides={"SRMOS_PRODUCTION": "1", "DJANGO_SECRET_KEY": random_secret(),
-                       "CACHE_URL": "redis://127.0.0.1:6379/1"},
+        "shell",
+        "-c",
+        code,
+        env_overrides={
+            "SRMOS_PRODUCTION": "1",
+            "DJANGO_SECRET_KEY": random_secret(),
+            "CACHE_URL": "redis://127.0.0.1:6379/1",
+        },
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].split() == [
-        "False", "True", "True", "31536000", "True", "('HTTP_X_FORWARDED_PROTO',", "'https')",
+        "False",
+        "True",
+        "True",
+        "31536000",
+        "True",
+        "('HTTP_X_FORWARDED_PROTO',",
+        "'https')",
         "django.core.cache.backends.redis.RedisCache",
     ]
 

@@ -1,6 +1,7 @@
 """Hostile requests against every public endpoint: each gets a clear 4xx and changes nothing (rows counted before
 and after). Other raters' trials, scores out of range, SQL-like and script payloads in every field, oversized
 bodies, missing or forged CSRF tokens, guessed study/rater/stimulus tokens and ids, other researchers' studies."""
+
 import json
 import secrets
 
@@ -50,8 +51,14 @@ def world(settings, tmp_path):
     first = rater_1.sessions.get().trials.order_by("position").first()
     submit_rating(rater_1, first.token, 4)
     return {
-        "alice": alice, "bob": bob, "study_a": study_a, "study_b": study_b,
-        "rater_1": rater_1, "rater_2": rater_2, "rater_b": rater_b, "rated": first,
+        "alice": alice,
+        "bob": bob,
+        "study_a": study_a,
+        "study_b": study_b,
+        "rater_1": rater_1,
+        "rater_2": rater_2,
+        "rater_b": rater_b,
+        "rated": first,
         "unrated": rater_1.sessions.get().trials.filter(rating__isnull=True).order_by("position").first(),
     }
 
@@ -94,8 +101,10 @@ def rating_bodies(world):
         ({"trial": own, "score": 3, "response_ms": -1}, {400}),
         ({"trial": own, "score": 3, "response_ms": "1e999"}, {400}),
     ]
-    bodies += [({"trial": own, "score": score}, {400})
-               for score in [0, 6, -1, 2.5, 1e308, "6", "", None, True, [3], {"$gt": 0}, "NaN", "Infinity"]]
+    bodies += [
+        ({"trial": own, "score": score}, {400})
+        for score in [0, 6, -1, 2.5, 1e308, "6", "", None, True, [3], {"$gt": 0}, "NaN", "Infinity"]
+    ]
     bodies += [({"trial": payload, "score": 3}, {404}) for payload in HOSTILE]
     bodies += [({"trial": own, "score": payload}, {400}) for payload in HOSTILE]
     bodies += [({"trial": own, "score": 3, "response_ms": payload}, {400}) for payload in HOSTILE]
@@ -127,8 +136,15 @@ def guessed_tokens(world):
 
 
 @pytest.mark.parametrize(
-    "route, method", [("start", "get"), ("start", "post"), ("rate", "get"), ("session_state", "get"),
-                      ("submit_rating", "post"), ("image", "get")],
+    "route, method",
+    [
+        ("start", "get"),
+        ("start", "post"),
+        ("rate", "get"),
+        ("session_state", "get"),
+        ("submit_rating", "post"),
+        ("image", "get"),
+    ],
 )
 def test_guessed_tokens_find_nothing(world, route, method):
     client = Client()
@@ -144,7 +160,9 @@ def test_guessed_tokens_find_nothing(world, route, method):
 
 def test_tokens_are_long_random_and_not_ids(world):
     tokens = [s.token for s in Study.objects.all()] + [r.token for r in Rater.objects.all()]
-    tokens += list(Trial.objects.values_list("token", flat=True)) + list(Stimulus.objects.values_list("token", flat=True))
+    tokens += list(Trial.objects.values_list("token", flat=True)) + list(
+        Stimulus.objects.values_list("token", flat=True)
+    )
     assert len(set(tokens)) == len(tokens)
     assert all(len(token) >= 22 for token in tokens)  # 16 random bytes, base64url: 128 bits
     # A rater token is not a study link and a trial token is not a rater's page.
@@ -197,11 +215,13 @@ def test_oversized_bodies_are_refused(world):
     limit = django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     padding = "x" * (limit + 1)
     before = snapshot()
-    response = post_json(Client(), rate_url(world["rater_1"]),
-                         {"trial": world["unrated"].token, "score": 3, "pad": padding})
+    response = post_json(
+        Client(), rate_url(world["rater_1"]), {"trial": world["unrated"].token, "score": 3, "pad": padding}
+    )
     assert response.status_code == 400
-    form = Client().post(reverse("mos_study:start", args=[world["study_a"].token]),
-                         {"consent": "on", "participant_id": padding})
+    form = Client().post(
+        reverse("mos_study:start", args=[world["study_a"].token]), {"consent": "on", "participant_id": padding}
+    )
     assert form.status_code == 400
     login = Client().post(reverse("mos_study:login"), {"username": padding, "password": "x"})
     assert login.status_code == 400
@@ -215,8 +235,12 @@ def test_missing_or_forged_csrf_is_refused(world):
     before = snapshot()
     missing = post_json(browser, rate_url(world["rater_1"]), body)
     forged = post_json(browser, rate_url(world["rater_1"]), body, HTTP_X_CSRFTOKEN="A" * 32)
-    no_cookie = post_json(Client(enforce_csrf_checks=True), rate_url(world["rater_1"]), body,
-                          HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value)
+    no_cookie = post_json(
+        Client(enforce_csrf_checks=True),
+        rate_url(world["rater_1"]),
+        body,
+        HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
+    )
     for response in (missing, forged, no_cookie):
         assert response.status_code == 403 and response.json()["error"] == "csrf_failed"
     assert browser.post(reverse("mos_study:start", args=[world["study_a"].token]), {"consent": "on"}).status_code == 403
@@ -250,8 +274,9 @@ def test_a_closed_study_takes_no_ratings(world):
     before = snapshot()
     response = post_json(Client(), rate_url(world["rater_1"]), {"trial": world["unrated"].token, "score": 3})
     assert_refused(response, {409})
-    assert Client().post(reverse("mos_study:start", args=[world["study_a"].token]),
-                         {"consent": "on"}).status_code == 409
+    assert (
+        Client().post(reverse("mos_study:start", args=[world["study_a"].token]), {"consent": "on"}).status_code == 409
+    )
     assert snapshot() == before
 
 

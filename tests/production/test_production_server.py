@@ -1,5 +1,6 @@
 """The production configuration for real: collectstatic with whitenoise's manifest, gunicorn with
 docker/gunicorn.conf.py in SRMOS_PRODUCTION mode, the security headers, and the container helper scripts."""
+
 import re
 import secrets
 import socket
@@ -15,8 +16,12 @@ from tests.support.live import REPO, Gunicorn, app_env, free_port, manage
 def production_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("production")
     env = app_env(
-        tmp, f"sqlite:///{tmp / 'db.sqlite3'}", SRMOS_PRODUCTION=1, DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
-        DJANGO_ALLOWED_HOSTS="localhost", SRMOS_STATIC_ROOT=tmp / "static",
+        tmp,
+        f"sqlite:///{tmp / 'db.sqlite3'}",
+        SRMOS_PRODUCTION=1,
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+        DJANGO_ALLOWED_HOSTS="localhost",
+        SRMOS_STATIC_ROOT=tmp / "static",
     )
     manage(env, "collectstatic", "--noinput")
     manage(env, "migrate", "--noinput")
@@ -56,8 +61,11 @@ def test_whitenoise_serves_hashed_static_files(production_server):
 
 @pytest.mark.slow
 def test_container_health_check_script(production_server):
-    env = {"DJANGO_ALLOWED_HOSTS": "localhost", "GUNICORN_BIND": f"0.0.0.0:{production_server.port}",
-           "PATH": "/usr/bin:/bin"}
+    env = {
+        "DJANGO_ALLOWED_HOSTS": "localhost",
+        "GUNICORN_BIND": f"0.0.0.0:{production_server.port}",
+        "PATH": "/usr/bin:/bin",
+    }
     ok = subprocess.run([sys.executable, "docker/healthcheck.py"], cwd=REPO, env=env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     env["GUNICORN_BIND"] = f"0.0.0.0:{free_port()}"
@@ -70,8 +78,12 @@ def test_wait_for_script_waits_for_the_services_and_gives_up_clearly():
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         port = listening.getsockname()[1]
-        env = {"DATABASE_URL": f"postgres://u:p@127.0.0.1:{port}/db", "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
-               "SRMOS_WAIT_SECONDS": "5", "PATH": "/usr/bin:/bin"}
+        env = {
+            "DATABASE_URL": f"postgres://u:p@127.0.0.1:{port}/db",
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+            "SRMOS_WAIT_SECONDS": "5",
+            "PATH": "/usr/bin:/bin",
+        }
         ok = subprocess.run([sys.executable, "docker/wait_for.py"], cwd=REPO, env=env, capture_output=True, text=True)
     assert ok.returncode == 0 and "DATABASE_URL" in ok.stdout and "CELERY_BROKER_URL" in ok.stdout
     env["DATABASE_URL"] = f"postgres://u:p@127.0.0.1:{free_port()}/db"

@@ -1,4 +1,5 @@
 """mos_study.security.rate_limit: per-IP and per-token windows, 429 JSON with Retry-After, shared counters."""
+
 import json
 import socket
 import threading
@@ -44,8 +45,8 @@ def post(token, ip="10.0.0.1", **meta):
 
 
 @pytest.mark.parametrize(
-    "rate, parsed", [("120/m", (120, 60)), ("5/s", (5, 1)), ("30/h", (30, 3600)), ("1/d", (1, 86400)),
-                     ("off", None), (None, None)],
+    "rate, parsed",
+    [("120/m", (120, 60)), ("5/s", (5, 1)), ("30/h", (30, 3600)), ("1/d", (1, 86400)), ("off", None), (None, None)],
 )
 def test_parse_rate(rate, parsed):
     assert parse_rate(rate) == parsed
@@ -168,8 +169,9 @@ def test_unreachable_redis_fails_open(caplog):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again below: nothing listens there
-    dead = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                        "LOCATION": f"redis://127.0.0.1:{port}/0"}}
+    dead = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0"}
+    }
     with override_settings(CACHES=dead):
         assert post("t").status_code == 200
     assert "cache unavailable, request allowed" in caplog.text

@@ -1,5 +1,6 @@
 """The rating path on gunicorn + PostgreSQL: simulated raters under load, racing duplicate submissions, and a web
 server restart plus lost database connections in mid-study. Nothing acknowledged is lost, nothing is doubled."""
+
 import json
 import signal
 import subprocess
@@ -32,14 +33,26 @@ def ratings_of(study, run_id):
         study["database_url"],
         "SELECT count(*) FROM mos_study_rating r JOIN mos_study_trial t ON t.id = r.trial_id "
         "JOIN mos_study_ratingsession s ON s.id = t.session_id JOIN mos_study_rater p ON p.id = s.rater_id "
-        "WHERE p.participant_id LIKE %s", f"{run_id}-%",
+        "WHERE p.participant_id LIKE %s",
+        f"{run_id}-%",
     )
 
 
 def load_args(server, study, run_id, *extra):
     return [
-        "--base-url", server.url, f"--study-token={study['token']}", "--run-id", run_id, "--json",
-        "--username", study["username"], "--password", study["password"], "--study-id", str(study["id"]), *extra,
+        "--base-url",
+        server.url,
+        f"--study-token={study['token']}",
+        "--run-id",
+        run_id,
+        "--json",
+        "--username",
+        study["username"],
+        "--password",
+        study["password"],
+        "--study-id",
+        str(study["id"]),
+        *extra,
     ]
 
 
@@ -47,9 +60,16 @@ def test_concurrent_raters_lose_and_double_nothing(study):
     raters = 30
     with Gunicorn(study["env"], study["tmp"] / "gunicorn-load.log", workers=2, threads=4) as server:
         result = subprocess.run(
-            [sys.executable, "-m", "perf.load_rating",
-             *load_args(server, study, "load", "--raters", str(raters), "--interval-ms", "0", "--time-limit", "120")],
-            cwd=REPO, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "perf.load_rating",
+                *load_args(server, study, "load", "--raters", str(raters), "--interval-ms", "0", "--time-limit", "120"),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     assert result.returncode == 0, result.stdout + result.stderr
     figures = json.loads(result.stdout)
@@ -86,7 +106,8 @@ def race(server, study, participant, scores):
         thread.join()
     stored = count_rows(
         study["database_url"],
-        "SELECT count(*) FROM mos_study_rating r JOIN mos_study_trial t ON t.id = r.trial_id WHERE t.token = %s", trial,
+        "SELECT count(*) FROM mos_study_rating r JOIN mos_study_trial t ON t.id = r.trial_id WHERE t.token = %s",
+        trial,
     )
     score = count_rows(
         study["database_url"],
@@ -108,8 +129,9 @@ def test_racing_duplicate_submissions_store_one_rating(study):
         assert score == winner
         for submitted, status, body in answers:
             # The same score is acknowledged idempotently; any other is refused, never stored.
-            assert status == (201 if submitted == winner and body.get("created") else 200 if submitted == winner
-                              else 409), (submitted, status, body)
+            assert status == (
+                201 if submitted == winner and body.get("created") else 200 if submitted == winner else 409
+            ), (submitted, status, body)
 
 
 def test_restarts_and_lost_database_connections_lose_nothing(study):
@@ -123,6 +145,7 @@ def test_restarts_and_lost_database_connections_lose_nothing(study):
     outcome = {}
     load = threading.Thread(target=lambda: outcome.update(load_rating.run(args, base)))
     load.start()
+
     def wait_for_more_ratings(count=20):
         target = ratings_of(study, "restart") + count
         deadline = time.monotonic() + 60

@@ -1,5 +1,6 @@
 """Uploading a method's own outputs: logged-in researchers with permission only; size, type (by content) and pixel
 limits; safe decoding (bombs, truncated files); a refused upload stores nothing and leaves no staging files."""
+
 import io
 import struct
 import tempfile
@@ -63,6 +64,7 @@ def set5_outputs(embedded_datasets, fmt="PNG"):
 
 def png_claiming(width, height, idat=b""):
     """A PNG whose header claims width x height pixels, with (almost) no data behind it."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -101,8 +103,10 @@ def test_a_researcher_uploads_outputs_and_they_are_measured(researcher, embedded
 @pytest.mark.parametrize(
     "make_files, message",
     [
-        (lambda f: [SimpleUploadedFile("img_001.png", b"<html><script>alert(1)</script></html>")] + f[1:],
-         "not a PNG, JPEG or WebP"),
+        (
+            lambda f: [SimpleUploadedFile("img_001.png", b"<html><script>alert(1)</script></html>")] + f[1:],
+            "not a PNG, JPEG or WebP",
+        ),
         (lambda f: [SimpleUploadedFile("img_001.png", b"GIF89a" + b"\x00" * 64)] + f[1:], "not a PNG, JPEG or WebP"),
         (lambda f: [SimpleUploadedFile("img_001.png", png_claiming(60_000, 60_000))] + f[1:], "img_001: refused as a"),
         (lambda f: [SimpleUploadedFile("img_001.png", f[0].read()[:300])] + f[1:], "img_001"),  # truncated
@@ -114,8 +118,19 @@ def test_a_researcher_uploads_outputs_and_they_are_measured(researcher, embedded
         (lambda f: [SimpleUploadedFile("img_001.png", encoded(np.zeros((8, 8, 3), np.uint8)))] + f[1:], "img_001"),
         (lambda f: [], "choose the image files"),
     ],
-    ids=["html", "gif", "bomb", "truncated", "empty", "missing", "traversal", "duplicate", "bad-name", "wrong-size",
-         "none"],
+    ids=[
+        "html",
+        "gif",
+        "bomb",
+        "truncated",
+        "empty",
+        "missing",
+        "traversal",
+        "duplicate",
+        "bad-name",
+        "wrong-size",
+        "none",
+    ],
 )
 def test_unfit_files_are_refused_and_nothing_is_stored(researcher, embedded_datasets, tmp_path, make_files, message):
     files = make_files(set5_outputs(embedded_datasets))
@@ -160,8 +175,9 @@ def test_only_permitted_researchers_may_upload(embedded_datasets):
     someone = Client()
     someone.force_login(User.objects.create_user("dave", password="pw"))
     assert someone.get(URL).status_code == 403
-    assert someone.post(URL, {"name": "x", "dataset": "Set5", "files": set5_outputs(embedded_datasets)}).status_code \
-        == 403
+    assert (
+        someone.post(URL, {"name": "x", "dataset": "Set5", "files": set5_outputs(embedded_datasets)}).status_code == 403
+    )
     assert stored() == (0, 0, 0, 0)
 
 

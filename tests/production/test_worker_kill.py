@@ -1,5 +1,6 @@
 """A Celery worker SIGKILLed in the middle of a benchmark task: another worker finishes the run, and the outputs
 are neither corrupt nor doubled (real worker processes, local Redis, app on a fresh PostgreSQL database)."""
+
 import hashlib
 import os
 import signal
@@ -22,10 +23,32 @@ IMAGES = 5  # Set5
 def start_worker(env, queue, name, log_path):
     log = open(log_path, "ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork", "--concurrency", "1",
-         "--queues", queue, "--hostname", f"{name}@%h", "--loglevel", "info",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--queues",
+            queue,
+            "--hostname",
+            f"{name}@%h",
+            "--loglevel",
+            "info",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     log.close()
     return process
@@ -51,24 +74,44 @@ def wait_for(condition, timeout, what):
 @pytest.mark.slow
 @pytest.mark.redis
 @pytest.mark.postgres
-def test_run_completes_after_a_worker_is_killed_mid_task(require_redis, require_postgres, tmp_path,
-                                                         embedded_datasets):
+def test_run_completes_after_a_worker_is_killed_mid_task(require_redis, require_postgres, tmp_path, embedded_datasets):
     queue = f"srmos-kill-test-{uuid.uuid4().hex[:8]}"
     markers = tmp_path / "markers"
     markers.mkdir()
     workers = []
     with fresh_database(require_postgres) as database_url:
         env = app_env(
-            tmp_path, database_url, CELERY_BROKER_URL=require_redis, SRMOS_DATA_DIR=embedded_datasets,
-            SRMOS_TASK_VISIBILITY_TIMEOUT=6, SRMOS_TEST_MARKERS=markers, SRMOS_TEST_SLOW_SECONDS=1.5,
+            tmp_path,
+            database_url,
+            CELERY_BROKER_URL=require_redis,
+            SRMOS_DATA_DIR=embedded_datasets,
+            SRMOS_TASK_VISIBILITY_TIMEOUT=6,
+            SRMOS_TEST_MARKERS=markers,
+            SRMOS_TEST_SLOW_SECONDS=1.5,
         )
         manage(env, "migrate", "--noinput")
         try:
             workers.append(start_worker(env, queue, "doomed", tmp_path / "worker1.log"))
             run = subprocess.Popen(
-                [sys.executable, "manage.py", "run_benchmark", "--datasets", "Set5", "--methods", f"{SLOW},bicubic",
-                 "--queue", queue, "--timeout", "120", "--quiet"],
-                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                [
+                    sys.executable,
+                    "manage.py",
+                    "run_benchmark",
+                    "--datasets",
+                    "Set5",
+                    "--methods",
+                    f"{SLOW},bicubic",
+                    "--queue",
+                    queue,
+                    "--timeout",
+                    "120",
+                    "--quiet",
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             # Kill the whole first worker (main process and pool child) while its slow task is running.
             wait_for(lambda: any(markers.iterdir()), 120, "the first worker to start a task")
@@ -83,13 +126,17 @@ def test_run_completes_after_a_worker_is_killed_mid_task(require_redis, require_
             # The killed task ran again on the second worker, and the run has each output exactly once.
             runs_of_killed = [m for m in markers.iterdir() if m.name.startswith(killed_image)]
             assert len(runs_of_killed) >= 2
-            assert "rescuer" in (tmp_path / "worker2.log").read_text() and "succeeded" in (
-                tmp_path / "worker2.log").read_text()
+            assert (
+                "rescuer" in (tmp_path / "worker2.log").read_text()
+                and "succeeded" in (tmp_path / "worker2.log").read_text()
+            )
             assert count_rows(database_url, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'done'") == 1
             assert count_rows(database_url, "SELECT count(*) FROM mos_study_benchmarkrun") == 1
             assert count_rows(database_url, "SELECT count(*) FROM mos_study_output") == 2 * IMAGES
-            assert count_rows(database_url, "SELECT count(DISTINCT (method_id, image_id)) FROM mos_study_output") \
+            assert (
+                count_rows(database_url, "SELECT count(DISTINCT (method_id, image_id)) FROM mos_study_output")
                 == 2 * IMAGES
+            )
             assert count_rows(database_url, "SELECT count(*) FROM mos_study_metric") == 2 * IMAGES
         finally:
             for worker in workers:

@@ -16,8 +16,13 @@ def count(module):
 def test_srresnet_parameter_count_pinned():
     # Counted by hand: head 3*64*81+64 + PReLU 1; 16 blocks of 2*(64*64*9+64) + 2 BN*128 + 1; body tail
     # 64*64*9+64 + 128; two upsamplers of 64*256*9+256 + 1; tail 64*3*81+3.
-    by_hand = (3 * 64 * 81 + 64 + 1) + 16 * (2 * (64 * 64 * 9 + 64) + 2 * 128 + 1) + (64 * 64 * 9 + 64 + 128) \
-        + 2 * (64 * 256 * 9 + 256 + 1) + (64 * 3 * 81 + 3)
+    by_hand = (
+        (3 * 64 * 81 + 64 + 1)
+        + 16 * (2 * (64 * 64 * 9 + 64) + 2 * 128 + 1)
+        + (64 * 64 * 9 + 64 + 128)
+        + 2 * (64 * 256 * 9 + 256 + 1)
+        + (64 * 3 * 81 + 3)
+    )
     assert by_hand == 1_549_462
     assert count(SRResNet()) == 1_549_462
 
@@ -106,6 +111,7 @@ def test_build_by_name():
 
 # ---- VGG19 ---------------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def vgg19_file(tmp_path_factory):
     """A torchvision-format vgg19 state_dict ("features.N.*" keys) from random weights."""
@@ -152,8 +158,11 @@ def test_vgg_hub_cache_never_downloads(monkeypatch, tmp_path, vgg19_file):
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
     expected = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
     assert imagenet_cache_file() == expected
-    with pytest.raises(WeightsError, match=r"not in the torch hub cache .*nothing is downloaded.*"
-                                           r"\$TORCH_HOME/hub/checkpoints/ or pass a torchvision vgg19 state_dict"):
+    with pytest.raises(
+        WeightsError,
+        match=r"not in the torch hub cache .*nothing is downloaded.*"
+        r"\$TORCH_HOME/hub/checkpoints/ or pass a torchvision vgg19 state_dict",
+    ):
         VGGFeatureExtractor(layer="22")
     # The same file placed in the cache loads through torchvision's own weights loader.
     expected.parent.mkdir(parents=True)
@@ -171,8 +180,11 @@ def test_vgg_file_errors(tmp_path):
         VGGFeatureExtractor(weights=junk)
     other = tmp_path / "other.pth"
     torch.save(SRResNet(num_blocks=1).state_dict(), other)
-    with pytest.raises(WeightsError, match=r"other.pth is not a torchvision vgg19 state_dict "
-                                           r"\(missing features.0.weight"):
+    with pytest.raises(
+        WeightsError,
+        match=r"other.pth is not a torchvision vgg19 state_dict "
+        r"\(missing features.0.weight",
+    ):
         VGGFeatureExtractor(weights=other)
     wrong = {f"features.{k}": torch.zeros(1) for k in make_layers(cfgs["E"]).state_dict()}
     torch.save(wrong, tmp_path / "wrong.pth")

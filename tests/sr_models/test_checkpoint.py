@@ -32,12 +32,23 @@ def small_checkpoint(path, method="srresnet-mse", seed=0, **arch_args):
 def test_round_trip_keeps_everything(tmp_path):
     model = small_generator(scale=2)
     extra = {"optimizer": {"state": {0: {"exp_avg": torch.ones(3)}}, "lr": 1e-4}, "rng": torch.arange(4)}
-    path = save_checkpoint(tmp_path / "sub" / "g.pt", model, method="srgan-vgg54", step=12345,
-                           provenance={"dataset": "train_demo"}, extra=extra)
+    path = save_checkpoint(
+        tmp_path / "sub" / "g.pt",
+        model,
+        method="srgan-vgg54",
+        step=12345,
+        provenance={"dataset": "train_demo"},
+        extra=extra,
+    )
     ckpt = load_checkpoint(path)
     assert set(ckpt) == set(ckpt_module.KEYS)
-    assert (ckpt["format"], ckpt["format_version"], ckpt["method"], ckpt["arch"], ckpt["step"]) == \
-        (FORMAT, 1, "srgan-vgg54", "srresnet", 12345)
+    assert (ckpt["format"], ckpt["format_version"], ckpt["method"], ckpt["arch"], ckpt["step"]) == (
+        FORMAT,
+        1,
+        "srgan-vgg54",
+        "srresnet",
+        12345,
+    )
     assert ckpt["arch_args"] == model.arch_args
     assert ckpt["provenance"]["dataset"] == "train_demo"
     assert ckpt["provenance"]["torch_version"] == str(torch.__version__)
@@ -73,10 +84,17 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch)
 
 
 def test_save_refuses_what_could_not_be_loaded(tmp_path):
-    with pytest.raises(CheckpointError, match=r"not saving .*g.pt: a datetime.date object, which safe loading "
-                                              "refuses; keep provenance and extra to tensors"):
-        save_checkpoint(tmp_path / "g.pt", small_generator(), method="srresnet-mse",
-                        extra={"config": {"started": datetime.date(2026, 1, 1)}})
+    with pytest.raises(
+        CheckpointError,
+        match=r"not saving .*g.pt: a datetime.date object, which safe loading "
+        "refuses; keep provenance and extra to tensors",
+    ):
+        save_checkpoint(
+            tmp_path / "g.pt",
+            small_generator(),
+            method="srresnet-mse",
+            extra={"config": {"started": datetime.date(2026, 1, 1)}},
+        )
     assert os.listdir(tmp_path) == []
 
 
@@ -94,8 +112,11 @@ def test_load_errors(tmp_path):
         load_checkpoint(junk)
     bare = tmp_path / "bare.pt"
     torch.save(small_generator().state_dict(), bare)
-    with pytest.raises(CheckpointError, match=r"bare.pt is not an srmos checkpoint \(it looks like a bare "
-                                              r"state_dict\); make one with sr_models.checkpoint.save_checkpoint"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"bare.pt is not an srmos checkpoint \(it looks like a bare "
+        r"state_dict\); make one with sr_models.checkpoint.save_checkpoint",
+    ):
         load_checkpoint(bare)
     path, _ = small_checkpoint(tmp_path / "g.pt")
     ckpt = torch.load(path, weights_only=True)

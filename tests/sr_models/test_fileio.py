@@ -1,4 +1,5 @@
 """Atomic writes: the target holds the old file or the whole new one, and no temporary file is left behind."""
+
 import os
 
 import pytest

@@ -1,4 +1,5 @@
 """Image reading/writing: modes, 16-bit scaling, EXIF, refusal of bad files, bare atomic PNGs."""
+
 import hashlib
 import struct
 import zlib
@@ -29,8 +30,8 @@ def png16(array, colour_type):
 def chunk_types(data):
     types, pos = [], 8
     while pos < len(data):
-        length = struct.unpack(">I", data[pos:pos + 4])[0]
-        types.append(data[pos + 4:pos + 8])
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        types.append(data[pos + 4 : pos + 8])
         pos += 12 + length
     return types
 
@@ -119,8 +120,7 @@ def test_16bit_grey_and_colour_are_rounded_not_truncated(tmp_path):
 
     rgba = np.array([[[200, 65100, 32896, 65535], [129, 0, 65535, 200]]], dtype=np.uint16)
     (tmp_path / "a16.png").write_bytes(png16(rgba, 6))
-    np.testing.assert_array_equal(read_image(tmp_path / "a16.png", mode="keep"),
-                                  [[[1, 253, 128, 255], [1, 0, 255, 1]]])
+    np.testing.assert_array_equal(read_image(tmp_path / "a16.png", mode="keep"), [[[1, 253, 128, 255], [1, 0, 255, 1]]])
     np.testing.assert_array_equal(read_image(tmp_path / "a16.png"), [[[1, 253, 128], [1, 0, 255]]])
 
 

@@ -7,8 +7,16 @@ from torch import nn
 from sr_models.archs import SRResNet
 from sr_models.archs.srresnet import receptive_radius
 from sr_models.errors import ImageError, SRMOSError
-from sr_models.inference import (DEFAULT_TILE_OVERLAP, SubPixelConv, fuse_for_inference, resolve_device,
-                                 tile_spans, to_uint8, upscale_array, upscale_batch)
+from sr_models.inference import (
+    DEFAULT_TILE_OVERLAP,
+    SubPixelConv,
+    fuse_for_inference,
+    resolve_device,
+    tile_spans,
+    to_uint8,
+    upscale_array,
+    upscale_batch,
+)
 from sr_models.resize import imresize
 from tests.sr_models.test_checkpoint import small_generator
 
@@ -57,8 +65,9 @@ def test_fuse_for_inference_keeps_outputs():
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is untouched
     x = torch.rand(2, 3, 13, 10)
     with torch.inference_mode():
-        torch.testing.assert_close(fused(x.contiguous(memory_format=torch.channels_last)), model(x),
-                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            fused(x.contiguous(memory_format=torch.channels_last)), model(x), rtol=1e-4, atol=1e-4
+        )
 
 
 @pytest.mark.parametrize("kernel", [3, 5, 9])
@@ -129,8 +138,13 @@ def test_rgba_alpha_is_bicubic_and_colour_is_unchanged():
 
 def test_odd_sizes_and_batches_match_single_images():
     model = small_generator()
-    images = [random_image((7, 5, 3), 1), random_image((7, 5, 3), 2), random_image((3, 9), 3),
-              random_image((7, 5, 3), 4), random_image((1, 1, 3), 5)]
+    images = [
+        random_image((7, 5, 3), 1),
+        random_image((7, 5, 3), 2),
+        random_image((3, 9), 3),
+        random_image((7, 5, 3), 4),
+        random_image((1, 1, 3), 5),
+    ]
     batched = upscale_batch(model, images, batch_size=2)
     for image, out in zip(images, batched):
         assert out.shape == (image.shape[0] * 4, image.shape[1] * 4) + image.shape[2:]
@@ -143,11 +157,14 @@ def test_training_mode_is_restored():
     assert model.training
 
 
-@pytest.mark.parametrize("image, message", [
-    (np.zeros((4, 4, 3), np.float32), "upscaling takes uint8 images, got float32"),
-    (np.zeros((4, 4, 2), np.uint8), r"HxW, HxWx3 or HxWx4 images, got shape \(4, 4, 2\)"),
-    (np.zeros((4,), np.uint8), r"got shape \(4,\)"),
-])
+@pytest.mark.parametrize(
+    "image, message",
+    [
+        (np.zeros((4, 4, 3), np.float32), "upscaling takes uint8 images, got float32"),
+        (np.zeros((4, 4, 2), np.uint8), r"HxW, HxWx3 or HxWx4 images, got shape \(4, 4, 2\)"),
+        (np.zeros((4,), np.uint8), r"got shape \(4,\)"),
+    ],
+)
 def test_bad_images(image, message):
     with pytest.raises(ImageError, match=message):
         upscale_array(small_generator(), image)
@@ -186,8 +203,12 @@ class Residual(nn.Module):
 
 def test_fuse_for_inference_leaves_other_layouts_alone():
     # A PReLU that reads the block's input must not become in-place: the skip connection still needs that input.
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Conv2d(4, 3, 1),
-                          Residual(nn.Sequential(nn.PReLU(init=0.1), nn.Conv2d(3, 3, 1)))).eval()
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.Conv2d(4, 3, 1),
+        Residual(nn.Sequential(nn.PReLU(init=0.1), nn.Conv2d(3, 3, 1))),
+    ).eval()
     model[1].running_var.fill_(4.0)
     fused = fuse_for_inference(model)
     assert isinstance(fused[1], nn.Identity) and isinstance(fused[3].body[0], nn.PReLU)

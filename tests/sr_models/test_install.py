@@ -1,4 +1,5 @@
 """``python -m sr_models install``: training checkpoints become small inference weights with their provenance."""
+
 import hashlib
 
 import pytest
@@ -18,8 +19,14 @@ def training_checkpoint(tmp_path):
     generator = SRResNet(num_features=8, num_blocks=1)
     optimiser_state = {"exp_avg": torch.zeros(200_000)}  # what the trainer's extra carries, and install drops
     provenance = {"content_loss": "mse", "data": ["train_demo"], "metrics": {"psnr": 29.5}, "vgg_weights": "not used"}
-    return save_checkpoint(tmp_path / "step_00000700.pt", generator, method="srresnet-mse", step=700,
-                           provenance=provenance, extra={"training_state": optimiser_state})
+    return save_checkpoint(
+        tmp_path / "step_00000700.pt",
+        generator,
+        method="srresnet-mse",
+        step=700,
+        provenance=provenance,
+        extra={"training_state": optimiser_state},
+    )
 
 
 def test_install_keeps_the_generator_and_its_provenance_and_drops_the_training_state(training_checkpoint, tmp_path):
@@ -42,8 +49,21 @@ def test_install_refuses_another_methods_checkpoint_unless_forced(training_check
 
 def test_install_command_line(training_checkpoint, tmp_path, capsys):
     target = tmp_path / "out.pt"
-    assert cli(["install", str(training_checkpoint), "--method", "srresnet-mse", "--output", str(target),
-                "--note", "data=train_demo (40 images)"]) == 0
+    assert (
+        cli(
+            [
+                "install",
+                str(training_checkpoint),
+                "--method",
+                "srresnet-mse",
+                "--output",
+                str(target),
+                "--note",
+                "data=train_demo (40 images)",
+            ]
+        )
+        == 0
+    )
     assert "installed srresnet-mse" in capsys.readouterr().out
     assert load_checkpoint(target)["provenance"]["data"] == "train_demo (40 images)"
     assert cli(["install", str(tmp_path / "missing.pt"), "--method", "srresnet-mse"]) == 2

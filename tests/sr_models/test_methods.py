@@ -68,9 +68,11 @@ def test_weights_folder_convention(tmp_path, monkeypatch):
     assert load("srgan-vgg54", weights=tmp_path).info["method"] == "srgan-vgg54"
     monkeypatch.setenv("SRMOS_WEIGHTS_DIR", str(tmp_path))
     assert load("srgan-vgg54").info["weights"] == str(tmp_path / "srgan-vgg54.pt")
-    with pytest.raises(WeightsError, match=r"method srgan-mse needs trained weights: pass --weights FILE .*"
-                                           r"set SRMOS_WEIGHTS_DIR to a folder holding srgan-mse.pt \(looked in "
-                                           + re.escape(str(tmp_path))):
+    with pytest.raises(
+        WeightsError,
+        match=r"method srgan-mse needs trained weights: pass --weights FILE .*"
+        r"set SRMOS_WEIGHTS_DIR to a folder holding srgan-mse.pt \(looked in " + re.escape(str(tmp_path)),
+    ):
         load("srgan-mse")
 
 
@@ -97,8 +99,10 @@ def test_no_weights_anywhere_says_how_to_provide_them(tmp_path):
     with pytest.raises(WeightsError) as caught:
         load("srgan-vgg54")
     message = str(caught.value)
-    assert message.startswith("method srgan-vgg54 needs trained weights: pass --weights FILE (weights=...) or set "
-                              "SRMOS_WEIGHTS_DIR to a folder holding srgan-vgg54.pt")
+    assert message.startswith(
+        "method srgan-vgg54 needs trained weights: pass --weights FILE (weights=...) or set "
+        "SRMOS_WEIGHTS_DIR to a folder holding srgan-vgg54.pt"
+    )
     assert str(tmp_path / "default-weights") in message and str(tmp_path / "shipped-weights") in message
 
 
@@ -109,9 +113,12 @@ def test_shipped_weights_folder_is_package_data():
 
 
 def test_learned_method_refusals(tmp_path):
-    with pytest.raises(WeightsError, match="method srgan-vgg54 needs trained weights: pass --weights FILE "
-                                           r"\(weights=...\) or set SRMOS_WEIGHTS_DIR to a folder holding "
-                                           "srgan-vgg54.pt"):
+    with pytest.raises(
+        WeightsError,
+        match="method srgan-vgg54 needs trained weights: pass --weights FILE "
+        r"\(weights=...\) or set SRMOS_WEIGHTS_DIR to a folder holding "
+        "srgan-vgg54.pt",
+    ):
         load("srgan-vgg54")
     with pytest.raises(WeightsError, match="weights for srgan-vgg54 not found: .*nope.pt does not exist"):
         load("srgan-vgg54", weights=tmp_path / "nope.pt")
@@ -120,13 +127,17 @@ def test_learned_method_refusals(tmp_path):
     with pytest.raises(CheckpointError, match="junk.pt is not an srmos checkpoint"):
         load("srgan-vgg54", weights=junk)
     path, _ = small_checkpoint(tmp_path / "mse.pt", method="srresnet-mse")
-    with pytest.raises(CheckpointError, match=r"mse.pt holds srresnet-mse weights, not srgan-vgg54; pass the "
-                                              r"srgan-vgg54 checkpoint, or force it \(--force, force=True\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"mse.pt holds srresnet-mse weights, not srgan-vgg54; pass the "
+        r"srgan-vgg54 checkpoint, or force it \(--force, force=True\)",
+    ):
         load("srgan-vgg54", weights=path)
     assert load("srgan-vgg54", weights=path, force=True).info["method"] == "srresnet-mse"
     save_checkpoint(tmp_path / "d.pt", Discriminator(num_features=8), method="srgan-vgg54", arch="discriminator")
-    with pytest.raises(CheckpointError, match="d.pt holds a 'discriminator' network; method srgan-vgg54 needs "
-                                              "'srresnet'"):
+    with pytest.raises(
+        CheckpointError, match="d.pt holds a 'discriminator' network; method srgan-vgg54 needs 'srresnet'"
+    ):
         load("srgan-vgg54", weights=tmp_path / "d.pt")
     ckpt = torch.load(path, weights_only=True)
     ckpt["state_dict"]["tail.weight"] = torch.zeros(3, 8, 3, 3)
@@ -136,8 +147,11 @@ def test_learned_method_refusals(tmp_path):
 
 
 def test_unknown_method():
-    with pytest.raises(UnknownMethodError, match="unknown method 'srgan'; available: nn, bicubic, srresnet-mse, "
-                                                 r".* \(or a plugin given as package.module:callable\)"):
+    with pytest.raises(
+        UnknownMethodError,
+        match="unknown method 'srgan'; available: nn, bicubic, srresnet-mse, "
+        r".* \(or a plugin given as package.module:callable\)",
+    ):
         load("srgan")
 
 
@@ -159,7 +173,7 @@ def test_register_a_factory():
         register("a:b", lambda **kw: Doubler())
 
 
-PLUGIN = '''
+PLUGIN = """
 import numpy as np
 from sr_models.methods import Upscaler, ResizeUpscaler
 
@@ -179,7 +193,7 @@ def not_an_upscaler():
 
 instance = ResizeUpscaler("plugin-nn", "nearest")
 number = 3
-'''
+"""
 
 
 @pytest.fixture
@@ -201,8 +215,11 @@ def test_plugins_load_functions_factories_and_instances(plugin_module):
 
 
 def test_plugin_errors(plugin_module):
-    with pytest.raises(SRMOSError, match=r"returned a uint8 array of shape \(6, 5, 3\); it must return uint8 of "
-                                         r"shape \(24, 20, 3\)"):
+    with pytest.raises(
+        SRMOSError,
+        match=r"returned a uint8 array of shape \(6, 5, 3\); it must return uint8 of "
+        r"shape \(24, 20, 3\)",
+    ):
         load(f"{plugin_module}:wrong_size").upscale(lr_image())
     with pytest.raises(SRMOSError, match="not_an_upscaler returned int, not an sr_models Upscaler"):
         load(f"{plugin_module}:not_an_upscaler")

@@ -1,4 +1,5 @@
 """PSNR/SSIM on Y, pinned by hand-computed values, closed forms, scikit-image and a direct scipy ssim_index."""
+
 import math
 import os
 
@@ -18,7 +19,7 @@ C2 = (0.03 * 255) ** 2
 def natural_pair(seed, shape=(40, 52, 3)):
     """A smooth 'HR' image and a noisy 'SR' version of it, both uint8."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     base = 120 + 60 * np.sin(xx / 5.0)[..., None] * np.cos(yy / 7.0)[..., None] + rng.normal(0, 10, shape)
     hr = np.clip(np.rint(base), 0, 255).astype(np.uint8)
     sr = np.clip(np.rint(base + rng.normal(0, 8, shape)), 0, 255).astype(np.uint8)
@@ -47,8 +48,9 @@ def test_conventions_are_named_and_described():
 
 
 def test_rgb_to_y_by_hand():
-    pixels = np.array([[[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [100, 150, 200]]],
-                      dtype=np.uint8)
+    pixels = np.array(
+        [[[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [100, 150, 200]]], dtype=np.uint8
+    )
     # 16 + (65.481 R + 128.553 G + 24.966 B) / 255; (100,150,200): 16 + 30824.25/255 = 136.8794...
     floats = [235.0, 16.0, 81.481, 144.553, 40.966, 16 + 30824.25 / 255]
     np.testing.assert_allclose(rgb_to_y(pixels, "float")[0], floats, atol=1e-12)
@@ -100,12 +102,14 @@ def test_against_scikit_image_and_direct_ssim_index(convention):
     sr, hr = natural_pair(3)
     y_sr, y_hr = rgb_to_y(sr, convention)[4:-4, 4:-4], rgb_to_y(hr, convention)[4:-4, 4:-4]
     assert psnr_y(sr, hr, convention=convention) == pytest.approx(
-        peak_signal_noise_ratio(y_hr, y_sr, data_range=255), abs=1e-10)
+        peak_signal_noise_ratio(y_hr, y_sr, data_range=255), abs=1e-10
+    )
     ours = ssim_y(sr, hr, convention=convention)
     assert ours == pytest.approx(ssim_index_reference(y_sr, y_hr), abs=2e-6)
     # scikit-image pads the borders; its map's interior (5 pixels in) is the 'valid' map.
-    _, full = structural_similarity(y_hr, y_sr, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                    data_range=255, full=True)
+    _, full = structural_similarity(
+        y_hr, y_sr, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, full=True
+    )
     assert ours == pytest.approx(full[5:-5, 5:-5].mean(), abs=2e-6)
     assert 0.3 < ours < 0.99  # a real, non-trivial value
 
@@ -114,9 +118,10 @@ def test_conventions_differ_and_grey_is_its_own_y():
     sr, hr = natural_pair(4)
     assert psnr_y(sr, hr, convention="integer") != psnr_y(sr, hr, convention="float")
     grey_sr, grey_hr = sr[..., 1], hr[..., 1]
-    assert psnr_y(grey_sr, grey_hr) == pytest.approx(peak_signal_noise_ratio(grey_hr[4:-4, 4:-4].astype(float),
-                                                                              grey_sr[4:-4, 4:-4].astype(float),
-                                                                              data_range=255), abs=1e-10)
+    assert psnr_y(grey_sr, grey_hr) == pytest.approx(
+        peak_signal_noise_ratio(grey_hr[4:-4, 4:-4].astype(float), grey_sr[4:-4, 4:-4].astype(float), data_range=255),
+        abs=1e-10,
+    )
     assert ssim_y(grey_sr, grey_hr, convention="integer") == ssim_y(grey_sr, grey_hr, convention="float")
     assert ssim_y(grey_sr[..., None], grey_hr[..., None]) == ssim_y(grey_sr, grey_hr)
 
@@ -129,14 +134,17 @@ def test_evaluate_many_matches_one_by_one():
     for (sr, hr), values in zip(pairs, together):
         assert values == evaluate_pair(sr, hr)
         assert values["psnr_y"] == pytest.approx(psnr_y(sr, hr), abs=1e-12)
-        assert values["ssim_y"] == pytest.approx(ssim_index_reference(rgb_to_y(sr)[4:-4, 4:-4],
-                                                                      rgb_to_y(hr)[4:-4, 4:-4]), abs=2e-6)
+        assert values["ssim_y"] == pytest.approx(
+            ssim_index_reference(rgb_to_y(sr)[4:-4, 4:-4], rgb_to_y(hr)[4:-4, 4:-4]), abs=2e-6
+        )
     assert together[4] == {"psnr_y": math.inf, "ssim_y": pytest.approx(1.0, abs=1e-7)}
     assert evaluate_many([]) == []
 
 
-@pytest.mark.parametrize("device, batch_pixels", [("cpu", None), ("cpu", 2**24)]
-                         + ([("cuda", None)] if __import__("torch").cuda.is_available() else []))
+@pytest.mark.parametrize(
+    "device, batch_pixels",
+    [("cpu", None), ("cpu", 2**24)] + ([("cuda", None)] if __import__("torch").cuda.is_available() else []),
+)
 def test_device_batches_give_the_same_numbers(device, batch_pixels, monkeypatch):
     if batch_pixels:  # several images per batch on the CPU too
         monkeypatch.setitem(metrics._BATCH_PIXELS, "cpu", batch_pixels)
@@ -161,16 +169,19 @@ def test_threads_give_the_same_numbers_and_the_setting_is_restored():
     assert torch.get_num_threads() == before
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda a, b: psnr_y(a, b[:-1]), "shapes differ"),
-    (lambda a, b: evaluate_many([(a, b), (a, b[..., 0])]), "pair 1: SR shape"),
-    (lambda a, b: psnr_y(a.astype(np.float32), b), "uint8 images as saved"),
-    (lambda a, b: psnr_y(a, b, convention="bt709"), "unknown Y convention"),
-    (lambda a, b: psnr_y(a, b, crop_border=-1), "non-negative integer"),
-    (lambda a, b: psnr_y(a, b, crop_border=20), "too small"),
-    (lambda a, b: ssim_y(a, b, crop_border=15), "at least 11x11"),
-    (lambda a, b: psnr_y(np.dstack([a, a[..., :1]]), np.dstack([b, b[..., :1]])), "HxWx3"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda a, b: psnr_y(a, b[:-1]), "shapes differ"),
+        (lambda a, b: evaluate_many([(a, b), (a, b[..., 0])]), "pair 1: SR shape"),
+        (lambda a, b: psnr_y(a.astype(np.float32), b), "uint8 images as saved"),
+        (lambda a, b: psnr_y(a, b, convention="bt709"), "unknown Y convention"),
+        (lambda a, b: psnr_y(a, b, crop_border=-1), "non-negative integer"),
+        (lambda a, b: psnr_y(a, b, crop_border=20), "too small"),
+        (lambda a, b: ssim_y(a, b, crop_border=15), "at least 11x11"),
+        (lambda a, b: psnr_y(np.dstack([a, a[..., :1]]), np.dstack([b, b[..., :1]])), "HxWx3"),
+    ],
+)
 def test_errors(call, message):
     sr, hr = natural_pair(8)
     with pytest.raises(SRMOSError, match=message):
@@ -231,8 +242,8 @@ requires_numba = pytest.mark.skipif(metrics._ssim_numba is None, reason="numba i
 @pytest.mark.slow
 def test_bsd100_against_float64(shared_datasets, monkeypatch):
     # Every BSD100 bicubic x4 output: PSNR as a float64 computation gives it; SSIM from the fused kernel within its
-    # float32 error (measured max 1.1e-7, mean 1.4e-8), from the torch fallback within its float32 filtering's error (measured max 4.9e-6 integer,
-    # 1.3e-6 float; the mean over the dataset within 3e-7).
+    # float32 error (measured max 1.1e-7, mean 1.4e-8), from the torch fallback within its float32 filtering's error
+    # (measured max 4.9e-6 integer, 1.3e-6 float; the mean over the dataset within 3e-7).
     from sr_models.datasets import get_dataset
     from sr_models.resize import imresize
 
@@ -241,15 +252,16 @@ def test_bsd100_against_float64(shared_datasets, monkeypatch):
     for convention, max_error in (("integer", 1e-5), ("float", 3e-6)):
         ys = [(rgb_to_y(sr, convention)[4:-4, 4:-4], rgb_to_y(hr, convention)[4:-4, 4:-4]) for sr, hr in pairs]
         expected = [ssim_index_float64(y_sr, y_hr) for y_sr, y_hr in ys]
-        for fused in ([True, False] if metrics._ssim_numba is not None else [False]):
+        for fused in [True, False] if metrics._ssim_numba is not None else [False]:
             with monkeypatch.context() as patch:
                 if not fused:
                     patch.setattr(metrics, "_ssim_numba", None)
                 measured = evaluate_many(pairs, convention=convention)
             errors = []
             for (y_sr, y_hr), values, ssim in zip(ys, measured, expected):
-                assert values["psnr_y"] == pytest.approx(10 * math.log10(255**2 / np.mean((y_sr - y_hr) ** 2)),
-                                                         abs=1e-10)
+                assert values["psnr_y"] == pytest.approx(
+                    10 * math.log10(255**2 / np.mean((y_sr - y_hr) ** 2)), abs=1e-10
+                )
                 errors.append(values["ssim_y"] - ssim)
             assert max(map(abs, errors)) < (3e-7 if fused else max_error), (convention, fused)
             assert abs(np.mean(errors)) < (5e-8 if fused else 3e-7), (convention, fused)
@@ -264,15 +276,19 @@ def test_fused_kernel_against_direct_ssim_index_and_torch(shape, noise):
 
     rng = np.random.default_rng(sum(shape))
     hr = np.rint(rng.uniform(16, 235, shape))
-    sr = np.rint(rng.uniform(16, 235, shape)) if noise is None else np.clip(hr + np.rint(rng.normal(0, noise, shape)),
-                                                                            16, 235)
+    sr = (
+        np.rint(rng.uniform(16, 235, shape))
+        if noise is None
+        else np.clip(hr + np.rint(rng.normal(0, noise, shape)), 16, 235)
+    )
     expected = ssim_index_reference(sr, hr)
     for dtype in (np.float32, np.float64):
         assert metrics._ssim_numba(sr.astype(dtype), hr.astype(dtype)) == pytest.approx(expected, abs=3e-7)
     strided_sr, strided_hr = np.asfortranarray(sr), hr.T.copy().T
     assert metrics._ssim_numba(strided_sr, strided_hr) == metrics._ssim_numba(sr, hr)
-    torch_ssim = metrics._ssim_torch(torch.from_numpy(sr[None].astype(np.float32)),
-                                     torch.from_numpy(hr[None].astype(np.float32)))
+    torch_ssim = metrics._ssim_torch(
+        torch.from_numpy(sr[None].astype(np.float32)), torch.from_numpy(hr[None].astype(np.float32))
+    )
     assert float(torch_ssim[0]) == pytest.approx(expected, abs=5e-6)
 
 
@@ -297,13 +313,16 @@ def test_kernel_compiles_where_no_cache_folder_is_writable():
     import sys
     from pathlib import Path
 
-    code = ("import numpy as np; from sr_models import metrics; "
-            "a = np.arange(900, dtype=np.uint8).reshape(30, 30); "
-            "print(type(metrics._ssim_numba._cache).__name__, repr(metrics.ssim_y(a, a.T.copy())))")
+    code = (
+        "import numpy as np; from sr_models import metrics; "
+        "a = np.arange(900, dtype=np.uint8).reshape(30, 30); "
+        "print(type(metrics._ssim_numba._cache).__name__, repr(metrics.ssim_y(a, a.T.copy())))"
+    )
     root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, NUMBA_CACHE_LOCATOR_CLASSES="ZipCacheLocator")  # applies only to zipped modules
-    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     cache, value = result.stdout.split()
     assert cache == "NullCache"

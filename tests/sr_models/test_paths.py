@@ -1,4 +1,5 @@
 """One module says where data, weights and results live when nobody says: the command lines and Django agree."""
+
 from pathlib import Path
 
 from sr_models import paths

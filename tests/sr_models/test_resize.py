@@ -1,4 +1,5 @@
 """MATLAB imresize, pinned with numbers derived by hand from MATLAB's published algorithm."""
+
 import numpy as np
 import pytest
 import torch
@@ -50,16 +51,21 @@ def test_shrink_8_to_2_with_antialiasing_by_hand():
     # (16 of them); the 16 samples of c at spacing 1/4 sum to 4, so normalised weights are exactly c((u-j)/4)/4.
     # Mirroring for n=8: j=0->1, -1->2, ..., -5->6; j=9->8, 10->7.  Output 1 reads, per input pixel k:
     c = keys
-    w1 = np.array([
-        c(.375) + c(.625),   # k=1: j=1, j=0
-        c(.125) + c(.875),   # k=2: j=2, j=-1
-        c(.125) + c(1.125),  # k=3: j=3, j=-2
-        c(.375) + c(1.375),  # k=4: j=4, j=-3
-        c(.625) + c(1.625),  # k=5: j=5, j=-4
-        c(.875) + c(1.875),  # k=6: j=6, j=-5
-        c(1.125) + c(1.875),  # k=7: j=7, j=10
-        c(1.375) + c(1.625),  # k=8: j=8, j=9
-    ]) / 4
+    w1 = (
+        np.array(
+            [
+                c(0.375) + c(0.625),  # k=1: j=1, j=0
+                c(0.125) + c(0.875),  # k=2: j=2, j=-1
+                c(0.125) + c(1.125),  # k=3: j=3, j=-2
+                c(0.375) + c(1.375),  # k=4: j=4, j=-3
+                c(0.625) + c(1.625),  # k=5: j=5, j=-4
+                c(0.875) + c(1.875),  # k=6: j=6, j=-5
+                c(1.125) + c(1.875),  # k=7: j=7, j=10
+                c(1.375) + c(1.625),  # k=8: j=8, j=9
+            ]
+        )
+        / 4
+    )
     w2 = w1[::-1]  # output 2 (u = 6.5) is the mirror image of output 1
     assert w1.sum() == pytest.approx(1.0, abs=1e-15)
     signal = np.array([3.0, 10, 40, 41, 90, 100, 180, 200])
@@ -127,12 +133,21 @@ def test_smaller_scale_first_and_uint8_rounding_between_passes(out_shape, first_
     assert (out != larger_first).any()  # the order matters once rounding happens between passes
     # Float images do not round between passes: both orders agree to rounding error.
     f = image.astype(float)
-    np.testing.assert_allclose(imresize(f, output_shape=out_shape),
-                               _one_axis(_one_axis(f, second_axis, 30), first_axis, 10), atol=1e-9)
+    np.testing.assert_allclose(
+        imresize(f, output_shape=out_shape), _one_axis(_one_axis(f, second_axis, 30), first_axis, 10), atol=1e-9
+    )
 
 
-@pytest.mark.parametrize("kwargs", [dict(scale=0.25), dict(scale=4), dict(output_shape=(13, 29)),
-                                    dict(scale=4, method="nearest"), dict(scale=(0.5, 3))])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(scale=0.25),
+        dict(scale=4),
+        dict(output_shape=(13, 29)),
+        dict(scale=4, method="nearest"),
+        dict(scale=(0.5, 3)),
+    ],
+)
 def test_torch_matches_numpy(kwargs):
     rng = np.random.default_rng(2)
     batch = rng.integers(0, 256, (3, 48, 36, 3), dtype=np.uint8)
@@ -163,18 +178,21 @@ def test_torch_keeps_device_and_dtype(device, dtype):
     np.testing.assert_allclose(out[1, 2].cpu().double().numpy(), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: imresize(np.zeros((4, 4)), 0.5, output_shape=(2, 2)), "exactly one"),
-    (lambda: imresize(np.zeros((4, 4))), "exactly one"),
-    (lambda: imresize(np.zeros((4, 4)), -1), "positive"),
-    (lambda: imresize(np.zeros((4, 4)), float("nan")), "positive"),
-    (lambda: imresize(np.zeros((4, 4)), output_shape=(0, 2)), "two positive integers"),
-    (lambda: imresize(np.zeros((4, 4)), 2, method="lanczos3"), "unknown resize method"),
-    (lambda: imresize(np.zeros(4), 2), "HxW"),
-    (lambda: imresize(np.zeros((4, 4), np.int32), 2), "uint8 or floating"),
-    (lambda: imresize(np.zeros((0, 4)), 2), "empty"),
-    (lambda: imresize_torch(torch.zeros(4, 4), 2), "NCHW"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: imresize(np.zeros((4, 4)), 0.5, output_shape=(2, 2)), "exactly one"),
+        (lambda: imresize(np.zeros((4, 4))), "exactly one"),
+        (lambda: imresize(np.zeros((4, 4)), -1), "positive"),
+        (lambda: imresize(np.zeros((4, 4)), float("nan")), "positive"),
+        (lambda: imresize(np.zeros((4, 4)), output_shape=(0, 2)), "two positive integers"),
+        (lambda: imresize(np.zeros((4, 4)), 2, method="lanczos3"), "unknown resize method"),
+        (lambda: imresize(np.zeros(4), 2), "HxW"),
+        (lambda: imresize(np.zeros((4, 4), np.int32), 2), "uint8 or floating"),
+        (lambda: imresize(np.zeros((0, 4)), 2), "empty"),
+        (lambda: imresize_torch(torch.zeros(4, 4), 2), "NCHW"),
+    ],
+)
 def test_errors(call, message):
     with pytest.raises(SRMOSError, match=message):
         call()

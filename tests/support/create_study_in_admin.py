@@ -5,6 +5,7 @@ benchmark (torch, benchmarks.runner).
     python tests/support/create_study_in_admin.py NAME DATASETS METHODS   (settings from the environment;
         SRMOS_TEST_QUEUE: the Celery queue the study's task goes to)
 """
+
 import json
 import os
 import sys
@@ -31,17 +32,33 @@ def main(name, datasets, methods):
     boss = get_user_model().objects.create_superuser("boss", password="boss-test-password")
     client = Client()
     client.force_login(boss)
-    form = {"name": name, "datasets": datasets, "methods": methods, "include_hr": "on", "images_per_session": 0,
-            "ratings_per_stimulus": 3, "calibration_images": 1, "repeated_trials": 0}
+    form = {
+        "name": name,
+        "datasets": datasets,
+        "methods": methods,
+        "include_hr": "on",
+        "images_per_session": 0,
+        "ratings_per_stimulus": 3,
+        "calibration_images": 1,
+        "repeated_trials": 0,
+    }
     started = time.monotonic()
     response = client.post(reverse("admin:mos_study_study_create"), form)
     seconds = time.monotonic() - started
     study = Study.objects.filter(name=name).first()
-    print(json.dumps({
-        "status_code": response.status_code, "location": response.get("Location", ""), "seconds": seconds,
-        "study_status": study and study.status, "stimuli": study.stimuli.count() if study else None,
-        "loaded_torch": "torch" in sys.modules, "loaded_runner": "benchmarks.runner" in sys.modules,
-    }))
+    print(
+        json.dumps(
+            {
+                "status_code": response.status_code,
+                "location": response.get("Location", ""),
+                "seconds": seconds,
+                "study_status": study and study.status,
+                "stimuli": study.stimuli.count() if study else None,
+                "loaded_torch": "torch" in sys.modules,
+                "loaded_runner": "benchmarks.runner" in sys.modules,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

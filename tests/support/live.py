@@ -2,6 +2,7 @@
 
 Every subprocess gets its settings through the environment, as in the compose deployment.
 """
+
 import http.client
 import json
 import os
@@ -66,8 +67,14 @@ def seed_study(env, *, images=6, methods=("nn", "bicubic"), name="load"):
 
 def run_script(env, script, *args, timeout=300):
     """Run ``tests/support/<script>`` with ``env``; returns the JSON object its last line prints."""
-    out = subprocess.run([sys.executable, str(Path(__file__).with_name(script)), *map(str, args)], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name(script)), *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -76,9 +83,28 @@ def run_script(env, script, *args, timeout=300):
 def celery_worker(env, queue, log_path):
     """A Celery worker (one process, solo pool) on ``queue``; stopped, and ``queue`` emptied, afterwards."""
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue,
-         "-n", f"{queue}@%h", "--loglevel=INFO", f"--logfile={log_path}", "--without-gossip", "--without-mingle"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "-n",
+            f"{queue}@%h",
+            "--loglevel=INFO",
+            f"--logfile={log_path}",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield worker
     finally:
@@ -110,8 +136,14 @@ class Gunicorn:
 
     def __init__(self, env, log_path, workers=2, threads=4, port=None):
         self.port = port or free_port()
-        self.env = dict(env, GUNICORN_BIND=f"127.0.0.1:{self.port}", GUNICORN_WORKERS=str(workers),
-                        GUNICORN_THREADS=str(threads), GUNICORN_ACCESSLOG="", GUNICORN_WORKER_TMP_DIR="/dev/shm")
+        self.env = dict(
+            env,
+            GUNICORN_BIND=f"127.0.0.1:{self.port}",
+            GUNICORN_WORKERS=str(workers),
+            GUNICORN_THREADS=str(threads),
+            GUNICORN_ACCESSLOG="",
+            GUNICORN_WORKER_TMP_DIR="/dev/shm",
+        )
         self.log_path = log_path
         self.process = None
 
@@ -123,7 +155,11 @@ class Gunicorn:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [str(GUNICORN), "-c", "docker/gunicorn.conf.py", "config.wsgi"],
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout

@@ -1,7 +1,8 @@
 """Create a study of small synthetic outputs (no benchmark run needed) and a researcher; print its facts as JSON.
 
-    python tests/support/seed_study.py NAME IMAGES METHODS   (settings from the environment)
+python tests/support/seed_study.py NAME IMAGES METHODS   (settings from the environment)
 """
+
 import json
 import os
 import sys
@@ -38,8 +39,17 @@ def main(name, images, methods):
             Output.objects.create(method=method, image=image, sha256=sha, file=relative, width=16, height=16)
     user = get_user_model().objects.create_user("researcher", password="load-test-password")
     study = create_study(name, ["Synthetic"], methods, ratings_per_stimulus=100_000, owner=user, run_missing=False)
-    print(json.dumps({"token": study.token, "id": study.pk, "stimuli": study.stimuli.count(),
-                      "username": "researcher", "password": "load-test-password"}))
+    print(
+        json.dumps(
+            {
+                "token": study.token,
+                "id": study.pk,
+                "stimuli": study.stimuli.count(),
+                "username": "researcher",
+                "password": "load-test-password",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Each call leaves a marker file in ``SRMOS_TEST_MARKERS`` (image hash and process id) when it starts, so the test
 can kill a worker while a task is certainly running, and later see that the task ran again elsewhere.
 """
+
 import hashlib
 import os
 import time

@@ -1,4 +1,5 @@
 """Stored outputs without running the benchmark: small PNGs and their rows, for the study tests."""
+
 import hashlib
 import io
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Fixtures of the training tests."""
+
 import numpy as np
 import pytest
 

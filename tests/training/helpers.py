@@ -1,4 +1,5 @@
 """Helpers of the training tests (fixtures are in conftest.py)."""
+
 import dataclasses
 
 from sr_models.train.config import TrainConfig
@@ -6,8 +7,24 @@ from sr_models.train.config import TrainConfig
 
 def tiny_config(images, output_dir, **changes):
     """A TrainConfig small enough for a test: 1 block of 8 features, 6 steps on 16x16 crops, no validation."""
-    config = TrainConfig(method="srresnet-mse", data=[str(images)], crop_size=16, batch_size=4, num_blocks=1,
-                         num_features=8, disc_features=4, steps=6, lr=1e-3, num_workers=0, progress=False,
-                         log_every=1, val_every=100, checkpoint_every=3, keep_last=5, device="cpu",
-                         output_dir=str(output_dir), val_dataset="none")
+    config = TrainConfig(
+        method="srresnet-mse",
+        data=[str(images)],
+        crop_size=16,
+        batch_size=4,
+        num_blocks=1,
+        num_features=8,
+        disc_features=4,
+        steps=6,
+        lr=1e-3,
+        num_workers=0,
+        progress=False,
+        log_every=1,
+        val_every=100,
+        checkpoint_every=3,
+        keep_last=5,
+        device="cpu",
+        output_dir=str(output_dir),
+        val_dataset="none",
+    )
     return dataclasses.replace(config, **changes)

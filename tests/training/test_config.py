@@ -1,4 +1,5 @@
 """Presets carry the paper's settings; config files and flags override them; bad values are clear errors."""
+
 import json
 
 import pytest
@@ -27,9 +28,23 @@ def test_presets_cover_every_learned_method_with_the_paper_settings():
 
 
 def test_file_then_flags_override_the_preset(tmp_path):
-    (tmp_path / "c.toml").write_text('crop_size = 64\nbatch_size = 8\nlr_milestones = [10, 20]\naugment = true\n')
-    args = build_parser().parse_args(["--preset", "srgan-mse", "--config", str(tmp_path / "c.toml"),
-                                      "--batch-size", "4", "--data", "a", "b", "--init", "scratch", "--no-augment"])
+    (tmp_path / "c.toml").write_text("crop_size = 64\nbatch_size = 8\nlr_milestones = [10, 20]\naugment = true\n")
+    args = build_parser().parse_args(
+        [
+            "--preset",
+            "srgan-mse",
+            "--config",
+            str(tmp_path / "c.toml"),
+            "--batch-size",
+            "4",
+            "--data",
+            "a",
+            "b",
+            "--init",
+            "scratch",
+            "--no-augment",
+        ]
+    )
     config, resume = config_from_args(args)
     assert resume is None and config.method == "srgan-mse"
     assert (config.crop_size, config.batch_size, config.lr_milestones) == (64, 4, [10, 20])

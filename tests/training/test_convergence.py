@@ -1,4 +1,6 @@
-"""A small SRResNet (the paper's layout, 4 blocks of 32 features) trained briefly on train_demo beats bicubic on Set5."""
+"""A small SRResNet (the paper's layout, 4 blocks of 32 features) trained briefly on train_demo beats bicubic on
+Set5."""
+
 import numpy as np
 import pytest
 import torch
@@ -17,10 +19,19 @@ def test_small_srresnet_beats_bicubic_on_set5(shared_datasets, repo_root, tmp_pa
     settings = read_config_file(repo_root / "presets" / "tiny-cpu.toml")
     settings.pop("preset")
     config = apply_overrides(preset("srresnet-mse"), settings)
-    config = apply_overrides(config, {
-        "data": [str(shared_datasets / "train_demo")], "output_dir": str(tmp_path / "run"), "progress": False,
-        "num_workers": 0, "device": "cpu", "val_data_dir": str(shared_datasets), "val_every": config.steps,
-        "checkpoint_every": config.steps})
+    config = apply_overrides(
+        config,
+        {
+            "data": [str(shared_datasets / "train_demo")],
+            "output_dir": str(tmp_path / "run"),
+            "progress": False,
+            "num_workers": 0,
+            "device": "cpu",
+            "val_data_dir": str(shared_datasets),
+            "val_every": config.steps,
+            "checkpoint_every": config.steps,
+        },
+    )
     # One thread: the figure below was measured so (thread count changes oneDNN's summation order), and on a busy
     # 2-core machine one thread ran ~3 it/s where two fought each other to a crawl.
     threads = torch.get_num_threads()

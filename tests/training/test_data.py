@@ -1,4 +1,5 @@
 """Training data: crops, on-the-fly LR equal to whole-image LR, bad files skipped, resumable data order."""
+
 import logging
 
 import numpy as np
@@ -8,8 +9,14 @@ import torch
 from sr_models.errors import SRMOSError
 from sr_models.imageio import write_png
 from sr_models.resize import imresize
-from sr_models.train.data import (BatchStream, ResumableSampler, SRTrainDataset, augment_pair, bicubic_lr_crop,
-                                  repeats_for)
+from sr_models.train.data import (
+    BatchStream,
+    ResumableSampler,
+    SRTrainDataset,
+    augment_pair,
+    bicubic_lr_crop,
+    repeats_for,
+)
 
 
 def make_images(folder, count=6, shape=(70, 90), seed=0):
@@ -25,7 +32,7 @@ def test_lr_crop_equals_crop_of_whole_image_lr(top, left):
     hr = np.random.default_rng(1).integers(0, 256, size=(68, 100, 3), dtype=np.uint8)
     whole = imresize(hr, scale=0.25)
     lr = bicubic_lr_crop(hr, top, left, 32, 4)
-    np.testing.assert_array_equal(lr, whole[top // 4:top // 4 + 8, left // 4:left // 4 + 8])
+    np.testing.assert_array_equal(lr, whole[top // 4 : top // 4 + 8, left // 4 : left // 4 + 8])
 
 
 def test_dataset_gives_hr_crop_in_minus_one_one_and_lr_in_zero_one(tmp_path):
@@ -40,11 +47,15 @@ def test_dataset_gives_hr_crop_in_minus_one_one_and_lr_in_zero_one(tmp_path):
 
     image = read_image(dataset.files[1], mode="rgb")[:68, :88]
     hr_uint8 = np.rint((hr.numpy().transpose(1, 2, 0) + 1) * 127.5).astype(np.uint8)
-    hits = [(t, l) for t in range(0, 68 - 31, 4) for l in range(0, 88 - 31, 4)
-            if np.array_equal(image[t:t + 32, l:l + 32], hr_uint8)]
+    hits = [
+        (t, left)
+        for t in range(0, 68 - 31, 4)
+        for left in range(0, 88 - 31, 4)
+        if np.array_equal(image[t : t + 32, left : left + 32], hr_uint8)
+    ]
     assert len(hits) == 1
-    t, l = hits[0]
-    expected_lr = imresize(image, scale=0.25)[t // 4:t // 4 + 8, l // 4:l // 4 + 8]
+    t, left = hits[0]
+    expected_lr = imresize(image, scale=0.25)[t // 4 : t // 4 + 8, left // 4 : left // 4 + 8]
     np.testing.assert_array_equal(np.rint(lr.numpy().transpose(1, 2, 0) * 255).astype(np.uint8), expected_lr)
     # Same seed, same crop; the crop does not depend on anything else.
     torch.testing.assert_close(dataset[(1, 1234)][1], hr)

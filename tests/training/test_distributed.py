@@ -1,4 +1,5 @@
 """DDP on the CPU: two gloo processes train a tiny SRGAN; both end with the same weights, only rank 0 writes."""
+
 import dataclasses
 import os
 import socket
@@ -17,8 +18,9 @@ def free_port():
 
 
 def run_rank(rank, world_size, port, config, results):
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     from sr_models.train import distributed
     from sr_models.train.trainer import Trainer
@@ -29,16 +31,30 @@ def run_rank(rank, world_size, port, config, results):
     try:
         trainer = Trainer(config, context=context)
         trainer.run()
-        torch.save({"g": trainer.generator.state_dict(), "d": trainer.discriminator.state_dict(),
-                    "data": trainer.stream.state_dict()}, f"{results}/rank{rank}.pt")
+        torch.save(
+            {
+                "g": trainer.generator.state_dict(),
+                "d": trainer.discriminator.state_dict(),
+                "data": trainer.stream.state_dict(),
+            },
+            f"{results}/rank{rank}.pt",
+        )
     finally:
         distributed.teardown(context)
 
 
 @pytest.mark.slow
 def test_two_gloo_processes_stay_in_step(images, tmp_path):
-    config = tiny_config(images, tmp_path / "out", method="srgan-mse", adversarial_weight=1e-3, init="scratch",
-                         steps=3, checkpoint_every=3, batch_size=4)
+    config = tiny_config(
+        images,
+        tmp_path / "out",
+        method="srgan-mse",
+        adversarial_weight=1e-3,
+        init="scratch",
+        steps=3,
+        checkpoint_every=3,
+        batch_size=4,
+    )
     mp.spawn(run_rank, args=(2, free_port(), config, str(tmp_path)), nprocs=2, join=True)
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
     for net in ("g", "d"):

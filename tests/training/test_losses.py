@@ -1,4 +1,5 @@
 """The paper's losses against independently computed values."""
+
 import math
 
 import numpy as np
@@ -6,8 +7,14 @@ import pytest
 import torch
 
 from sr_models.errors import SRMOSError, WeightsError
-from sr_models.losses import (VGG_RESCALE, PixelMSELoss, VGGContentLoss, content_loss, discriminator_loss,
-                              generator_adversarial_loss)
+from sr_models.losses import (
+    VGG_RESCALE,
+    PixelMSELoss,
+    VGGContentLoss,
+    content_loss,
+    discriminator_loss,
+    generator_adversarial_loss,
+)
 
 
 def log_sigmoid(x):

@@ -1,4 +1,5 @@
 """manage.py train_model takes the same flags as python -m sr_models train and reports user errors as CommandError."""
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -6,10 +7,33 @@ from sr_models.checkpoint import load_checkpoint
 
 
 def test_train_model_command(images, tmp_path, capsys):
-    call_command("train_model", "--preset", "srresnet-vgg22", "--vgg-random-weights-for-testing",
-                 "--data", str(images), "--crop-size", "16", "--batch-size", "2", "--num-blocks", "1",
-                 "--num-features", "8", "--num-workers", "0", "--no-progress", "--val-dataset", "none",
-                 "--steps", "2", "--device", "cpu", "--output-dir", str(tmp_path / "run"))
+    call_command(
+        "train_model",
+        "--preset",
+        "srresnet-vgg22",
+        "--vgg-random-weights-for-testing",
+        "--data",
+        str(images),
+        "--crop-size",
+        "16",
+        "--batch-size",
+        "2",
+        "--num-blocks",
+        "1",
+        "--num-features",
+        "8",
+        "--num-workers",
+        "0",
+        "--no-progress",
+        "--val-dataset",
+        "none",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        "--output-dir",
+        str(tmp_path / "run"),
+    )
     assert "trained to step 2" in capsys.readouterr().out
     checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_00000002.pt")
     assert checkpoint["method"] == "srresnet-vgg22" and checkpoint["step"] == 2

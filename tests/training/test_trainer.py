@@ -1,4 +1,6 @@
-"""The trainer: exact resume for both stages, checkpoints the registry loads, keep-last/best, refusals that lose nothing."""
+"""The trainer: exact resume for both stages, checkpoints the registry loads, keep-last/best, refusals that lose
+nothing."""
+
 import dataclasses
 
 import numpy as np
@@ -32,12 +34,17 @@ def check_resume_matches(config, tmp_path):
     assert state_a["scheduler_g"] == state_b["scheduler_g"]
     for moment in ("exp_avg", "exp_avg_sq"):
         for p in state_a["optimizer_g"]["state"]:
-            torch.testing.assert_close(state_a["optimizer_g"]["state"][p][moment],
-                                       state_b["optimizer_g"]["state"][p][moment], rtol=1e-5, atol=1e-8)
+            torch.testing.assert_close(
+                state_a["optimizer_g"]["state"][p][moment],
+                state_b["optimizer_g"]["state"][p][moment],
+                rtol=1e-5,
+                atol=1e-8,
+            )
     # A different run (another seed) ends elsewhere: the comparison above could fail.
     other = train(dataclasses.replace(config, seed=1, output_dir=str(tmp_path / "c")))
-    assert not torch.allclose(load_checkpoint(other["checkpoint"])["state_dict"]["tail.weight"],
-                              a["state_dict"]["tail.weight"])
+    assert not torch.allclose(
+        load_checkpoint(other["checkpoint"])["state_dict"]["tail.weight"], a["state_dict"]["tail.weight"]
+    )
     return a, b
 
 
@@ -57,9 +64,17 @@ def test_srresnet_resume_equals_uninterrupted_run(images, tmp_path):
 @pytest.mark.slow
 def test_srgan_resume_equals_uninterrupted_run(images, tmp_path):
     init = train(tiny_config(images, tmp_path / "init", steps=2))["checkpoint"]
-    config = tiny_config(images, tmp_path / "a", method="srgan-vgg22", adversarial_weight=1e-3,
-                         content_loss="vgg22", vgg_random_weights_for_testing=True, init=str(init),
-                         lr_milestones=[4], lr_gamma=0.1)
+    config = tiny_config(
+        images,
+        tmp_path / "a",
+        method="srgan-vgg22",
+        adversarial_weight=1e-3,
+        content_loss="vgg22",
+        vgg_random_weights_for_testing=True,
+        init=str(init),
+        lr_milestones=[4],
+        lr_gamma=0.1,
+    )
     a, b = check_resume_matches(config, tmp_path)
     assert a["method"] == "srgan-vgg22"
     state_a, state_b = a["extra"]["training_state"], b["extra"]["training_state"]
@@ -97,16 +112,46 @@ def test_vgg_without_weights_stops_before_any_step(images, tmp_path, monkeypatch
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(WeightsError, match="--vgg-weights FILE"):
         Trainer(tiny_config(images, tmp_path / "run", content_loss="vgg22"))
-    code = main(["--preset", "srgan-vgg54", "--data", str(images), "--init", "scratch",
-                 "--output-dir", str(tmp_path / "run"), "--val-dataset", "none"])
+    code = main(
+        [
+            "--preset",
+            "srgan-vgg54",
+            "--data",
+            str(images),
+            "--init",
+            "scratch",
+            "--output-dir",
+            str(tmp_path / "run"),
+            "--val-dataset",
+            "none",
+        ]
+    )
     assert code == 2 and "--vgg-weights" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
 def test_cli_trains_and_resumes(images, tmp_path, capsys):
-    common = ["--data", str(images), "--crop-size", "16", "--batch-size", "4", "--num-blocks", "1",
-              "--num-features", "8", "--num-workers", "0", "--no-progress", "--val-dataset", "none",
-              "--checkpoint-every", "2", "--device", "cpu"]
+    common = [
+        "--data",
+        str(images),
+        "--crop-size",
+        "16",
+        "--batch-size",
+        "4",
+        "--num-blocks",
+        "1",
+        "--num-features",
+        "8",
+        "--num-workers",
+        "0",
+        "--no-progress",
+        "--val-dataset",
+        "none",
+        "--checkpoint-every",
+        "2",
+        "--device",
+        "cpu",
+    ]
     assert main(["--preset", "srresnet-mse", "--steps", "2", "--output-dir", str(tmp_path / "a"), *common]) == 0
     assert "trained to step 2" in capsys.readouterr().out
     checkpoint = tmp_path / "a" / "checkpoints" / "step_00000002.pt"
@@ -126,8 +171,15 @@ def test_zero_init_residual_starts_as_a_plain_sub_pixel_network(images, tmp_path
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_mixed_precision_and_channels_last_steps_run(images, tmp_path, amp):
-    config = tiny_config(images, tmp_path / "run", method="srgan-mse", adversarial_weight=1e-3, init="scratch",
-                         amp=amp, channels_last=True)
+    config = tiny_config(
+        images,
+        tmp_path / "run",
+        method="srgan-mse",
+        adversarial_weight=1e-3,
+        init="scratch",
+        amp=amp,
+        channels_last=True,
+    )
     trainer = Trainer(config)
     lr, hr = trainer._to_device(next(trainer.stream))
     assert lr.is_contiguous(memory_format=torch.channels_last)

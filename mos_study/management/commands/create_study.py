@@ -1,4 +1,5 @@
 """python manage.py create_study: build a MOS study from stored benchmark outputs and print the rater link."""
+
 import argparse
 import time
 
@@ -15,9 +16,11 @@ from ...services.study_setup import create_study
 
 
 class Command(BaseCommand):
-    help = ("Create a MOS study from benchmark outputs. Where outputs are missing, the study is created preparing and "
-            "the task mos_study.prepare_study runs the benchmark (in this process without a broker, else on a "
-            "worker, which the command waits for unless --no-wait).")
+    help = (
+        "Create a MOS study from benchmark outputs. Where outputs are missing, the study is created preparing and "
+        "the task mos_study.prepare_study runs the benchmark (in this process without a broker, else on a "
+        "worker, which the command waits for unless --no-wait)."
+    )
 
     def add_arguments(self, parser):
         for option in STUDY_OPTIONS:  # the study's own options, shared with the admin's form
@@ -29,7 +32,9 @@ class Command(BaseCommand):
             "--exist-ok", action="store_true", help="if a study of that name exists, print its link and change nothing"
         )
         parser.add_argument(
-            "--wait", action=argparse.BooleanOptionalAction, default=True,
+            "--wait",
+            action=argparse.BooleanOptionalAction,
+            default=True,
             help="wait until a preparing study's outputs are made and it opens (default); --no-wait returns at once",
         )
 
@@ -45,16 +50,21 @@ class Command(BaseCommand):
             if owner is None:
                 raise CommandError(f"no user named {options['owner']!r}: create it with `manage.py createsuperuser`")
         try:
-            study = create_study(**{option.name: options[option.name] for option in STUDY_OPTIONS}, owner=owner,
-                                 data_dir=options["data_dir"])
+            study = create_study(
+                **{option.name: options[option.name] for option in STUDY_OPTIONS},
+                owner=owner,
+                data_dir=options["data_dir"],
+            )
         except SRMOSError as error:
             raise CommandError(str(error)) from error
         if study.status == Study.Status.PREPARING and options["wait"]:
             self.stdout.write(f"Study {study.name!r} is being prepared: waiting for the worker to make its outputs.")
             study = wait_until_prepared(study)
         if study.status == Study.Status.FAILED:
-            raise CommandError(f"{study.preparation_error} (study {study.name!r} is marked failed; create it again "
-                               f"under the same name once fixed)")
+            raise CommandError(
+                f"{study.preparation_error} (study {study.name!r} is marked failed; create it again "
+                f"under the same name once fixed)"
+            )
         if study.status == Study.Status.PREPARING:
             self.stdout.write(f"Study {study.name!r} is being prepared; it opens to raters when its outputs exist.")
         else:

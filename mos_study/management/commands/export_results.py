@@ -5,6 +5,7 @@ Thin: ``services.exports.build_export`` reads the ratings once and renders every
 ratings.csv gives the same files); the dashboard's downloads come from the same function. Adds ratings.csv and
 metrics_summary.csv (PSNR/SSIM of the study's outputs from the benchmark records).
 """
+
 from types import SimpleNamespace
 
 from django.core.management.base import BaseCommand, CommandError
@@ -18,9 +19,11 @@ from ...services.exports import build_export
 
 
 class Command(BaseCommand):
-    help = ("Export a study's ratings (ratings.csv) and its statistics: MOS with CIs, rater screening, subjective "
-            "model, significance, metric correlations, Table 2, summary.md and figures, as python -m "
-            "mos_study.analysis writes them.")
+    help = (
+        "Export a study's ratings (ratings.csv) and its statistics: MOS with CIs, rater screening, subjective "
+        "model, significance, metric correlations, Table 2, summary.md and figures, as python -m "
+        "mos_study.analysis writes them."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="the study's name")
@@ -35,12 +38,18 @@ class Command(BaseCommand):
             names = ", ".join(Study.objects.order_by("name").values_list("name", flat=True)) or "none"
             raise CommandError(f"no study named {options['study']!r} (studies: {names})")
         try:
-            export = build_export(study, options_from_args(SimpleNamespace(**options)),
-                                  y_convention=options["y_convention"], crop_border=options["crop_border"],
-                                  figures=not options["no_figures"])
+            export = build_export(
+                study,
+                options_from_args(SimpleNamespace(**options)),
+                y_convention=options["y_convention"],
+                crop_border=options["crop_border"],
+                figures=not options["no_figures"],
+            )
             write_files(export.files, options["output_dir"])
         except SRMOSError as exc:
             raise CommandError(str(exc)) from exc
         ratings, rejected = export.results.ratings, export.results.rejected_raters
-        self.stdout.write(f"{len(ratings)} ratings from {ratings['rater'].nunique()} raters "
-                          f"({len(rejected)} screened out); results in {options['output_dir']}")
+        self.stdout.write(
+            f"{len(ratings)} ratings from {ratings['rater'].nunique()} raters "
+            f"({len(rejected)} screened out); results in {options['output_dir']}"
+        )

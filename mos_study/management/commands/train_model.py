@@ -1,4 +1,5 @@
 """python manage.py train_model: train SRResNet / an SRGAN variant (the same flags as `python -m sr_models train`)."""
+
 import argparse
 
 from django.conf import settings
