@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 from statistics import fmean
 
+from sr_models.csvcells import safe_dict
 from sr_models.fileio import atomic_write_many
 
 PER_IMAGE_COLUMNS = ("dataset", "image", "method", "psnr_y", "ssim_y")
@@ -43,7 +44,8 @@ def csv_text(columns, rows):
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)  # floats as repr: full precision, so sums recomputed from the CSV agree
+    # Floats as repr: full precision, so sums recomputed from the CSV agree; names never open as formulas.
+    writer.writerows(safe_dict(row) for row in rows)
     return out.getvalue()
 
 

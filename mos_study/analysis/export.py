@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 import sr_models
+from sr_models.csvcells import safe_cell
 from sr_models.fileio import atomic_write_many
 
 from .metrics import table2_latex, table2_markdown
@@ -22,7 +23,8 @@ P_COLUMNS = ("p_value", "p_holm")
 
 
 def to_csv_text(table):
-    """CSV text with booleans as true/false, p-values as %.6g, other floats as %.6f, NaN as empty."""
+    """CSV text with booleans as true/false, p-values as %.6g, other floats as %.6f, NaN as empty; text cells that a
+    spreadsheet would run as a formula get a leading quote (``sr_models.csvcells.safe_cell``)."""
     table = table.copy()
     for column in table.columns:
         values = table[column]
@@ -30,6 +32,8 @@ def to_csv_text(table):
             table[column] = np.where(values, "true", "false")
         elif column in P_COLUMNS:
             table[column] = [("" if pd.isna(v) else P_VALUE_FORMAT % v) for v in values]
+        elif values.dtype == object or pd.api.types.is_string_dtype(values):
+            table[column] = values.map(safe_cell)
     return table.to_csv(index=False, float_format=FLOAT_FORMAT, na_rep="", lineterminator="\n")
 
 

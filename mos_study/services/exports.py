@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from django.core.cache import cache
 from django.db.models import Count, Max, Sum
 
+from sr_models.csvcells import safe_row
+
 from ..models import Metric, Rating, Trial
 from .errors import StudyError
 from .rating_table import RATING_COLUMNS, rating_records
@@ -51,11 +53,12 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same export gives the same zip
 
 
 def csv_lines(rows, columns):
-    """The header, then one CSV line per row as it comes (``\\n`` line ends, as ``analysis.export.to_csv_text``)."""
+    """The header, then one CSV line per row as it comes (``\\n`` line ends, as ``analysis.export.to_csv_text``);
+    text cells that a spreadsheet would run as a formula get a leading quote (``sr_models.csvcells``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for values in itertools.chain([columns], ([row[c] for c in columns] for row in rows)):
-        writer.writerow(values)
+        writer.writerow(safe_row(values))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
