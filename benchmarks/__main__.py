@@ -95,7 +95,7 @@ def cmd_list(args):
         print(f"  {name:12s} {state}")
     print("methods:")
     for name in methods.available():
-        print(f"  {name}")
+        print(f"  {name:15s} {methods.weights_note(name)}")
 
 
 def build_parser():

@@ -28,6 +28,7 @@ from .resize import imresize
 SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"  # package data: inference-only checkpoints
 RESIZE_METHODS = {"nn": "nearest", "bicubic": "bicubic"}
 LEARNED_METHODS = ("srresnet-mse", "srresnet-vgg22", "srgan-mse", "srgan-vgg22", "srgan-vgg54")
+VGG_METHODS = ("srresnet-vgg22", "srgan-vgg22", "srgan-vgg54")  # trained with ImageNet VGG19 features
 
 
 class Upscaler:
@@ -121,6 +122,32 @@ def find_weights(name, weights=None) -> Path:
         f"{WEIGHTS_DIR_ENV} to a folder holding {name}.pt (looked in {folder} and in the checkpoints "
         f"shipped with srmos, {SHIPPED_WEIGHTS_DIR})"
     )
+
+
+def train_command(name):
+    """The command that would train a learned method's weights (the paper's recipe, as presets/ hold it)."""
+    command = f"python -m sr_models train --preset {name} --data HR_IMAGES_DIR"
+    if name.startswith("srgan"):
+        command += " --init runs/srresnet-mse/checkpoints/best.pt"
+    if name in VGG_METHODS:
+        command += " --vgg-weights vgg19-dcbb9e9d.pth"
+    return command
+
+
+def weights_note(name) -> str:
+    """One line on where a method's weights come from, for ``python -m benchmarks list`` and the quick start."""
+    if name not in LEARNED_METHODS:
+        return "no weights needed" if name in RESIZE_METHODS else "plugin"
+    try:
+        path = find_weights(name)
+    except WeightsError:
+        if name in VGG_METHODS:
+            return f"code only until ImageNet VGG19 weights are at hand; then: {train_command(name)}"
+        return f"no weights yet; train them: {train_command(name)}"
+    provenance = load_checkpoint(path)["provenance"]
+    label = provenance.get("label") or f"{provenance.get('training_steps', '?')} updates"
+    shipped = " (shipped with srmos)" if path.parent == SHIPPED_WEIGHTS_DIR else ""
+    return f"{label}{shipped}: {path}"
 
 
 def load_network(name, weights=None, device=None, *, force=False, arch="srresnet", **options):
