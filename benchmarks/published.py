@@ -37,3 +37,55 @@ COMMON_BICUBIC = {
 def lookup(method, dataset):
     """The paper's ``(psnr, ssim)`` for a method and dataset, or None where Table 2 has no such pair."""
     return PAPER_TABLE2.get((method, dataset))
+
+
+# ---------------------------------------------------------------- the paper's order, used by every table and figure
+
+PAPER_METHODS = (
+    "nn",
+    "bicubic",
+    "srresnet-mse",
+    "srresnet-vgg22",
+    "srgan-mse",
+    "srgan-vgg22",
+    "srgan-vgg54",
+    "hr",
+)
+METHOD_LABELS = {
+    "nn": "NN",
+    "bicubic": "Bicubic",
+    "srresnet-mse": "SRResNet-MSE",
+    "srresnet-vgg22": "SRResNet-VGG22",
+    "srgan-mse": "SRGAN-MSE",
+    "srgan-vgg22": "SRGAN-VGG22",
+    "srgan-vgg54": "SRGAN-VGG54",
+    "hr": "HR",
+}
+
+
+def method_key(name):
+    """Sort key of a method: the paper's Table 2/Fig. 5 order (NN, bicubic, SRResNet-MSE, SRResNet-VGG22, SRGAN-MSE,
+    SRGAN-VGG22, SRGAN-VGG54, HR), then every other method alphabetically (case-insensitive, then exact)."""
+    text = str(name)
+    folded = text.lower()
+    if folded in PAPER_METHODS:
+        return (0, PAPER_METHODS.index(folded), "", "")
+    return (1, len(PAPER_METHODS), folded, text)
+
+
+def dataset_key(name):
+    """Sort key of a dataset: Set5, Set14, BSD100 (the paper's order), then others alphabetically."""
+    text = str(name)
+    folded = text.lower()
+    known = [d.lower() for d in DATASETS]
+    if folded in known:
+        return (0, known.index(folded), "", "")
+    return (1, len(known), folded, text)
+
+
+def paper_order(names, kind="method"):
+    """``names`` (each once, in the paper's order): ``kind`` is ``"method"`` or ``"dataset"``."""
+    if kind not in ("method", "dataset"):
+        raise ValueError(f"kind must be 'method' or 'dataset', not {kind!r}")
+    key = method_key if kind == "method" else dataset_key
+    return sorted(dict.fromkeys(names), key=key)

@@ -7,7 +7,11 @@ A run is three steps, so that a task queue can take the middle one:
 2. An executor turns the jobs still to do into results: ``execute_job(job)`` is the whole of one job (load LR/HR,
    upscale, store ``outputs/<sha256>.png``, measure PSNR/SSIM on Y). The default executor runs them in-process,
    loading each method once; Django passes one that sends them to Celery.
-3. ``run_benchmark`` merges the results into the manifest ``outputs.csv`` and writes the tables at the end.
+3. ``run_benchmark`` merges the results into the manifest ``outputs.csv`` and writes the tables at the end. The
+   tables describe every output the folder's manifest holds (measured with this run's convention and border), not
+   only this run's methods and datasets: a partial re-run never leaves a silent subset. Each learned method's
+   provenance (``Upscaler.info["provenance"]``) goes into ``provenance.csv`` and the tables' footnotes, and a model
+   trained with stand-in VGG features is marked and warned about (``StandInFeaturesWarning``).
 
 A job's key is the SHA-256 of (dataset, image, method, scale, the LR file's SHA-256 or, where LR is made from HR, the
 HR file's, the weights file's SHA-256): a re-run skips every job whose key, output file and output SHA-256 are
@@ -19,8 +23,10 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import logging
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +36,7 @@ from sr_models.datasets import IMAGE_SUFFIXES, Dataset, DatasetError, TestImage,
 from sr_models.errors import SRMOSError, UnknownMethodError, WeightsError
 from sr_models.fileio import atomic_write
 
+log = logging.getLogger(__name__)
 SCALE = 4
 OUTPUTS = "outputs"
 MANIFEST = "outputs.csv"
@@ -87,8 +94,15 @@ class Job:
         return data if isinstance(data, cls) else cls(**data)
 
 
+class StandInFeaturesWarning(UserWarning):
+    """A benchmarked model was trained with VGG features that are not torchvision's ImageNet weights."""
+
+
 @dataclass
 class BenchmarkResult:
+    """``per_image``: this run's rows (one per job); ``summary``, ``table_per_image``, ``markdown``, ``provenance``:
+    what the tables hold, i.e. every output in the folder's manifest measured with this run's convention."""
+
     output_dir: Path
     per_image: list
     summary: list
@@ -99,6 +113,8 @@ class BenchmarkResult:
     crop_border: int
     markdown: str = ""
     jobs: list = field(default_factory=list, repr=False)
+    table_per_image: list = field(default_factory=list, repr=False)
+    provenance: list = field(default_factory=list)
 
 
 def file_sha256(path):
@@ -486,9 +502,18 @@ def run_benchmark(
     per_image = [by_key.get(job.key) or measured_row(job, manifest[job.dataset, job.image, job.method]) for job in jobs]
     update_manifest(output_dir, per_image)
     crop_border = jobs[0].crop_border
-    summary = tables.summarise(per_image)
+    provenance = run_provenance(jobs, upscalers, output_dir)
+    table_per_image, notes = tabled_rows(output_dir, per_image, convention, crop_border)
+    summary = tables.summarise(table_per_image)
     files = tables.write_tables(
-        summary, output_dir, per_image=per_image, convention=convention, crop_border=crop_border, scale=SCALE
+        summary,
+        output_dir,
+        per_image=table_per_image,
+        convention=convention,
+        crop_border=crop_border,
+        scale=SCALE,
+        provenance=provenance,
+        notes=notes,
     )
     files["manifest"] = output_dir / MANIFEST
     return BenchmarkResult(
@@ -502,7 +527,62 @@ def run_benchmark(
         crop_border=crop_border,
         markdown=files["markdown"].read_text(),
         jobs=jobs,
+        table_per_image=table_per_image,
+        provenance=provenance,
     )
+
+
+def tabled_rows(output_dir, per_image, convention, crop_border):
+    """(rows for the tables, notes): this run's rows, plus every other manifest row measured with the same convention
+    and border, so that the tables describe the whole folder; rows measured otherwise are counted in a note."""
+    ours = {(row["dataset"], row["image"], row["method"]) for row in per_image}
+    rows, other = list(per_image), 0
+    for key, row in read_manifest(output_dir).items():
+        if key in ours:
+            continue
+        same = row["convention"] == convention and str(row["crop_border"]) == str(crop_border)
+        if same and row["psnr_y"] is not None and row["ssim_y"] is not None:
+            rows.append(dict(row, psnr_y=float(row["psnr_y"]), ssim_y=float(row["ssim_y"])))
+        else:
+            other += 1
+    notes = []
+    if other:
+        notes.append(
+            f"{other} outputs in {MANIFEST} were measured with another Y convention or border and are not in these "
+            f"tables: run the benchmark again with their datasets and methods to measure them with {convention!r}, "
+            f"border {crop_border}."
+        )
+    return tables.sort_rows(rows), notes
+
+
+def method_provenance(method, upscaler=None, *, source="generated", weights_sha256=None):
+    """The ``provenance.csv`` row of one method, from ``upscaler.info`` (``sr_models.methods.NetworkUpscaler``)."""
+    return tables.provenance_row(method, getattr(upscaler, "info", None), source=source, weights_sha256=weights_sha256)
+
+
+def run_provenance(jobs, upscalers, output_dir):
+    """Provenance rows of this run's methods, merged with those ``provenance.csv`` already holds for the folder's
+    other methods; warns (``StandInFeaturesWarning``, and the log) for every model trained with stand-in features."""
+    rows = {}
+    path = Path(output_dir) / tables.TABLE_FILES["provenance_csv"]
+    if path.is_file():
+        for row in tables.read_csv(path):
+            rows[row["method"]] = {key: (value if value != "" else None) for key, value in row.items()}
+    for job in jobs:
+        if job.method in rows and rows[job.method].get("_run"):
+            continue
+        row = method_provenance(
+            job.method, upscalers.get(job.method), source=job.source, weights_sha256=job.weights_sha256
+        )
+        rows[job.method] = {**row, "_run": True}
+        if row["stand_in_features"]:
+            message = (
+                f"{job.method} was trained with stand-in VGG features (vgg_weights: {row['vgg_weights']}), "
+                "not torchvision's ImageNet weights: its tables are marked and it is not the paper's model"
+            )
+            log.warning(message)
+            warnings.warn(message, StandInFeaturesWarning, stacklevel=3)
+    return [{k: v for k, v in row.items() if k != "_run"} for row in rows.values()]
 
 
 # ---------------------------------------------------------------- external methods

@@ -1,6 +1,12 @@
 """Benchmark tables: per-image and summary CSVs (full float precision), and Markdown/LaTeX summaries with the SRGAN
 paper's published values beside ours (PSNR printed to 2 decimals, SSIM to 4).
 
+Rows come in the paper's order (``benchmarks.published.paper_order``: datasets Set5, Set14, BSD100, then others;
+methods NN, bicubic, SRResNet-MSE, SRResNet-VGG22, SRGAN-MSE, SRGAN-VGG22, SRGAN-VGG54, HR, then others). Learned
+methods carry their provenance (``provenance.csv``, a footnote per method under the Markdown and LaTeX tables), and a
+model trained with stand-in VGG features (not torchvision's ImageNet weights) is marked ``STAND_IN_MARK`` wherever
+it is named.
+
 Every file is written to a temporary name and renamed into place, and all four are complete on disk before the
 first rename (``sr_models.fileio.atomic_write_many``), so a failed run leaves the previous tables as they were.
 """
@@ -20,13 +26,44 @@ TABLE_FILES = {
     "per_image_csv": "metrics_per_image.csv",
     "markdown": "metrics_summary.md",
     "latex": "metrics_summary.tex",
+    "provenance_csv": "provenance.csv",
 }
+PROVENANCE_COLUMNS = (
+    "method",
+    "learned",
+    "stand_in_features",
+    "training_steps",
+    "data",
+    "content_loss",
+    "vgg_weights",
+    "val_psnr",
+    "weights_sha256",
+    "source",
+    "line",
+)
+VGG_IMAGENET = "torchvision IMAGENET1K_V1"
+STAND_IN_MARK = "\u2020"  # a dagger: trained with stand-in VGG features
+STAND_IN_NOTE = (
+    "trained with stand-in VGG features (not torchvision's ImageNet VGG19 weights): its numbers do not describe "
+    "the paper's model"
+)
+
+
+def row_order(row):
+    """Sort key of a table row: dataset, then method in the paper's order, then image name."""
+    from benchmarks.published import dataset_key, method_key
+
+    return (dataset_key(row["dataset"]), method_key(row["method"]), str(row.get("image", "")))
+
+
+def sort_rows(rows):
+    return sorted(rows, key=row_order)
 
 
 def summarise(per_image):
-    """Mean PSNR/SSIM per (dataset, method), in the order the pairs first appear."""
+    """Mean PSNR/SSIM per (dataset, method), datasets and methods in the paper's order."""
     groups = {}
-    for row in per_image:
+    for row in sort_rows(per_image):
         groups.setdefault((row["dataset"], row["method"]), []).append(row)
     return [
         {
@@ -79,7 +116,107 @@ def fmt(value, decimals):
     return "-" if value is None else f"{value:.{decimals}f}"
 
 
-def table_rows(summary):
+# ---------------------------------------------------------------- provenance
+
+
+def is_stand_in(provenance):
+    """True for a model trained with VGG features that are not torchvision's ImageNet weights (the installer's
+    ``stand_in_features``, else decided from ``content_loss`` and ``vgg_weights``)."""
+    if not provenance:
+        return False
+    flag = provenance.get("stand_in_features")
+    if flag is not None:
+        return flag in (True, "true", "True", "1", 1)
+    loss = str(provenance.get("content_loss") or "mse")
+    return loss.startswith("vgg") and provenance.get("vgg_weights") != VGG_IMAGENET
+
+
+def provenance_line(method, provenance):
+    """One line a reader of a table needs, e.g. ``srresnet-mse: srmos-trained srresnet-mse, 2400 updates on
+    train_demo, mse loss, Set5 PSNR 28.52 dB``."""
+    if not provenance:
+        return f"{method}: no provenance recorded in its weights file"
+    parts = [f"{provenance.get('trainer', 'unknown trainer')} {provenance.get('preset') or method}"]
+    steps = provenance.get("training_steps")
+    data = provenance.get("data")
+    if steps is not None:
+        parts.append(f"{steps} updates" + (f" on {_data_names(data)}" if data else ""))
+    elif data:
+        parts.append(f"data {_data_names(data)}")
+    loss = provenance.get("content_loss")
+    if loss:
+        text = f"{loss} content loss"
+        if str(loss).startswith("vgg"):
+            text += f" (VGG weights: {provenance.get('vgg_weights') or 'unknown'})"
+        if float(provenance.get("adversarial_weight") or 0) > 0:
+            text += f" + {float(provenance['adversarial_weight']):g} adversarial"
+        parts.append(text)
+    psnr = (provenance.get("metrics") or {}).get("psnr")
+    if psnr is not None:
+        parts.append(f"validation PSNR {float(psnr):.2f} dB")
+    for key in ("machine", "note"):
+        if provenance.get(key):
+            parts.append(str(provenance[key]))
+    line = f"{method}: " + ", ".join(parts)
+    return line + (f" {STAND_IN_MARK} {STAND_IN_NOTE}" if is_stand_in(provenance) else "")
+
+
+def _data_names(data):
+    items = data if isinstance(data, (list, tuple)) else [data]
+    return "+".join(Path(str(item)).name or str(item) for item in items)
+
+
+def provenance_row(method, info=None, *, source="generated", weights_sha256=None):
+    """The ``provenance.csv`` row of a method; ``info`` is the upscaler's ``info`` (``NetworkUpscaler.info``)."""
+    info = info or {}
+    provenance = info.get("provenance")
+    learned = "weights" in info
+    if source and str(source).startswith("import"):
+        line = f"{method}: outputs imported from an external model (no training record)"
+    elif learned:
+        line = provenance_line(method, provenance)
+    else:
+        line = ""
+    provenance = provenance or {}
+    psnr = (provenance.get("metrics") or {}).get("psnr")
+    return {
+        "method": method,
+        "learned": learned,
+        "stand_in_features": is_stand_in(provenance),
+        "training_steps": provenance.get("training_steps", info.get("step") if learned else None),
+        "data": _data_names(provenance["data"]) if provenance.get("data") else None,
+        "content_loss": provenance.get("content_loss"),
+        "vgg_weights": provenance.get("vgg_weights"),
+        "val_psnr": psnr,
+        "weights_sha256": weights_sha256,
+        "source": "import" if source and str(source).startswith("import") else source,
+        "line": line,
+    }
+
+
+def stand_in_methods(provenance):
+    """Names of the methods whose ``provenance.csv`` rows say stand-in features."""
+    return {row["method"] for row in provenance or () if row.get("stand_in_features") in (True, "True", "true")}
+
+
+def marked(method, stand_ins, mark=STAND_IN_MARK):
+    return f"{method} {mark}" if method in stand_ins else method
+
+
+def provenance_notes(provenance, methods):
+    """The footnote lines under a table: the stand-in mark, then one provenance line per learned method shown."""
+    rows = {row["method"]: row for row in provenance or ()}
+    lines = []
+    if stand_in_methods(provenance) & set(methods):
+        lines.append(f"{STAND_IN_MARK} {STAND_IN_NOTE}.")
+    for method in methods:
+        row = rows.get(method)
+        if row and row.get("line"):
+            lines.append(str(row["line"]))
+    return lines
+
+
+def table_rows(summary, stand_ins=()):
     """Rows of printed cells: dataset, method, n, PSNR, SSIM, paper PSNR, paper SSIM."""
     rows = []
     for row in summary:
@@ -87,7 +224,7 @@ def table_rows(summary):
         rows.append(
             [
                 row["dataset"],
-                row["method"],
+                marked(row["method"], stand_ins),
                 str(row["n_images"]),
                 fmt(float(row["psnr_y"]), 2),
                 fmt(float(row["ssim_y"]), 4),
@@ -101,10 +238,23 @@ def table_rows(summary):
 HEADERS = ["dataset", "method", "images", "PSNR (dB)", "SSIM", "paper PSNR", "paper SSIM"]
 
 
-def markdown_table(summary, convention, crop_border, scale=4):
+def shown_methods(summary):
+    from benchmarks.published import paper_order
+
+    return paper_order(row["method"] for row in summary)
+
+
+def markdown_table(summary, convention, crop_border, scale=4, provenance=None, notes=()):
+    """The summary as Markdown; ``provenance`` (rows of ``provenance.csv``) adds the marks and one line per learned
+    method; ``notes`` are further lines (e.g. rows left out)."""
+    stand_ins = stand_in_methods(provenance)
     lines = ["| " + " | ".join(HEADERS) + " |", "| --- | --- | " + " | ".join(["---:"] * 5) + " |"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(summary)]
-    return "\n".join(lines) + "\n\n" + convention_note(convention, crop_border, scale) + "\n"
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(summary, stand_ins)]
+    text = "\n".join(lines) + "\n\n" + convention_note(convention, crop_border, scale) + "\n"
+    footnotes = provenance_notes(provenance, shown_methods(summary)) + list(notes)
+    if footnotes:
+        text += "\n" + "\n".join(f"- {line}" for line in footnotes) + "\n"
+    return text
 
 
 LATEX_SPECIAL = {
@@ -125,8 +275,21 @@ def latex_escape(text):
     return "".join(LATEX_SPECIAL.get(char, char) for char in text)
 
 
-def latex_table(summary, convention, crop_border, scale=4):
-    body = [" & ".join(latex_escape(cell) for cell in cells) + r" \\" for cells in table_rows(summary)]
+def latex_cell(cell):
+    if cell.endswith(" " + STAND_IN_MARK):
+        return latex_escape(cell[: -len(STAND_IN_MARK) - 1]) + r"$^\dagger$"
+    return latex_escape(cell)
+
+
+def latex_line(line):
+    return latex_escape(line).replace(STAND_IN_MARK, r"$^\dagger$")
+
+
+def latex_table(summary, convention, crop_border, scale=4, provenance=None, notes=()):
+    stand_ins = stand_in_methods(provenance)
+    body = [" & ".join(latex_cell(cell) for cell in cells) + r" \\" for cells in table_rows(summary, stand_ins)]
+    footnotes = provenance_notes(provenance, shown_methods(summary)) + list(notes)
+    caption = " ".join([latex_escape(convention_note(convention, crop_border, scale)), *map(latex_line, footnotes)])
     return "\n".join(
         [
             "% needs \\usepackage{booktabs}",
@@ -139,23 +302,32 @@ def latex_table(summary, convention, crop_border, scale=4):
             *body,
             r"\bottomrule",
             r"\end{tabular}",
-            r"\caption{" + latex_escape(convention_note(convention, crop_border, scale)) + "}",
+            r"\caption{" + caption + "}",
             r"\end{table}",
             "",
         ]
     )
 
 
-def write_tables(summary, output_dir, *, per_image, convention="integer", crop_border=4, scale=4):
-    """Write the four table files into ``output_dir``; return {kind: path}."""
+def write_tables(
+    summary, output_dir, *, per_image, convention="integer", crop_border=4, scale=4, provenance=None, notes=()
+):
+    """Write the table files into ``output_dir`` (``provenance.csv`` too when ``provenance`` is given: one row per
+    method, see ``provenance_row``); return {kind: path}. Rows are written in the paper's order."""
     output_dir = Path(output_dir)
     paths = {kind: output_dir / filename for kind, filename in TABLE_FILES.items()}
-    atomic_write_many(
-        {
-            paths["summary_csv"]: csv_text(SUMMARY_COLUMNS, summary),
-            paths["per_image_csv"]: csv_text(PER_IMAGE_COLUMNS, per_image),
-            paths["markdown"]: markdown_table(summary, convention, crop_border, scale),
-            paths["latex"]: latex_table(summary, convention, crop_border, scale),
-        }
-    )
+    files = {
+        paths["summary_csv"]: csv_text(SUMMARY_COLUMNS, summary),
+        paths["per_image_csv"]: csv_text(PER_IMAGE_COLUMNS, sort_rows(per_image)),
+        paths["markdown"]: markdown_table(summary, convention, crop_border, scale, provenance, notes),
+        paths["latex"]: latex_table(summary, convention, crop_border, scale, provenance, notes),
+    }
+    if provenance is None:
+        del paths["provenance_csv"]
+    else:
+        from benchmarks.published import method_key
+
+        ordered = sorted(provenance, key=lambda row: method_key(row["method"]))
+        files[paths["provenance_csv"]] = csv_text(PROVENANCE_COLUMNS, ordered)
+    atomic_write_many(files)
     return paths
