@@ -7,7 +7,7 @@ dashboard: ``prepare_ratings``/``read_ratings`` -> ``build_results`` -> ``write_
 from .export import render_files, write_files, write_results
 from .metrics import check_metrics, read_metrics
 from .ratings import RatingsError, parse_columns, parse_scale, prepare_ratings, read_ratings
-from .results import AnalysisOptions, Results, build_results
+from .results import AnalysisOptions, Results, build_results, read_provenance
 from .screening import RULES, ScreeningOptions
 
 
@@ -23,10 +23,10 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def run_analysis(ratings, output_dir, options=None, metrics=None, extra_files=None, figures=True):
+def run_analysis(ratings, output_dir, options=None, metrics=None, extra_files=None, figures=True, provenance=None):
     """Analyse a canonical ratings DataFrame and write every output file (plus ``extra_files``: name -> bytes)
     to output_dir, all or nothing. Returns the Results."""
-    results = build_results(ratings, options, metrics=metrics)
+    results = build_results(ratings, options, metrics=metrics, provenance=provenance)
     files = render_files(results, figures=figures)
     files.update(extra_files or {})
     write_files(files, output_dir)
@@ -48,6 +48,7 @@ __all__ = [
     "parse_scale",
     "prepare_ratings",
     "read_metrics",
+    "read_provenance",
     "read_ratings",
     "render_files",
     "run_analysis",

@@ -1,7 +1,12 @@
-"""``python -m mos_study.analysis RATINGS.csv --output-dir DIR [options]``: analyse any long table of ratings."""
+"""``python -m mos_study.analysis RATINGS.csv --output-dir DIR [options]``: analyse any long table of ratings.
+
+``python -m mos_study.analysis plan [PILOT.csv | --sd SD] [options]``: ratings and raters a study needs
+(``mos_study.analysis.planning``).
+"""
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import (
     AnalysisOptions,
@@ -14,6 +19,7 @@ from . import (
     read_ratings,
     run_analysis,
 )
+from .results import read_provenance
 
 
 def parse_rules(spec):
@@ -40,6 +46,12 @@ def add_analysis_arguments(parser):
     parser.add_argument("--calibration-min-agreement", type=float, default=defaults.calibration_min_agreement)
     parser.add_argument("--retest-max-mad", type=float, default=defaults.retest_max_mad)
     parser.add_argument("--speed-min-median-ms", type=float, default=defaults.speed_min_median_ms)
+    parser.add_argument(
+        "--bt500-keep-unanimous",
+        action="store_true",
+        help="BT.500: apply the rule literally to stimuli every rater scored alike (S = 0), as sureal does; every "
+        "rater then gains one P and one Q per such stimulus (default: such stimuli are skipped)",
+    )
 
 
 def build_parser():
@@ -49,6 +61,11 @@ def build_parser():
     parser.add_argument("--columns", default="", help="map names: rater=subject,image=content,...")
     parser.add_argument("--dataset", help="dataset name when the table has no dataset column (default: file name)")
     parser.add_argument("--metrics", help="metrics_per_image.csv (dataset,image,method,psnr_y,ssim_y)")
+    parser.add_argument(
+        "--provenance",
+        help="provenance.csv of the benchmark folder (default: the one beside --metrics, where there is one): "
+        "marks models trained with stand-in features and prints each learned method's provenance",
+    )
     add_analysis_arguments(parser)
     return parser
 
@@ -60,6 +77,7 @@ def options_from_args(args):
         calibration_min_agreement=args.calibration_min_agreement,
         retest_max_mad=args.retest_max_mad,
         speed_min_median_ms=args.speed_min_median_ms,
+        bt500_skip_unanimous=not getattr(args, "bt500_keep_unanimous", False),
     )
     return AnalysisOptions(
         scale=parse_scale(args.scale),
@@ -72,7 +90,20 @@ def options_from_args(args):
     )
 
 
+def provenance_path(args):
+    if args.provenance:
+        return Path(args.provenance)
+    if args.metrics and (Path(args.metrics).parent / "provenance.csv").is_file():
+        return Path(args.metrics).parent / "provenance.csv"
+    return None
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["plan"]:
+        from .plan_cli import main as plan_main
+
+        return plan_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         options = options_from_args(args)
@@ -80,7 +111,11 @@ def main(argv=None):
             args.ratings, columns=parse_columns(args.columns), scale=options.scale, dataset=args.dataset
         )
         metrics = read_metrics(args.metrics) if args.metrics else None
-        results = run_analysis(ratings, args.output_dir, options, metrics=metrics, figures=not args.no_figures)
+        path = provenance_path(args)
+        provenance = read_provenance(path) if path else None
+        results = run_analysis(
+            ratings, args.output_dir, options, metrics=metrics, figures=not args.no_figures, provenance=provenance
+        )
     except RatingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

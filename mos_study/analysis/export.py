@@ -15,6 +15,7 @@ from sr_models.csvcells import safe_cell
 from sr_models.fileio import atomic_write_many
 
 from .metrics import table2_latex, table2_markdown
+from .screening import RULES
 
 FORMAT_VERSION = 1
 FLOAT_FORMAT = "%.6f"
@@ -48,11 +49,55 @@ def export_config(results):
     }
 
 
+def provenance_notes(results):
+    """Lines under the tables: the stand-in mark, then one provenance line per learned method the study rated."""
+    if results.provenance is None:
+        return []
+    from benchmarks.tables import STAND_IN_MARK, STAND_IN_NOTE
+
+    lines = [f"{STAND_IN_MARK} {STAND_IN_NOTE}."] if results.stand_in_methods else []
+    if "line" in results.provenance:
+        lines += [str(line) for line in results.provenance["line"] if isinstance(line, str) and line]
+    return lines
+
+
+def _marked(table, stand_ins):
+    """A copy of ``table`` with stand-in methods marked in its method columns (for printing)."""
+    if not stand_ins:
+        return table
+    from benchmarks.tables import STAND_IN_MARK
+
+    table = table.copy()
+    for column in ("method", "method_a", "method_b"):
+        if column in table:
+            table[column] = [f"{m} {STAND_IN_MARK}" if str(m) in stand_ins else m for m in table[column].astype(str)]
+    return table
+
+
+def screening_paragraph(results):
+    """Which rules ran, and a warning where neither calibration nor repeats could judge anyone."""
+    rules = results.options.screening.rules
+    screening = results.screening
+    off = [rule for rule in RULES if rule not in rules]
+    text = f"Rules run: {', '.join(rules) or 'none'}" + (f"; switched off: {', '.join(off)}" if off else "") + "."
+    calibration = "calibration" in rules and screening["calibration_agreement"].notna().any()
+    repeats = "retest" in rules and (screening["retest_pairs"].fillna(0) > 0).any()
+    if not (calibration or repeats):
+        text += (
+            "\n\n**Warning:** no rater could be judged by calibration trials or by repeated stimuli (the study has "
+            "none, or those rules are off). BT.500 alone misses raters who score at random when their outlying "
+            "scores fall mostly on one side (|P-Q|/(P+Q) >= 0.3); include calibration anchors and repeats."
+        )
+    return text
+
+
 def summary_markdown(results):
     """The tables a paper prints, and the procedures and options used."""
     options = results.options
     rules = ", ".join(options.screening.rules) or "none"
     rejected = results.rejected_raters
+    stand_ins = results.stand_in_methods
+    notes = provenance_notes(results)
     lines = [
         "# MOS study analysis",
         "",
@@ -72,12 +117,22 @@ def summary_markdown(results):
         + ".",
         "",
     ]
-    lines += _markdown(results.mos)
+    lines += _markdown(_marked(results.mos, stand_ins))
+    if notes:
+        lines += ["", *(f"- {line}" for line in notes)]
     lines += [
         "",
         "## Rater screening",
         "",
-        f"Rules: {rules} (BT.500 = ITU-R BT.500-14 Annex 1 §A1-2.3.1). "
+        screening_paragraph(results),
+        "",
+        f"Rules: {rules} (BT.500 = ITU-R BT.500-14 Annex 1 §A1-2.3.1"
+        + (
+            "; stimuli every rater scored alike are skipped"
+            if options.screening.bt500_skip_unanimous
+            else "; applied literally to stimuli every rater scored alike"
+        )
+        + "). "
         f"Rejected: {len(rejected)} of {len(results.screening)}"
         + (
             ": "
@@ -95,16 +150,25 @@ def summary_markdown(results):
         _rule_coverage(results.screening),
         "",
     ]
+    significance = _marked(results.significance, stand_ins)
+    columns = ["dataset", "method_a", "method_b", "test", "p_value", "p_holm", "significant"]
     lines += [
         "## Significance",
         "",
-        f"Wilcoxon signed-rank over images on per-image MOS and Mann-Whitney U over ratings, two-sided, "
-        f"Holm-corrected per dataset and test; significant at p_holm < {options.alpha:g}.",
+        "Primary test: Wilcoxon signed-rank, paired over images on per-image MOS, two-sided, Holm-corrected per "
+        f"dataset; significant at p_holm < {options.alpha:g}. The image is the unit sampled, and pairing removes "
+        "each image's own difficulty.",
         "",
     ]
-    lines += _markdown(
-        results.significance[["dataset", "method_a", "method_b", "test", "p_value", "p_holm", "significant"]]
-    )
+    lines += _markdown(significance.loc[significance["test"] == "wilcoxon", columns])
+    lines += [
+        "",
+        "As in the paper: Mann-Whitney U over individual ratings, two-sided, Holm-corrected per dataset. It treats "
+        "every rating as independent although ratings of one rater and of one image are correlated, so its p-values "
+        "are too small; it is given for comparison with the paper only.",
+        "",
+    ]
+    lines += _markdown(significance.loc[significance["test"] == "mannwhitney", columns])
     if results.subjective_raters is not None:
         lines += [
             "",
@@ -121,7 +185,7 @@ def summary_markdown(results):
             "",
             "## PSNR, SSIM and MOS (Table 2)",
             "",
-            table2_markdown(results.table2).rstrip(),
+            table2_markdown(results.table2, stand_ins, notes).rstrip(),
             "",
             "## Metric correlation with MOS",
             "",
@@ -154,8 +218,9 @@ def render_files(results, figures=True):
     """File name -> bytes for everything an analysis writes."""
     files = {name: to_csv_text(table).encode() for name, table in results.tables().items()}
     if results.table2 is not None:
-        files["table2.md"] = table2_markdown(results.table2).encode()
-        files["table2.tex"] = table2_latex(results.table2).encode()
+        stand_ins, notes = results.stand_in_methods, provenance_notes(results)
+        files["table2.md"] = table2_markdown(results.table2, stand_ins, notes).encode()
+        files["table2.tex"] = table2_latex(results.table2, stand_ins, notes).encode()
     files["summary.md"] = summary_markdown(results).encode()
     files["export.json"] = (json.dumps(export_config(results), indent=2, sort_keys=True) + "\n").encode()
     if figures:

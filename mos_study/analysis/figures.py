@@ -12,7 +12,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .metrics import method_means
+from .metrics import STAND_IN_MARK, method_means
+from .order import datasets_in_order, paper_sort
 
 FORMATS = ("svg", "png")
 RC = {"svg.hashsalt": "srmos", "svg.fonttype": "path", "font.size": 9}
@@ -36,21 +37,40 @@ def _panels(n, width=4.0, height=3.2):
     return figure, axes
 
 
+def _labels(results, methods):
+    """Method names for axes, a stand-in model marked."""
+    stand_ins = results.stand_in_methods
+    return [f"{m} {STAND_IN_MARK}" if str(m) in stand_ins else str(m) for m in methods]
+
+
+def _ordered(table):
+    """Datasets and methods as strings, in the paper's order."""
+    return paper_sort(table.astype({"dataset": str, "method": str}), ["dataset", "method"])
+
+
+def _stand_in_note(figure, results):
+    if results.stand_in_methods:
+        figure.supxlabel(f"{STAND_IN_MARK} trained with stand-in VGG features: not the paper's model", fontsize=7)
+
+
 def mos_figure(results, fmt="svg"):
-    """MOS per method with 95 % CI bars, one panel per dataset."""
-    mos = results.mos
-    datasets = sorted(mos["dataset"].unique())
+    """MOS per method with 95 % CI bars and the number of ratings on each bar, one panel per dataset."""
+    mos = _ordered(results.mos)
+    datasets = datasets_in_order(mos["dataset"].unique())
     with matplotlib.rc_context(RC):
         figure, axes = _panels(len(datasets))
         for ax, dataset in zip(axes, datasets):
-            part = mos[mos["dataset"] == dataset].sort_values("method")
+            part = mos[mos["dataset"] == dataset]
             x = np.arange(len(part))
             error = np.vstack([part["mos"] - part["ci95_low"], part["ci95_high"] - part["mos"]])
             ax.bar(x, part["mos"], yerr=np.nan_to_num(error), capsize=3, color="#4c72b0")
-            ax.set_xticks(x, part["method"], rotation=45, ha="right")
+            for xi, n in zip(x, part["n_ratings"]):
+                ax.text(xi, results.options.scale[0], f"n={int(n)}", ha="center", va="bottom", fontsize=6, color="w")
+            ax.set_xticks(x, _labels(results, part["method"]), rotation=45, ha="right")
             ax.set_ylim(*results.options.scale)
             ax.set_title(dataset)
             ax.set_ylabel("MOS (95% CI)")
+        _stand_in_note(figure, results)
         return _render(figure, fmt)
 
 
@@ -59,17 +79,19 @@ def score_distribution_figure(results, fmt="svg"):
     ratings = results.ratings[results.ratings["kind"] != "calibration"]
     kept = ratings if results.options.keep_screened else ratings[~ratings["rater"].isin(results.rejected_raters)]
     levels, labels = _score_levels(kept["score"], results.options.scale)
-    datasets = sorted(kept["dataset"].unique())
+    datasets = datasets_in_order(kept["dataset"].unique())
     colours = matplotlib.colormaps["RdYlGn"](np.linspace(0.05, 0.95, len(labels)))
     with matplotlib.rc_context(RC):
         figure, axes = _panels(len(datasets), height=0.4 * kept["method"].nunique() + 1.5)
         for ax, dataset in zip(axes, datasets):
-            part = kept[kept["dataset"] == dataset]
+            part = kept[kept["dataset"].astype(str) == dataset]
             counts = pd.crosstab(part["method"].astype(str), levels[part.index]).reindex(
                 columns=range(len(labels)), fill_value=0
             )
+            order = paper_sort(pd.DataFrame({"method": counts.index}), ["method"])["method"]
+            counts = counts.loc[list(order)]
             shares = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True)
-            methods = list(counts.index)
+            methods = _labels(results, counts.index)
             left = np.zeros(len(methods))
             for code, (label, colour) in enumerate(zip(labels, colours)):
                 ax.barh(methods, shares[:, code], left=left, color=colour, label=label)
@@ -78,6 +100,7 @@ def score_distribution_figure(results, fmt="svg"):
             ax.invert_yaxis()
             ax.set_xlabel("share of ratings")
             ax.set_title(dataset)
+        _stand_in_note(figure, results)
         axes[-1].legend(title="score", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
         return _render(figure, fmt)
 
@@ -103,29 +126,47 @@ def _indexed(index, codes):
 
 
 def mos_psnr_figure(results, fmt="svg"):
-    """MOS against PSNR (Y) per method, one panel per dataset; None without a metrics table."""
+    """MOS against PSNR (Y): one point per test image per method (per-image MOS), the method's mean (MOS of the
+    method, mean PSNR over its images) marked larger and labelled; one panel per dataset. None without metrics."""
     if results.metrics is None:
         return None
-    table = results.mos.astype({"dataset": str, "method": str}).merge(
-        method_means(results.metrics), on=["dataset", "method"], how="inner"
+    metrics = results.metrics.astype({"dataset": str, "image": str, "method": str})
+    images = results.mos_per_image.astype({"dataset": str, "image": str, "method": str}).merge(
+        metrics, on=["dataset", "image", "method"], how="inner"
     )
-    table = table[np.isfinite(table["psnr_y"])]  # the HR reference has infinite PSNR
-    datasets = sorted(table["dataset"].unique())
+    images = images[np.isfinite(images["psnr_y"])]  # the HR reference has infinite PSNR
+    means = _ordered(results.mos).merge(method_means(metrics), on=["dataset", "method"], how="inner")
+    means = means[np.isfinite(means["psnr_y"])]
+    datasets = datasets_in_order(means["dataset"].unique())
     if not datasets:
         return None
+    colours = matplotlib.colormaps["tab10"]
     with matplotlib.rc_context(RC):
         figure, axes = _panels(len(datasets))
         for ax, dataset in zip(axes, datasets):
-            part = table[table["dataset"] == dataset].sort_values("method")
-            error = np.vstack([part["mos"] - part["ci95_low"], part["ci95_high"] - part["mos"]])
-            ax.errorbar(part["psnr_y"], part["mos"], yerr=np.nan_to_num(error), fmt="o", capsize=3)
-            for _, row in part.iterrows():
-                ax.annotate(row["method"], (row["psnr_y"], row["mos"]), textcoords="offset points", xytext=(4, 4))
+            part = means[means["dataset"] == dataset]
+            for k, row in enumerate(part.itertuples(index=False)):
+                colour = colours(k % 10)
+                points = images[(images["dataset"] == dataset) & (images["method"] == row.method)]
+                ax.scatter(points["psnr_y"], points["mos"], s=8, alpha=0.5, color=colour, linewidths=0)
+                ax.errorbar(
+                    [row.psnr_y],
+                    [row.mos],
+                    yerr=np.nan_to_num([[row.mos - row.ci95_low], [row.ci95_high - row.mos]]),
+                    fmt="D",
+                    markersize=6,
+                    capsize=3,
+                    color=colour,
+                    markeredgecolor="k",
+                )
+                label = _labels(results, [row.method])[0]
+                ax.annotate(label, (row.psnr_y, row.mos), textcoords="offset points", xytext=(5, 5), fontsize=7)
             ax.margins(x=0.15)
-            ax.set_xlabel("PSNR Y (dB)")
+            ax.set_xlabel("PSNR Y (dB); dots: images, diamonds: method means")
             ax.set_ylabel("MOS")
             ax.set_ylim(*results.options.scale)
             ax.set_title(dataset)
+        _stand_in_note(figure, results)
         return _render(figure, fmt)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .order import datasets_in_order, methods_in_order, paper_sort
 from .ratings import RatingsError
 
 METRIC_COLUMNS = ("dataset", "image", "method", "psnr_y", "ssim_y")
@@ -42,9 +43,10 @@ def correlations(mos_per_image, mos, metrics):
     stimuli = mos_per_image.merge(metrics, on=["dataset", "image", "method"], how="inner")
     methods = mos.merge(method_means(metrics), on=["dataset", "method"], how="inner")
     rows = []
-    groups = [("stimulus", name, part) for name, part in stimuli.groupby("dataset", sort=True)]
+    stimuli["dataset"], methods["dataset"] = stimuli["dataset"].astype(str), methods["dataset"].astype(str)
+    groups = [("stimulus", name, stimuli[stimuli["dataset"] == name]) for name in datasets_in_order(stimuli["dataset"])]
     groups.append(("stimulus", "all", stimuli))
-    groups += [("method", name, part) for name, part in methods.groupby("dataset", sort=True)]
+    groups += [("method", name, methods[methods["dataset"] == name]) for name in datasets_in_order(methods["dataset"])]
     for level, dataset, part in groups:
         for metric in METRICS:
             pair = part[["mos", metric]].replace([np.inf, -np.inf], np.nan).dropna()  # HR's PSNR is infinite
@@ -75,39 +77,54 @@ def table2(mos, metrics):
     table = method_means(metrics).merge(
         mos[["dataset", "method", "mos", "ci95_low", "ci95_high"]], on=["dataset", "method"], how="outer"
     )
-    return table.sort_values(["dataset", "method"]).reset_index(drop=True)
+    return paper_sort(table, ["dataset", "method"])
 
 
-def table2_markdown(table):
-    """The paper's layout: a row per dataset and measure (PSNR, SSIM, MOS), a column per method."""
+STAND_IN_MARK = "\u2020"
+
+
+def table2_markdown(table, stand_ins=(), notes=()):
+    """The paper's layout: a row per dataset and measure (PSNR, SSIM, MOS), a column per method; a method trained
+    with stand-in VGG features is marked, and ``notes`` (its provenance lines) follow the table."""
     methods, rows = _wide(table)
-    lines = ["| dataset | measure | " + " | ".join(methods) + " |", "| --- | --- |" + " --- |" * len(methods)]
+    names = [f"{m} {STAND_IN_MARK}" if m in stand_ins else m for m in methods]
+    lines = ["| dataset | measure | " + " | ".join(names) + " |", "| --- | --- |" + " --- |" * len(methods)]
     lines += [f"| {dataset} | {label} | " + " | ".join(cells) + " |" for dataset, label, cells in rows]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if notes:
+        text += "\n" + "\n".join(f"- {line}" for line in notes) + "\n"
+    return text
 
 
-def table2_latex(table):
+def table2_latex(table, stand_ins=(), notes=()):
     methods, rows = _wide(table)
 
     def escape(text):
-        return str(text).replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
+        return (
+            str(text).replace("_", r"\_").replace("&", r"\&").replace("%", r"\%").replace(STAND_IN_MARK, r"$^\dagger$")
+        )
 
+    names = [escape(m) + (r"$^\dagger$" if m in stand_ins else "") for m in methods]
     lines = [
         r"\begin{tabular}{ll" + "c" * len(methods) + "}",
         r"\hline",
-        "Dataset & Measure & " + " & ".join(escape(m) for m in methods) + r" \\",
+        "Dataset & Measure & " + " & ".join(names) + r" \\",
         r"\hline",
     ]
     lines += [f"{escape(dataset)} & {label} & " + " & ".join(cells) + r" \\" for dataset, label, cells in rows]
-    lines += [r"\hline", r"\end{tabular}"]
+    lines += [r"\hline"]
+    width = 2 + len(methods)
+    lines += [rf"\multicolumn{{{width}}}{{l}}{{\footnotesize {escape(line)}}} \\" for line in notes]
+    lines += [r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
 def _wide(table):
-    methods = sorted(table["method"].unique())
+    table = table.astype({"dataset": str, "method": str})
+    methods = methods_in_order(table["method"].unique())
     rows = []
-    for dataset, part in table.groupby("dataset", sort=True):
-        part = part.set_index("method")
+    for dataset in datasets_in_order(table["dataset"].unique()):
+        part = table[table["dataset"] == dataset].set_index("method")
         for label, column, digits in (("PSNR", "psnr_y", 2), ("SSIM", "ssim_y", 4), ("MOS", "mos", 2)):
             cells = [_cell(part[column].get(m, np.nan), digits) for m in methods]
             rows.append((dataset, label, cells))

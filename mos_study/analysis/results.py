@@ -9,6 +9,7 @@ import pandas as pd
 from .metrics import correlations, table2
 from .ratings import RatingsError
 from .mos import METHOD, STIMULUS, bootstrap_ci, mos_table, remove_bias
+from .order import paper_sort
 from .screening import RULES, ScreeningOptions, screen
 from .significance import significance
 from .subjective_model import fit_p910
@@ -60,6 +61,15 @@ class Results:
     metrics: Optional[pd.DataFrame] = None
     metric_correlation: Optional[pd.DataFrame] = None
     table2: Optional[pd.DataFrame] = None
+    provenance: Optional[pd.DataFrame] = None  # method,learned,stand_in_features,...,line (benchmarks' provenance.csv)
+
+    @property
+    def stand_in_methods(self):
+        """Methods trained with stand-in VGG features (marked in every table and figure)."""
+        if self.provenance is None or "stand_in_features" not in self.provenance:
+            return set()
+        flags = self.provenance["stand_in_features"].astype(str).str.lower().isin(["true", "1"])
+        return set(self.provenance.loc[flags, "method"].astype(str))
 
     @property
     def rejected_raters(self):
@@ -86,6 +96,8 @@ class Results:
         if self.metric_correlation is not None:
             tables["metric_correlation.csv"] = self.metric_correlation
             tables["table2.csv"] = self.table2
+        if self.provenance is not None:
+            tables["provenance.csv"] = self.provenance
         return tables
 
 
@@ -102,10 +114,34 @@ def sort_ratings(ratings):
     )
 
 
-def build_results(ratings, options=None, metrics=None):
+def read_provenance(path):
+    """A benchmark folder's ``provenance.csv`` (``benchmarks.tables.PROVENANCE_COLUMNS``) as a DataFrame."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise RatingsError(f"{path}: cannot read the provenance table ({exc})") from None
+    if "method" not in table.columns:
+        raise RatingsError(f"{path}:1: no 'method' column: not a provenance.csv of python -m benchmarks run")
+    return table
+
+
+def check_provenance(provenance, ratings):
+    """Only the rows of methods the study rated, in the paper's order, with stand_in_features as a boolean."""
+    table = pd.DataFrame(provenance).astype({"method": str})
+    table = table[table["method"].isin(set(ratings["method"].astype(str)))]
+    if "stand_in_features" in table:
+        table["stand_in_features"] = table["stand_in_features"].astype(str).str.lower().isin(["true", "1"])
+    if "learned" in table:
+        table["learned"] = table["learned"].astype(str).str.lower().isin(["true", "1"])
+    return paper_sort(table, ["method"])
+
+
+def build_results(ratings, options=None, metrics=None, provenance=None):
     """Screen raters, compute MOS (with and without screened raters), significance, the subjective model and, given
     a metrics table (dataset,image,method,psnr_y,ssim_y), correlations and Table 2. ``ratings`` is canonical
-    (see ``ratings.prepare_ratings``); calibration rows serve screening only."""
+    (see ``ratings.prepare_ratings``); calibration rows serve screening only. ``provenance`` (a benchmark folder's
+    ``provenance.csv`` rows) adds a ``stand_in_features`` column to the MOS tables and the marks in every file.
+    Every table lists datasets and methods in the paper's order (``order.paper_sort``)."""
     options = options or AnalysisOptions()
     ratings = sort_ratings(ratings)
     screening = screen(ratings, options.screening, options.scale)
@@ -125,25 +161,38 @@ def build_results(ratings, options=None, metrics=None):
     mos = mos_table(kept, METHOD)
     if options.bootstrap:
         mos = mos.merge(bootstrap_ci(kept, options.bootstrap, options.seed), on=METHOD, how="left")
+    provenance = None if provenance is None else check_provenance(provenance, ratings)
+    stand_ins = set()
+    if provenance is not None and "stand_in_features" in provenance:
+        stand_ins = set(provenance.loc[provenance["stand_in_features"], "method"])
+
+    def ordered(table, keys):
+        table = paper_sort(table, keys)
+        if provenance is not None:
+            table["stand_in_features"] = table["method"].astype(str).isin(stand_ins)
+        return table
+
     results = Results(
         options=options,
         ratings=ratings,
         screening=screening,
-        mos_per_image=mos_table(kept, STIMULUS),
-        mos=mos,
-        mos_per_image_all_raters=mos_table(all_raters, STIMULUS),
-        mos_all_raters=mos_table(all_raters, METHOD),
+        mos_per_image=ordered(mos_table(kept, STIMULUS), STIMULUS),
+        mos=ordered(mos, METHOD),
+        mos_per_image_all_raters=ordered(mos_table(all_raters, STIMULUS), STIMULUS),
+        mos_all_raters=ordered(mos_table(all_raters, METHOD), METHOD),
         significance=pd.DataFrame(),
+        provenance=provenance,
     )
     results.significance = significance(kept, results.mos_per_image, options.alpha)
     if options.subjective_model == "p910":
         # The model weighs raters by their inconsistency instead of rejecting them (P.913 §12.6), so it sees all.
         results.subjective_stimuli, results.subjective_raters, results.subjective_iterations = fit_p910(trials)
-        results.subjective_stimuli = results.subjective_stimuli[
-            ["dataset", "image", "method", "quality", "ci95_low", "ci95_high", "n_ratings"]
-        ]
+        results.subjective_stimuli = paper_sort(
+            results.subjective_stimuli[["dataset", "image", "method", "quality", "ci95_low", "ci95_high", "n_ratings"]],
+            STIMULUS,
+        )
     if metrics is not None:
         results.metrics = metrics
         results.metric_correlation = correlations(results.mos_per_image, results.mos, metrics)
-        results.table2 = table2(results.mos, metrics)
+        results.table2 = paper_sort(table2(results.mos, metrics), METHOD)
     return results

@@ -23,6 +23,10 @@ class ScreeningOptions:
     speed_min_median_ms: float = 500.0  # reject a median response time below this
     constant_min_ratings: int = 10  # a rater with at least this many ratings, all one score, is rejected
     bt500_sd_ddof: int = 1  # BT.500 defines S with N - 1; 0 reproduces sureal (numpy std)
+    # A stimulus every rater scored alike (S = 0) shows no outliers and is skipped. False applies the Recommendation's
+    # rule literally, as sureal does: every score is then both >= mean + 2S and <= mean - 2S, so every rater of the
+    # stimulus gains one P and one Q (which pushes |P-Q|/(P+Q) towards 0, i.e. towards rejection).
+    bt500_skip_unanimous: bool = True
 
 
 def screen(ratings, options, scale):
@@ -31,7 +35,9 @@ def screen(ratings, options, scale):
     table = pd.DataFrame({"rater": sorted(ratings["rater"].astype(str).unique())})
     table["n_ratings"] = table["rater"].map(trials.groupby("rater").size()).fillna(0).astype(int)
     reasons = {rater: [] for rater in table["rater"]}
-    table = table.merge(bt500_counts(trials, options.bt500_sd_ddof), on="rater", how="left")
+    table = table.merge(
+        bt500_counts(trials, options.bt500_sd_ddof, options.bt500_skip_unanimous), on="rater", how="left"
+    )
     table[["bt500_p", "bt500_q"]] = table[["bt500_p", "bt500_q"]].fillna(0).astype(int)
     n = table["n_ratings"].replace(0, np.nan)
     total = table["bt500_p"] + table["bt500_q"]
@@ -60,7 +66,7 @@ def screen(ratings, options, scale):
     return table[first + [c for c in table.columns if c not in first]]
 
 
-def bt500_counts(ratings, sd_ddof=1):
+def bt500_counts(ratings, sd_ddof=1, skip_unanimous=True):
     """P and Q per rater by ITU-R BT.500-14 Annex 1 §A1-2.3.1 (screening for DSIS, DSCQS and ACR methods).
 
     Per stimulus (test condition j, image k), over the N scores it received: mean ū, standard deviation
@@ -69,8 +75,10 @@ def bt500_counts(ratings, sd_ddof=1):
     bounds are ū -+ sqrt(20) S. Repeated presentations are pooled per stimulus and each counts as one presentation
     (as sureal does); the rule on (P+Q) / (J·K·R) and |P-Q| / (P+Q) is applied in ``screen`` with J·K·R = the
     number of presentations the rater scored, which is J·K·R for a complete design and stays right for incomplete
-    ones. Stimuli with fewer than two scores or no spread (S = 0) cannot show outliers and are skipped.
-    ``sd_ddof=0`` uses S with N in the denominator instead, as sureal 0.9.0 does (it rejects slightly more).
+    ones. Stimuli with fewer than two scores are skipped; so are stimuli with no spread (S = 0), which cannot show
+    outliers, unless ``skip_unanimous=False``: then, as the Recommendation's text and sureal 0.9.0 read, every score
+    of such a stimulus counts in both P and Q. ``sd_ddof=0`` uses S with N in the denominator instead, as sureal
+    does (it rejects slightly more).
     """
     score = ratings["score"]
     group = ratings.groupby(STIMULUS, sort=False)["score"]
@@ -83,7 +91,7 @@ def bt500_counts(ratings, sd_ddof=1):
     with np.errstate(invalid="ignore", divide="ignore"):
         beta2 = m4 / m2**2
     factor = np.where((beta2 >= 2) & (beta2 <= 4), 2.0, np.sqrt(20.0))
-    usable = (count > 1) & (sd > 0)
+    usable = (count > 1) & ((sd > 0) if skip_unanimous else sd.notna())
     p = usable & (score >= mean + factor * sd)
     q = usable & (score <= mean - factor * sd)
     counts = pd.DataFrame({"rater": ratings["rater"], "bt500_p": p.astype(int), "bt500_q": q.astype(int)})
