@@ -62,13 +62,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "mos_study.middleware.SecurityHeadersMiddleware",  # Content-Security-Policy, Permissions-Policy
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "mos_study.middleware.RefuseNulBytesMiddleware",  # 400 before any query (PostgreSQL refuses NUL in text)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mos_study.middleware.DatabaseOutageMiddleware",  # innermost: a view's lost database is a 503, logged once
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -144,6 +147,12 @@ SRMOS_RATE_LIMITS = {
     "rating": {"ip": "1200/m", "token": "120/m"},
     "session": {"ip": "30/m", "token": "600/m"},
     "upload": {"ip": "30/h", "token": "30/h"},
+    # Consent (a new rater): per address, so one visitor cannot reserve a study's images with empty sessions. A lab
+    # whose raters share one NAT address raises it: SRMOS_RATE_LIMITS='{"consent": {"ip": "500/h"}}'.
+    "consent": {"ip": "20/h"},
+    # Failed logins (/login/ and /admin/login/), per account and per address; over the limit the password is not
+    # even checked (each check costs ~0.3 s of CPU with PBKDF2).
+    "login": {"ip": "30/h", "token": "10/h"},
 }
 try:
     _overrides = json.loads(os.environ.get("SRMOS_RATE_LIMITS", "") or "{}")
@@ -158,6 +167,14 @@ SRMOS_PROXY_COUNT = int(os.environ.get("SRMOS_PROXY_COUNT", "0"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("SRMOS_MAX_BODY_BYTES", 2_621_440))
 SRMOS_MAX_UPLOAD_BYTES = int(os.environ.get("SRMOS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
 DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("SRMOS_MAX_UPLOAD_FILES", "200"))
+
+# Security headers on every response (mos_study.middleware; unset: its DEFAULT_CSP and DEFAULT_PERMISSIONS_POLICY,
+# empty: no header). Scripts only from our own static files (no inline script anywhere); inline styles stay allowed
+# (the admin and the progress bars use style attributes).
+SRMOS_CSP = os.environ.get("SRMOS_CSP")
+SRMOS_PERMISSIONS_POLICY = os.environ.get("SRMOS_PERMISSIONS_POLICY")
+# Seconds a rater's page waits before retrying while the database is unreachable (503 Retry-After).
+SRMOS_DB_RETRY_AFTER = int(os.environ.get("SRMOS_DB_RETRY_AFTER", "5"))
 
 # Celery: without a broker, tasks run in-process (the embedded quick start).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

@@ -18,24 +18,22 @@ MAX_RESPONSE_MS = 10 * 60 * 1000  # longer answers are clamped: the rater was aw
 
 
 def clean_score(score):
-    if isinstance(score, bool) or not isinstance(score, (int, float, str)):
-        raise InvalidRating("score must be a whole number from 1 (bad) to 5 (excellent)")
-    try:
-        value = float(score)
-    except ValueError:
-        raise InvalidRating("score must be a whole number from 1 (bad) to 5 (excellent)") from None
-    if not value.is_integer() or not 1 <= value <= 5:
-        raise InvalidRating(f"score must be a whole number from 1 (bad) to 5 (excellent), not {score!r}")
-    return int(value)
+    """A score is a JSON integer from 1 to 5 and nothing else: not "4", " 5\\n", "\u0663", 4.0 or true."""
+    if type(score) is not int or not 1 <= score <= 5:
+        shown = repr(score) if isinstance(score, (str, float)) and len(repr(score)) <= 40 else type(score).__name__
+        raise InvalidRating(f"score must be a JSON integer from 1 (bad) to 5 (excellent), not {shown}")
+    return score
 
 
 def clean_response_ms(value):
     """Milliseconds from image shown to answer as measured by the page: None, or clamped to [0, MAX]."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidRating("response_ms must be a non-negative number of milliseconds")
-    return min(int(round(value)), MAX_RESPONSE_MS)
+    if isinstance(value, float) and not math.isfinite(value) or value < 0:
+        raise InvalidRating("response_ms must be a non-negative number of milliseconds")
+    return min(value, MAX_RESPONSE_MS) if isinstance(value, int) else min(int(round(value)), MAX_RESPONSE_MS)
 
 
 @dataclass(frozen=True)
@@ -83,6 +81,8 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
     score = clean_score(score)
     response_ms = clean_response_ms(response_ms)
     trial_token = str(trial_token)
+    if "\x00" in trial_token or "\x00" in str(rater_token):  # never a token; PostgreSQL refuses NUL in text
+        raise TrialNotFound("no such trial in your session")
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute(SQLITE_LOCK_SESSION, [trial_token])

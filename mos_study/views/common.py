@@ -15,7 +15,7 @@ def read_json(request):
     """The request body as a JSON object, or raise StudyError."""
     try:
         payload = json.loads(request.body or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise StudyError('the request body must be JSON, e.g. {"trial": "...", "score": 3}') from None
     if not isinstance(payload, dict):
         raise StudyError("the request body must be a JSON object")

@@ -7,6 +7,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_safe
 
 from ..models import Study
 from ..services import exports, progress
@@ -23,12 +24,14 @@ def study_for(user, pk):
 
 
 @researcher_required
+@require_safe
 def index(request):
     rows = progress.visible_studies(request.user).annotate(n_raters=Count("raters", distinct=True))
     return render(request, "mos_study/dashboard/index.html", {"studies": rows})
 
 
 @researcher_required
+@require_safe
 def detail(request, pk):
     study = study_for(request.user, pk)
     context = {
@@ -40,13 +43,20 @@ def detail(request, pk):
 
 
 @researcher_required
+@require_safe
 def ratings_csv(request, pk):
     """Every rating in the columns mos_study.analysis reads, streamed as the database yields them."""
     study = study_for(request.user, pk)
     return csv_stream(exports.analysis_csv_lines(study), f"{study.name}-ratings.csv")
 
 
+def private(response):
+    """A researcher's download: never kept by a shared cache or the browser (participant ids, ratings)."""
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 def csv_stream(lines, filename):
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, filename)
-    return response
+    return private(response)

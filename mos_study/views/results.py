@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 from sr_models.errors import SRMOSError
 
 from ..services import exports
-from .dashboard import csv_stream, researcher_required, study_for
+from .dashboard import csv_stream, private, researcher_required, study_for
 
 POLL_SECONDS = 15  # the results page asks for new tables this often (setting SRMOS_RESULTS_POLL_SECONDS)
 SIX_DECIMALS = re.compile(r"-?\d+\.\d{6}")  # how the export writes floats; shown with 3 decimals
@@ -129,7 +129,7 @@ def export_file(request, pk, name):
     response = HttpResponse(data, content_type=exports.content_type(name))
     # Figures open inline (the page shows them); tables and text download.
     response["Content-Disposition"] = content_disposition_header(not name.startswith("figures/"), download_name)
-    return response
+    return private(response)
 
 
 @researcher_required
@@ -144,7 +144,9 @@ def export_zip(request, pk):
         spool.close()
         return HttpResponse(str(error), status=404, content_type="text/plain; charset=utf-8")
     spool.seek(0)
-    return FileResponse(spool, as_attachment=True, filename=f"{study.name}-results.zip", content_type="application/zip")
+    return private(
+        FileResponse(spool, as_attachment=True, filename=f"{study.name}-results.zip", content_type="application/zip")
+    )
 
 
 @researcher_required

