@@ -85,8 +85,30 @@ def config_from_args(args):
     return apply_overrides(config, options, source="the command line"), resume
 
 
+SAMPLE_LR_SIZE = 48  # LR side of the fixed TensorBoard sample (192x192 HR at x4)
+
+
+def sample_crop(lr, hr, scale, size=SAMPLE_LR_SIZE):
+    """The fixed TensorBoard sample: the centre ``size`` x ``size`` LR crop of a validation image (the whole image
+    when smaller) and its HR region, as NCHW float tensors (LR in [0, 1], HR in [-1, 1], grey made RGB)."""
+    import numpy as np
+    import torch
+
+    lr, hr = (np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a[..., :3] for a in (lr, hr))
+    h, w = min(size, lr.shape[0]), min(size, lr.shape[1])
+    top, left = (lr.shape[0] - h) // 2, (lr.shape[1] - w) // 2
+    lr = lr[top : top + h, left : left + w]
+    hr = hr[top * scale : (top + h) * scale, left * scale : (left + w) * scale]
+
+    def tensor(a):
+        return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()
+
+    return tensor(lr) / 255.0, tensor(hr) / 127.5 - 1.0
+
+
 def build_validator(config):
-    """A validate(generator) callable: mean Y-channel PSNR/SSIM on the validation set (None when switched off)."""
+    """A validate(generator) callable: mean Y-channel PSNR/SSIM on the validation set (None when switched off).
+    Its ``sample`` is the fixed crop of the first validation image that TensorBoard shows at every validation."""
     if config.val_dataset.lower() in ("", "none"):
         return None
     from sr_models.datasets import get_dataset
@@ -105,6 +127,7 @@ def build_validator(config):
             ssims.append(ssim_y(sr, hr, crop_border=config.scale))
         return {"psnr": sum(psnrs) / len(psnrs), "ssim": sum(ssims) / len(ssims)}
 
+    validate.sample = sample_crop(*pairs[0], config.scale)
     return validate
 
 
@@ -113,14 +136,20 @@ def run(args):
     from sr_models.train.trainer import train
 
     config, resume = config_from_args(args)
-    return train(config, validate=build_validator(config.check()), resume=resume)
+    result = train(config, validate=build_validator(config.check()), resume=resume)
+    result.setdefault("gan", config.gan)
+    return result
 
 
-def summary(result):
+def summary(result, gan=None):
+    """One line for the end of a run: which checkpoint is the model (GAN stage: the final one; MSE stage: best.pt,
+    the highest validation PSNR, or the final one)."""
+    gan = result.get("gan", False) if gan is None else gan
     best = result["best"]
-    return f"trained to step {result['step']}; last checkpoint {result['checkpoint']}" + (
-        f"; best {best['metric']} {best['value']:.3f} at step {best['step']}" if best else ""
-    )
+    text = f"trained to step {result['step']}; last checkpoint {result['checkpoint']}"
+    if gan:
+        return text + " (the model of a GAN run: install this one; no PSNR-best checkpoint is kept)"
+    return text + (f"; best {best['metric']} {best['value']:.3f} at step {best['step']} (best.pt)" if best else "")
 
 
 def main(argv=None, prog="python -m sr_models train"):

@@ -92,7 +92,8 @@ class TrainConfig:
         if self.gan and self.init is None:
             problems.append(
                 "SRGAN training starts from a trained SRResNet: give --init CHECKPOINT "
-                "(e.g. the final checkpoint of --preset srresnet-mse), or --init scratch"
+                "(the SRResNet-MSE stage's result: its checkpoints/best.pt, the highest validation PSNR, or its final "
+                "step_*.pt), or --init scratch"
             )
         if problems:
             raise SRMOSError("bad training configuration: " + "; ".join(problems))

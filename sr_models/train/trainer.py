@@ -2,7 +2,11 @@
 
 ``train(config, validate=None, resume=None)`` runs a whole job. ``validate(generator) -> {"psnr": ..., ...}`` is given
 by the caller (the CLI builds one on Set5 with sr_models.metrics); the trainer calls it on rank 0 with the raw
-generator in eval mode and keeps the checkpoint with the best ``psnr`` (or the first metric returned).
+generator in eval mode. In the MSE stage (``adversarial_weight == 0``) it keeps ``best.pt``, the checkpoint with the
+best ``psnr`` (or the first metric returned). In the GAN stage it keeps none: the highest-PSNR checkpoint of an SRGAN
+run is its least adversarial one, so the model of a GAN run is its final checkpoint (the paper's).
+A ``validate`` with a ``sample`` attribute (``(lr, hr)``: one fixed validation crop, NCHW, LR in [0, 1], HR in
+[-1, 1]; the CLI's has one) gives TensorBoard the same image at every validation, shown as bicubic | SR | HR.
 Checkpoints are sr_models.checkpoint files (method = config.method); the full training state rides in ``extra``.
 """
 
@@ -325,9 +329,22 @@ class Trainer:
         with open(self.output_dir / "log.csv", "a", encoding="utf-8") as log_file:
             log_file.write(f"{self.step},{kind},{time.time():.3f},{pairs}\n")
 
+    def _sample_row(self, lr, hr):
+        """The TensorBoard sample, bicubic | SR | HR in [0, 1]: the validator's fixed validation crop where it has
+        one (the same image every time), else the first crop of the current training batch."""
+        from sr_models.resize import imresize_torch
+
+        sample = getattr(self.validate, "sample", None)
+        if sample is not None:
+            lr, hr = (t.to(self.device) for t in sample)
+        lr, hr = lr[:1].float(), hr[:1].float()
+        sr = self.generator(lr).clamp(-1, 1)
+        bicubic = imresize_torch(lr, self.config.scale).clamp(0, 1)
+        return torch.cat([bicubic, (sr + 1) / 2, (hr + 1) / 2], dim=3)
+
     @torch.no_grad()
     def _validate(self, writer, lr, hr):
-        """Run the caller's validate on rank 0; log metrics and a sample (LR nearest-upscaled | SR | HR)."""
+        """Run the caller's validate on rank 0; log metrics and a sample (bicubic | SR | HR)."""
         metrics = {}
         if self.ctx.is_main:
             self.generator.eval()
@@ -337,18 +354,16 @@ class Trainer:
                 self._log_line("val", metrics)
                 for key, value in metrics.items():
                     writer.add_scalar(f"val/{key}", value, self.step)
-                sr = self.generator(lr[:1].float()).clamp(-1, 1)
-                lr_up = torch.nn.functional.interpolate(lr[:1].float(), scale_factor=self.config.scale)
-                row = torch.cat([lr_up, (sr + 1) / 2, (hr[:1].float() + 1) / 2], dim=3)
-                writer.add_images("samples/lr_sr_hr", row.cpu(), self.step)
+                writer.add_images("samples/bicubic_sr_hr", self._sample_row(lr, hr).cpu(), self.step)
             self.generator.train()
         distributed.barrier(self.ctx)
         return metrics
 
     def _keep_if_best(self, metrics):
-        """On rank 0, write best.pt when the validation metric (psnr, else the first one) beats the best so far."""
+        """On rank 0 of an MSE-stage run, write best.pt when the validation metric (psnr, else the first one) beats
+        the best so far. A GAN-stage run keeps no best.pt: its model is the final checkpoint."""
         key = "psnr" if "psnr" in metrics else next(iter(metrics), None)
-        if not self.ctx.is_main or key is None:
+        if not self.ctx.is_main or key is None or self.config.gan:
             return
         if self.best is None or metrics[key] > self.best["value"]:
             self.best = {"metric": key, "value": metrics[key], "step": self.step}
