@@ -64,6 +64,9 @@ def option_field(option):
         return forms.BooleanField(required=False, initial=option.suggested, **common)
     if option.kind == options.INTEGER:
         return forms.IntegerField(
-            min_value=option.minimum, initial=option.default, required=option.default is not None, **common
+            min_value=option.minimum,
+            initial=option.default,
+            required=False,
+            **common,  # empty: the default
         )
     raise ValueError(f"study option {option.name!r} has an unknown kind {option.kind!r}")

@@ -28,6 +28,14 @@ def new_token():
             return token
 
 
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are read and typed by people
+
+
+def new_code(length=10):
+    """A completion code that people copy without confusion: 10 of 31 letters and digits (about 50 bits)."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
 # --------------------------------------------------------------------------- benchmark side
 
 
@@ -137,8 +145,13 @@ class Study(models.Model):
         DRAFT = "draft"
         PREPARING = "preparing"  # outputs are being made by the task mos_study.prepare_study: no raters yet
         OPEN = "open"
-        CLOSED = "closed"
+        PAUSED = "paused"  # no new raters; raters in a session finish it and get their completion code
+        CLOSED = "closed"  # no new raters; raters in a session finish or are screened out (on_close)
         FAILED = "failed"  # the preparation failed: preparation_error says why
+
+    class OnClose(models.TextChoices):
+        FINISH = "finish", "raters in a session may finish it"
+        SCREEN_OUT = "screen_out", "raters in a session get a screen-out code"
 
     name = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200, blank=True)
@@ -153,6 +166,12 @@ class Study(models.Model):
     calibration_images = models.PositiveIntegerField(default=0)
     repeated_trials = models.PositiveIntegerField(default=0, help_text="trials shown twice per session (test-retest)")
     instructions = models.TextField(blank=True)
+    lease_minutes = models.PositiveIntegerField(
+        default=45, help_text="how long a session holds its images without activity (session time + margin)"
+    )
+    min_view_ms = models.PositiveIntegerField(default=300, help_text="answers sooner after the image are refused")
+    grey_background = models.BooleanField(default=False, help_text="mid-grey page behind the images (BT.500/P.910)")
+    on_close = models.CharField(max_length=20, choices=OnClose.choices, default=OnClose.FINISH)
     config = models.JSONField(default=dict, blank=True)
     preparation_error = models.TextField(blank=True, help_text="why making the study's outputs failed")
     created = models.DateTimeField(auto_now_add=True)
@@ -192,6 +211,8 @@ class Rater(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="raters")
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     participant_id = models.CharField(max_length=200, blank=True, help_text="panel id, e.g. PROLIFIC_PID")
+    panel_study_id = models.CharField(max_length=200, blank=True, help_text="the panel's STUDY_ID")
+    panel_session_id = models.CharField(max_length=200, blank=True, help_text="the panel's SESSION_ID")
     consented_at = models.DateTimeField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -211,9 +232,14 @@ class RatingSession(models.Model):
     rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="sessions")
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="sessions")
     seed = models.BigIntegerField(help_text="seed of this session's random order")
-    completion_code = models.CharField(max_length=64, default=new_token, editable=False)
+    completion_code = models.CharField(max_length=64, default=new_code, editable=False, db_index=True)
+    screen_out_code = models.CharField(max_length=64, default=new_code, editable=False)
     started = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="unrated trials are held until then")
+    last_seen = models.DateTimeField(null=True, blank=True, help_text="the rater's last rating or heartbeat")
+    fast_answers = models.PositiveIntegerField(default=0, help_text="answers refused as faster than min_view_ms")
+    viewing = models.JSONField(default=dict, blank=True, help_text="screen, window, devicePixelRatio, zoom, UA")
 
     def __str__(self):
         return f"session {self.pk} of {self.rater}"

@@ -27,3 +27,18 @@ class RatingConflict(StudyError):
 
 class StudyNotOpen(StudyError):
     status = 409
+
+
+class StudyFull(StudyNotOpen):
+    """No place for a new rater: every stimulus has its ratings given or under way. ``retry_after`` (seconds) is set
+    where live leases of other sessions make it full, so places may come free."""
+
+    def __init__(self, message, retry_after=None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooFast(InvalidRating):
+    """An answer sooner after the image than the study's minimum viewing time."""
+
+    status = 400

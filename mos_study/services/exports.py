@@ -36,6 +36,7 @@ EXPORT_RATING_COLUMNS = (
     "kind",
     "repetition",
     "expected_score",
+    "completion_code",  # the session's code, so that approving a panel's submissions is one lookup
 )
 METRIC_COLUMNS = ["dataset", "image", "method", "psnr_y", "ssim_y"]
 CONTENT_TYPES = {

@@ -2,13 +2,13 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from ..models import Study, Trial
-from .sessions import assigned_counts
+from .sessions import assigned_counts, live_sessions
 
-ACTIVE_WINDOW = timedelta(minutes=15)  # a rater counts as active with a rating (or a start) this recent
+ACTIVE_WINDOW = timedelta(minutes=5)  # "active now": a rating or a heartbeat of the open page this recent
 
 
 def visible_studies(user):
@@ -45,10 +45,9 @@ def study_progress(study, now=None):
         }
         for s in stimuli
     ]
-    sessions = study.sessions.annotate(last_rating=Max("trials__rating__created"))
-    active = sessions.filter(finished__isnull=True).filter(
-        Q(last_rating__gte=now - ACTIVE_WINDOW) | Q(started__gte=now - ACTIVE_WINDOW)
-    )
+    sessions = study.sessions.all()
+    # Active: the rater acted recently (a rating, or the page's heartbeat after input), whatever leases are held.
+    active = sessions.filter(finished__isnull=True, last_seen__gte=now - ACTIVE_WINDOW)
     total = sum(r["ratings"] for r in rows)
     return {
         "rows": rows,
@@ -59,4 +58,5 @@ def study_progress(study, now=None):
         "raters": study.raters.count(),
         "sessions_finished": sessions.filter(finished__isnull=False).count(),
         "active_raters": active.values("rater").distinct().count(),
+        "sessions_under_way": live_sessions(study, now).count(),  # unfinished sessions whose lease is live
     }

@@ -6,12 +6,13 @@ view ``views.rater.submit`` translates its ``RatingReceipt`` or its ``StudyError
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import Rater, Rating, RatingSession, Study, Trial
-from .errors import InvalidRating, RatingConflict, StudyNotOpen, TrialNotFound
+from .errors import InvalidRating, RatingConflict, StudyNotOpen, TooFast, TrialNotFound
 
 SCORE_LABELS = {1: "bad", 2: "poor", 3: "fair", 4: "good", 5: "excellent"}
 MAX_RESPONSE_MS = 10 * 60 * 1000  # longer answers are clamped: the rater was away, not looking for 3 hours
@@ -52,7 +53,8 @@ class RatingReceipt:
 # The rating path in a few statements (BEGIN, these three, COMMIT; one more for a session's last rating), written in
 # SQL because the ORM's query building cost more CPU than the database's work. Table names follow the models.
 TRIAL_TO_RATE = f"""
-    SELECT t.id, t.session_id, s.finished IS NOT NULL, st.status, r.id, r.score
+    SELECT t.id, t.session_id, s.finished IS NOT NULL, st.status, r.id, r.score, st.on_close, st.min_view_ms,
+           st.lease_minutes
     FROM {Trial._meta.db_table} t
     JOIN {RatingSession._meta.db_table} s ON s.id = t.session_id
     JOIN {Rater._meta.db_table} p ON p.id = s.rater_id
@@ -69,7 +71,20 @@ INSERT_RATING = f"""
 SESSION_PROGRESS = f"""
     SELECT count(*), count(r.id) FROM {Trial._meta.db_table} t
     LEFT JOIN {Rating._meta.db_table} r ON r.trial_id = t.id WHERE t.session_id = %s"""
+# Each rating extends the session's lease (services.sessions) and says the rater was active.
+EXTEND_LEASE = f"UPDATE {RatingSession._meta.db_table} SET lease_until = %s, last_seen = %s WHERE id = %s"
+COUNT_FAST_ANSWER = (
+    f"UPDATE {RatingSession._meta.db_table} SET fast_answers = fast_answers + 1, last_seen = %s WHERE id = %s"
+)
 FINISH_SESSION = f"UPDATE {RatingSession._meta.db_table} SET finished = %s WHERE id = %s AND finished IS NULL"
+
+
+def takes_ratings(status, on_close):
+    """Whether a session of a study in this state may still be rated: open, paused (raters in a session finish),
+    or closed where the researcher let them finish."""
+    if status in (Study.Status.OPEN, Study.Status.PAUSED):
+        return True
+    return status == Study.Status.CLOSED and on_close == Study.OnClose.FINISH
 
 
 def rate_trial(rater_token, trial_token, score, response_ms=None):
@@ -92,12 +107,16 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
         row = cursor.fetchone()
         if row is None:
             raise TrialNotFound("no such trial in your session")
-        trial_id, session_id, finished, status, rating_id, stored_score = row
+        trial_id, session_id, finished, status, rating_id, stored_score, on_close, min_view_ms, lease_minutes = row
         created = rating_id is None
-        if created:
-            if status != Study.Status.OPEN:
+        too_fast = created and response_ms is not None and response_ms < min_view_ms
+        if created and not too_fast:
+            if not takes_ratings(status, on_close):
                 raise StudyNotOpen("this study is not open for ratings at the moment")
-            stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+            now = timezone.now()
+            stamp = connection.ops.adapt_datetimefield_value(now)
+            lease = connection.ops.adapt_datetimefield_value(now + timedelta(minutes=lease_minutes))
+            cursor.execute(EXTEND_LEASE, [lease, stamp, session_id])
             cursor.execute(INSERT_RATING, [trial_id, score, response_ms, stamp])
             inserted = cursor.fetchone()
             if inserted is None:  # rated by a request that held the lock while this one read (read committed)
@@ -105,13 +124,20 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
                 (rating_id, stored_score), created = cursor.fetchone(), False
             else:
                 rating_id, stored_score = inserted[0], score
-        if stored_score != score:
+        if too_fast:  # counted on the session (committed), then refused
+            cursor.execute(COUNT_FAST_ANSWER, [connection.ops.adapt_datetimefield_value(timezone.now()), session_id])
+        elif stored_score != score:
             raise RatingConflict(f"this image was already rated {stored_score}; a rating cannot be changed")
         cursor.execute(SESSION_PROGRESS, [session_id])
         total, done = cursor.fetchone()
         if not finished and done == total:
             cursor.execute(FINISH_SESSION, [connection.ops.adapt_datetimefield_value(timezone.now()), session_id])
             finished = True
+    if too_fast:
+        raise TooFast(
+            f"answered {response_ms} ms after the image appeared: please look at each image for at least "
+            f"{min_view_ms} ms before rating it"
+        )
     return RatingReceipt(rating_id, trial_token, score, created, done, total, finished)
 
 

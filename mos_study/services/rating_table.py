@@ -37,6 +37,7 @@ RATING_ROW_FIELDS = (
     "trial__position",
     "response_ms",
     "created",
+    "trial__session__completion_code",
 )
 
 
@@ -62,6 +63,7 @@ def rating_records(study, chunk_size=RATING_CHUNK_SIZE):
         position,
         response_ms,
         created,
+        completion_code,
     ) in ratings.iterator(chunk_size=chunk_size):
         yield {
             "rating_id": pk,
@@ -77,13 +79,14 @@ def rating_records(study, chunk_size=RATING_CHUNK_SIZE):
             "repetition": 1 if kind == Trial.Kind.REPEAT else 0,
             "response_ms": "" if response_ms is None else response_ms,
             "timestamp": created.isoformat(),
+            "completion_code": completion_code,  # the export's ratings.csv, to approve a panel's submissions
         }
 
 
 def rating_rows(study):
     """One dict per stored rating, in the columns of ``mos_study.analysis.ratings`` (``RATING_COLUMNS``)."""
     for record in rating_records(study):
-        del record["rating_id"]
+        del record["rating_id"], record["completion_code"]
         yield record
 
 

@@ -1,24 +1,36 @@
-"""A rater's session: balanced assignment of stimuli, the order of trials, starting and resuming a session.
+"""A rater's session: balanced assignment of stimuli, the order of trials, starting and resuming a session, and
+the lease by which an unfinished session holds its unrated trials.
 
 ``start_session`` locks the study row while it builds a session, so that concurrent raters stay balanced: each
 session takes the stimuli with the fewest ratings assigned so far, in a random order (fixed by the session's seed)
 in which no test image follows itself. ``session_state`` is what the rating page reads.
+
+Leases: a new session holds its trials for ``START_LEASE`` (at most the study's ``lease_minutes``); each rating and
+each heartbeat of the open page extends the lease to ``lease_minutes`` from then. Once a lease has run out the
+session's unrated trials stop counting as under way (``assigned_counts``), so that later raters fill their places;
+a rater who comes back still finishes the session (a stimulus may then get a rating more than its target).
+``availability`` says, before the consent form, whether a new rater can start and, for a study full only because of
+live leases, in how many minutes to try again.
 """
 
+import math
 import random
 import secrets
 from collections import Counter, defaultdict
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from ..models import Rater, RatingSession, Study, Trial
-from .errors import StudyError, StudyNotOpen
+from .errors import StudyError, StudyFull, StudyNotOpen
 
-SESSION_TIMEOUT = timedelta(hours=2)  # unfinished sessions older than this stop holding their unrated trials
+SESSION_TIMEOUT = timedelta(hours=2)  # sessions from before leases (no lease_until) hold their trials this long
+START_LEASE = timedelta(minutes=10)  # a consent that never rates (nor keeps its page open) holds trials this long
+ABANDON_IDLE = timedelta(minutes=10)  # "release abandoned sessions": no rating nor heartbeat for this long
 PARTICIPANT_PARAMS = ("PROLIFIC_PID", "pid")  # URL parameters that carry a panel's participant id
+PANEL_PARAMS = {"panel_study_id": "STUDY_ID", "panel_session_id": "SESSION_ID"}  # Prolific's other URL parameters
 
 
 def lock(model, pk, field):
@@ -41,14 +53,37 @@ def assigned_counts(study, now=None):
     A trial counts when rated, or when its session is finished or still fresh; trials of abandoned sessions
     free their place so that later raters fill it.
     """
-    cutoff = (now or timezone.now()) - SESSION_TIMEOUT
-    counts = dict.fromkeys(study.stimuli.filter(is_calibration=False).values_list("pk", flat=True), 0)
-    live = Trial.objects.filter(session__study=study, kind=Trial.Kind.TRIAL).filter(
-        Q(rating__isnull=False) | Q(session__finished__isnull=False) | Q(session__started__gte=cutoff)
+    return trial_counts(study, held(now or timezone.now()))
+
+
+def held(now):
+    """Trials given or under way: rated, of a finished session, or of a session whose lease is live."""
+    return (
+        Q(rating__isnull=False)
+        | Q(session__finished__isnull=False)
+        | Q(session__lease_until__gte=now)
+        | Q(session__lease_until__isnull=True, session__started__gte=now - SESSION_TIMEOUT)
     )
+
+
+def given(now=None):
+    """Trials that are (or will surely be) rated: leases left out."""
+    return Q(rating__isnull=False) | Q(session__finished__isnull=False)
+
+
+def trial_counts(study, condition):
+    counts = dict.fromkeys(study.stimuli.filter(is_calibration=False).values_list("pk", flat=True), 0)
+    live = Trial.objects.filter(session__study=study, kind=Trial.Kind.TRIAL).filter(condition)
     for row in live.values("stimulus").annotate(n=Count("pk")):
         counts[row["stimulus"]] = row["n"]
     return counts
+
+
+def live_sessions(study, now):
+    """Unfinished sessions whose lease is live (the raters under way)."""
+    return study.sessions.filter(finished__isnull=True).filter(
+        Q(lease_until__gte=now) | Q(lease_until__isnull=True, started__gte=now - SESSION_TIMEOUT)
+    )
 
 
 def choose_stimuli(stimuli, counts, k, rng):
@@ -124,13 +159,46 @@ def plan_session(study, calibration, stimuli, counts, rng):
 
 def check_open(study):
     if study.status == Study.Status.PREPARING:
-        raise StudyNotOpen("this study is being prepared (its images are being made): please come back later")
+        raise StudyNotOpen("This study is being prepared: its images are still being made. Please come back later.")
+    if study.status == Study.Status.PAUSED:
+        raise StudyNotOpen("This study is paused and takes no new participants at the moment. Please try again later.")
+    if study.status == Study.Status.CLOSED:
+        raise StudyNotOpen("This study is closed: it takes no new participants. Thank you for your interest.")
     if study.status != Study.Status.OPEN:
-        raise StudyNotOpen("this study is not open for ratings at the moment")
+        raise StudyNotOpen("This study is not open for ratings at the moment.")
 
 
 def study_is_full(study, counts):
     return bool(counts) and min(counts.values()) >= study.ratings_per_stimulus
+
+
+def check_capacity(study, counts, now):
+    """Raise ``StudyFull`` where every stimulus has its ratings given or under way; where live leases make it full,
+    the error says when the first of them runs out (``retry_after`` seconds)."""
+    if not study_is_full(study, counts):
+        return
+    if study_is_full(study, trial_counts(study, given())):
+        raise StudyFull("This study has collected all the ratings it needs. Thank you for your interest.")
+    first = live_sessions(study, now).aggregate(first=Min("lease_until"))["first"]
+    seconds = max(60, (first - now).total_seconds()) if first else START_LEASE.total_seconds()
+    minutes = math.ceil(seconds / 60)
+    raise StudyFull(
+        f"This study is full at the moment: other participants are rating its images. "
+        f"Please try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        retry_after=int(minutes * 60),
+    )
+
+
+def availability(study, now=None):
+    """None where a new rater can start ``study`` now, else the ``StudyNotOpen`` that says why (shown before the
+    consent form): preparing, paused, closed, full, or full for N more minutes."""
+    now = now or timezone.now()
+    try:
+        check_open(study)
+        check_capacity(study, assigned_counts(study, now=now), now)
+    except StudyNotOpen as error:
+        return error
+    return None
 
 
 def clean_participant_id(value):
@@ -150,31 +218,64 @@ def find_rater(study, participant_id):
     return Rater.objects.filter(study=study, participant_id=participant_id).first()
 
 
-def start_session(study, *, participant_id="", user_agent="", seed=None, now=None):
-    """A new consenting rater with a balanced, randomly ordered session; a known participant id resumes its own."""
+def start_session(study, *, participant_id="", user_agent="", seed=None, now=None, panel=None):
+    """A new consenting rater with a balanced, randomly ordered session; a known participant id resumes its own.
+
+    ``panel``: the panel's other ids, ``{"panel_study_id": ..., "panel_session_id": ...}`` (Prolific's STUDY_ID and
+    SESSION_ID), recorded on the rater.
+    """
     participant_id = clean_participant_id(participant_id)
+    panel = {key: clean_participant_id((panel or {}).get(key)) for key in PANEL_PARAMS}
     with transaction.atomic():
         study = lock_study(study)
-        check_open(study)
         rater = find_rater(study, participant_id)
-        if rater is not None:
-            return current_session(rater)
+        if rater is not None and current_session(rater) is not None:
+            return current_session(rater)  # a known participant resumes, even in a paused or closed study
+        check_open(study)
         stimuli = list(study.stimuli.select_related("output").order_by("pk"))
         trial_stimuli = [s for s in stimuli if not s.is_calibration]
-        counts = assigned_counts(study, now=now)
-        if study_is_full(study, counts):
-            raise StudyNotOpen("this study has collected all the ratings it needs: thank you for your interest")
+        stamp = now or timezone.now()
+        counts = assigned_counts(study, now=stamp)
+        check_capacity(study, counts, stamp)
         rater = Rater.objects.create(
-            study=study, participant_id=participant_id, consented_at=timezone.now(), user_agent=user_agent[:500]
+            study=study,
+            participant_id=participant_id,
+            consented_at=timezone.now(),
+            user_agent=user_agent[:500],
+            **panel,
         )
         seed = secrets.randbits(62) if seed is None else seed
-        session = RatingSession.objects.create(rater=rater, study=study, seed=seed)
+        lease = min(START_LEASE, timedelta(minutes=study.lease_minutes))
+        session = RatingSession.objects.create(
+            rater=rater, study=study, seed=seed, lease_until=stamp + lease, last_seen=stamp
+        )
         calibration = [s for s in stimuli if s.is_calibration]
         plan = plan_session(study, calibration, trial_stimuli, counts, random.Random(seed))
         Trial.objects.bulk_create(
             [Trial(session=session, position=i, stimulus=s, kind=kind) for i, (s, kind) in enumerate(plan)]
         )
     return session
+
+
+def preview_trials(study, seed=None):
+    """A session's trials as ``start_session`` would plan them now, stored nowhere (a researcher's preview): plain
+    dicts with a position token, the stimulus token (its image URL), the size and the calibration label."""
+    stimuli = list(study.stimuli.select_related("output").order_by("pk"))
+    trial_stimuli = [s for s in stimuli if not s.is_calibration]
+    calibration = [s for s in stimuli if s.is_calibration]
+    rng = random.Random(secrets.randbits(62) if seed is None else seed)
+    plan = plan_session(study, calibration, trial_stimuli, assigned_counts(study), rng)
+    return [
+        {
+            "token": f"p{position}",
+            "stimulus": stimulus.token,
+            "position": position,
+            "width": stimulus.output.width,
+            "height": stimulus.output.height,
+            "calibration_score": stimulus.calibration_score if kind == Trial.Kind.CALIBRATION else None,
+        }
+        for position, (stimulus, kind) in enumerate(plan)
+    ]
 
 
 def current_session(rater):
@@ -185,6 +286,63 @@ def current_session(rater):
 def session_of(rater_token):
     """The latest session of the rater with this link token, or None; one query, for the page's state reads."""
     return RatingSession.objects.filter(rater__token=rater_token).order_by("-started", "-pk").first()
+
+
+VIEWING_KEYS = {  # what the page may report of its viewing conditions: name -> kind
+    "screen_width": float,
+    "screen_height": float,
+    "window_width": float,
+    "window_height": float,
+    "device_pixel_ratio": float,
+    "zoom_estimate": float,
+    "user_agent": str,
+    "image_failures": float,
+}
+
+
+def clean_viewing(data):
+    """The known keys of a page's viewing report, numbers finite and text short; anything else is dropped."""
+    cleaned = {}
+    if not isinstance(data, dict):
+        return cleaned
+    for key, kind in VIEWING_KEYS.items():
+        value = data.get(key)
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            cleaned[key] = round(float(value), 3)
+        elif kind is str and isinstance(value, str):
+            cleaned[key] = value[:500]
+    return cleaned
+
+
+def heartbeat(rater_token, viewing=None, now=None):
+    """The open page says its rater is active: extend the lease of the unfinished session to ``lease_minutes``
+    from now and record the viewing conditions reported. Returns the session, or None for an unknown link."""
+    now = now or timezone.now()
+    session = session_of(rater_token)
+    if session is None:
+        return None
+    update = {"last_seen": now}
+    if session.finished is None:
+        update["lease_until"] = now + timedelta(minutes=session.study.lease_minutes)
+    cleaned = clean_viewing(viewing)
+    if cleaned:
+        update["viewing"] = {**session.viewing, **cleaned}
+    RatingSession.objects.filter(pk=session.pk).update(**update)
+    for key, value in update.items():
+        setattr(session, key, value)
+    return session
+
+
+def release_abandoned(study, idle=ABANDON_IDLE, now=None):
+    """End the leases of the study's unfinished sessions idle for ``idle`` (no rating nor heartbeat), so that their
+    unrated trials go to new raters now; returns how many were released. A rater who comes back still finishes."""
+    now = now or timezone.now()
+    idle_since = now - idle
+    abandoned = live_sessions(study, now).filter(
+        Q(last_seen__lt=idle_since) | Q(last_seen__isnull=True, started__lt=idle_since)
+    )
+    ended = now - timedelta(seconds=1)  # a lease is live up to and including lease_until
+    return RatingSession.objects.filter(pk__in=list(abandoned.values_list("pk", flat=True))).update(lease_until=ended)
 
 
 def session_state(session):

@@ -63,6 +63,29 @@ STUDY_OPTIONS = (
         "calibration_images", INTEGER, "test images each shown as NN (score 1) and HR (score 5)", default=0, minimum=0
     ),
     StudyOption("repeated_trials", INTEGER, "trials shown twice per session (test-retest)", default=0, minimum=0),
+    StudyOption(
+        "lease_minutes",
+        INTEGER,
+        "minutes a session holds its images without a rating or heartbeat (the session's time plus a margin); "
+        "abandoned sessions then give them back",
+        default=45,
+        minimum=1,
+    ),
+    StudyOption(
+        "min_view_ms",
+        INTEGER,
+        "minimum viewing time per image in ms: earlier keys are ignored, earlier answers refused (0: none)",
+        default=300,
+        minimum=0,
+        label="Minimum viewing time (ms)",
+    ),
+    StudyOption(
+        "grey_background",
+        FLAG,
+        "show the images on a neutral mid-grey page (BT.500 / P.910 viewing practice)",
+        default=False,
+        label="Mid-grey background",
+    ),
     StudyOption("instructions", LONG_TEXT, "shown to raters before they start", default=""),
     StudyOption("completion_url", URL, "panel page linked beside the completion code", default=""),
     StudyOption("seed", INTEGER, "seed for the choice of calibration images (empty: random)"),
@@ -80,7 +103,8 @@ def check_options(values):
         raise StudyError(f"unknown study options: {', '.join(sorted(unknown))}")
     checked = {}
     for option in STUDY_OPTIONS:
-        value = values.get(option.name, option.default)
+        value = values.get(option.name)
+        value = option.default if value is None else value  # absent or empty (a blank form field): the default
         if option.minimum is not None and value is not None and value < option.minimum:
             bound = "0 or more" if option.minimum == 0 else f"at least {option.minimum}"
             raise StudyError(f"{option.words} must be {bound}, not {value}")

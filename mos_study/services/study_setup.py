@@ -103,9 +103,21 @@ def plan_stimuli(datasets, methods, *, images_per_session, calibration_images, r
     ``StudyError`` when they cannot fill the sessions asked for."""
     outputs = latest_outputs(datasets, needed_methods(methods, calibration_images))
     calibration = choose_calibration(outputs, calibration_images, random.Random(seed))
-    shown = [o for o in outputs if o.method.name in methods]
+    # Calibration content is never a test trial: the images shown as anchors are left out of the rated stimuli.
+    calibration_images_used = {output.image_id for output, _ in calibration}
+    shown = [o for o in outputs if o.method.name in methods and o.image_id not in calibration_images_used]
+    if calibration and not shown:
+        n_images = len({o.image_id for o in outputs})
+        raise StudyError(
+            f"calibration images ({calibration_images}) leave no test image: the datasets have {n_images} images "
+            f"and an image shown for calibration is never rated as a test trial; use at most {n_images - 1} "
+            "calibration images or add a dataset"
+        )
     if images_per_session > len(shown):
-        raise StudyError(f"images per session ({images_per_session}) exceeds the study's {len(shown)} stimuli")
+        left_out = " (calibration images are left out of the test trials)" if calibration else ""
+        raise StudyError(
+            f"images per session ({images_per_session}) exceeds the study's {len(shown)} stimuli{left_out}"
+        )
     if repeated_trials > (images_per_session or len(shown)):
         raise StudyError(f"repeated trials ({repeated_trials}) exceeds the trials in a session")
     return shown, calibration
@@ -164,6 +176,9 @@ def create_study(name, datasets, methods, *, owner=None, data_dir=None, run_miss
         "calibration_images": options["calibration_images"],
         "repeated_trials": options["repeated_trials"],
         "instructions": options["instructions"],
+        "lease_minutes": options["lease_minutes"],
+        "min_view_ms": options["min_view_ms"],
+        "grey_background": bool(options["grey_background"]),
         "config": {"datasets": datasets, "methods": methods, "seed": seed, "completion_url": options["completion_url"]},
     }
     if run_missing and any_outputs_missing(datasets, needed_methods(methods, options["calibration_images"])):

@@ -13,6 +13,7 @@ from tests.conftest import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SCREENSHOT = "/tmp/srmos_rating_page.png"
+MIN_VIEW_MS = 300  # the default minimum viewing time
 
 
 @pytest.fixture
@@ -74,6 +75,7 @@ def rate_with_keyboard(page, scores, reload_after=None, screenshot=False):
         if page.locator("#completion-code").count():
             return rater, pressed, page.locator("#completion-code").text_content().strip()
         check_native_size(page)
+        page.wait_for_timeout(MIN_VIEW_MS + 50)  # keys before the minimum viewing time are ignored
         if screenshot and not pressed:
             page.screenshot(path=SCREENSHOT, full_page=True)
         label = page.locator("#calibration-label")
@@ -115,7 +117,8 @@ def check_native_size(page):
                 document.getElementById('size-warning').hidden]; }"""
     )
     natural_w, natural_h, shown_w, shown_h, ratio, warning_hidden = size
-    assert (shown_w, shown_h) == (natural_w, natural_h) and natural_w > 0 and ratio == 1 and warning_hidden
+    # One image pixel per device pixel: CSS size x devicePixelRatio = natural size.
+    assert (shown_w * ratio, shown_h * ratio) == (natural_w, natural_h) and natural_w > 0 and warning_hidden
 
 
 def png_chunk_types(data):
@@ -135,7 +138,7 @@ def test_two_raters_complete_a_study_in_chromium(study_link, browser, live_serve
     alice.get_by_role("button", name="Start").click()
     first_image = alice.wait_for_selector("#stimulus:visible")
     image_bytes = alice.request.get(live_server.url + first_image.get_attribute("src")).body()
-    assert png_chunk_types(image_bytes) <= {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
+    assert png_chunk_types(image_bytes) <= {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"srMo"}  # srMo: padding only
     # The next image is fetched while the first is on screen, so the next trial follows with no wait.
     alice.wait_for_function("performance.getEntriesByType('resource').filter(e => e.name.includes('/i/')).length >= 2")
     rater_a, pressed_a, code_a = rate_with_keyboard(alice, [2, 4, 3], reload_after=3, screenshot=True)
@@ -179,20 +182,76 @@ def test_two_raters_complete_a_study_in_chromium(study_link, browser, live_serve
     assert researcher.locator("#stat-ratings").text_content() == "8"  # 2 raters x 4 trials (not calibration/repeat)
     assert researcher.locator("#stat-raters").text_content() == "2"
     assert researcher.locator("#stat-finished").text_content() == "2"
-    assert researcher.locator("#progress-table tbody tr").count() == 10
+    assert researcher.locator("#progress-table tbody tr").count() == 8  # 4 test images (1 is calibration) x 2
     researcher.get_by_role("link", name="MOS and confidence intervals").click()
     assert researcher.locator("#mos-table tbody tr").count() == 2  # nn and bicubic on Set5
 
-    # A zoomed page or a window smaller than the image gets a warning (and the image is still not scaled).
+    # A 2x screen shows the image at one image pixel per device pixel (CSS size = natural / 2); a window smaller
+    # than the image gets a warning (and the image is still not scaled).
     carol = browser.new_context(viewport={"width": 300, "height": 300}, device_scale_factor=2).new_page()
     carol.goto(study_link + "?pid=carol")
     carol.get_by_role("checkbox").check()
     carol.get_by_role("button", name="Start").click()
     carol.wait_for_selector("button.score:enabled")
     warning = carol.locator("#size-warning")
-    assert warning.is_visible() and "zoom" in warning.text_content() and "larger" in warning.text_content()
-    natural, shown = carol.evaluate(
+    assert warning.is_visible() and "larger" in warning.text_content()
+    natural, shown, ratio = carol.evaluate(
         "() => { const i = document.getElementById('stimulus');"
-        " return [i.naturalWidth, i.getBoundingClientRect().width]; }"
+        " return [i.naturalWidth, i.getBoundingClientRect().width, window.devicePixelRatio]; }"
     )
-    assert natural == shown
+    assert ratio == 2 and shown * 2 == natural
+    carol_session = RatingSession.objects.get(rater__participant_id="carol")
+    wait_until(lambda: RatingSession.objects.get(pk=carol_session.pk).viewing.get("device_pixel_ratio") == 2)
+    viewing = RatingSession.objects.get(pk=carol_session.pk).viewing
+    assert viewing["window_width"] == 300 and viewing["screen_width"] > 0 and "Chrome" in viewing["user_agent"]
+
+
+def test_fast_keys_are_ignored_visibly(study_link, browser):
+    from mos_study.models import Study
+
+    Study.objects.update(min_view_ms=2000)
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(study_link + "?pid=quick")
+    page.get_by_role("checkbox").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_selector("button.score:enabled")
+    before = page.locator("#progress-text").text_content()
+    page.keyboard.press("1")
+    page.keyboard.press("5")
+    status = page.locator("#status")
+    assert "Too fast" in status.text_content() and status.is_visible()
+    page.wait_for_timeout(300)
+    assert page.locator("#progress-text").text_content() == before and not Rating.objects.exists()
+    page.wait_for_timeout(2000)
+    label = page.locator("#calibration-label")
+    page.keyboard.press(re.search(r"example of (\d)", label.text_content()).group(1))
+    wait_until(lambda: moved_on(page, before))
+    assert Rating.objects.count() == 1 and Rating.objects.get().response_ms >= 2000
+
+
+def test_a_broken_image_cannot_be_rated(study_link, browser):
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    broken = {"requests": 0}
+
+    def break_images(route):
+        broken["requests"] += 1
+        return route.fulfill(status=200, body=b"\x89PNG not really", content_type="image/png")
+
+    page.route("**/i/*", break_images)
+    page.goto(study_link + "?pid=broken")
+    page.get_by_role("checkbox").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_selector("#retry-image", timeout=30_000)  # retried, then reported
+    assert "could not be loaded" in page.locator("#loading").text_content()
+    assert broken["requests"] >= 3
+    assert page.locator("button.score:enabled").count() == 0
+    for key in "12345":
+        page.keyboard.press(key)
+    page.wait_for_timeout(500)
+    assert not Rating.objects.exists()
+    session = RatingSession.objects.get(rater__participant_id="broken")
+    wait_until(lambda: RatingSession.objects.get(pk=session.pk).viewing.get("image_failures", 0) >= 1)
+    # The network comes back: "try again" shows the image and it can be rated.
+    page.unroute("**/i/*")
+    page.click("#retry-image")
+    page.wait_for_selector("button.score:enabled")

@@ -38,6 +38,9 @@ def rate_like_a_panel(study, n_raters=6):
     for k, rating in enumerate(Rating.objects.order_by("pk")):
         Rating.objects.filter(pk=rating.pk).update(created=EPOCH + timedelta(seconds=k))
     RatingSession.objects.update(started=EPOCH, finished=EPOCH + timedelta(hours=1))
+    # Completion codes (exported since issue 13) are random too: pin them.
+    for k, pk in enumerate(RatingSession.objects.order_by("pk").values_list("pk", flat=True)):
+        RatingSession.objects.filter(pk=pk).update(completion_code=f"GOLDEN{k:04d}")
     Rater.objects.update(consented_at=EPOCH)
 
 

@@ -50,7 +50,9 @@ def test_create_study_prints_the_rater_link(settings):
         "https://panel.example/done",
     )
     study = Study.objects.get(name="cmd")
-    assert f"Rater link: https://mos.example.org/s/{study.token}/" in text and "15 stimuli" in text
+    assert (
+        f"Rater link: https://mos.example.org/s/{study.token}/" in text and "9 stimuli" in text
+    )  # 2 calibration images are no test trials: 3 x 3
     assert (study.owner, study.images_per_session, study.ratings_per_stimulus) == (owner, 6, 3)
     assert (study.calibration_images, study.repeated_trials) == (2, 1)
     assert study.stimuli.filter(is_calibration=True).count() == 4

@@ -42,7 +42,8 @@ def image_sequence(session):
 def test_create_study_makes_one_stimulus_per_output_and_nn_hr_calibration(outputs):
     study = make_study(include_hr=True, calibration_images=2, seed=1)
     shown = study.stimuli.filter(is_calibration=False).select_related("output__method")
-    assert Counter(s.output.method.name for s in shown) == {"bicubic": 5, "srgan-vgg54": 5, HR_METHOD: 5}
+    # 5 test images, 2 of them shown for calibration: those are never test trials, so 3 per method.
+    assert Counter(s.output.method.name for s in shown) == {"bicubic": 3, "srgan-vgg54": 3, HR_METHOD: 3}
     calibration = study.stimuli.filter(is_calibration=True).select_related("output__method", "output__image")
     assert sorted((s.output.method.name, s.calibration_score) for s in calibration) == [
         ("hr", 5),
@@ -51,6 +52,7 @@ def test_create_study_makes_one_stimulus_per_output_and_nn_hr_calibration(output
         ("nn", 1),
     ]
     assert len({s.output.image_id for s in calibration}) == 2  # each chosen image shown as NN and as HR
+    assert not {s.output.image_id for s in calibration} & {s.output.image_id for s in shown}
     assert study.status == Study.Status.OPEN and study.config["methods"] == ["bicubic", "srgan-vgg54", "hr"]
 
 
@@ -99,6 +101,12 @@ def test_balance_counts_live_sessions_and_frees_abandoned_ones(outputs):
     rated = list(first.trials.all()[:2])
     for trial in rated:
         submit_rating(first.rater, trial.token, 4)
+    RatingSession.objects.update(lease_until=timezone.now() - timedelta(minutes=1))
+    counts = assigned_counts(study)
+    assert sorted(counts.values()) == [0] * 8 + [1, 1]
+    # Sessions from before leases (no lease_until) hold their trials for SESSION_TIMEOUT after the start.
+    RatingSession.objects.update(lease_until=None, started=timezone.now() - SESSION_TIMEOUT + timedelta(minutes=1))
+    assert sorted(assigned_counts(study).values()) == [1] * 10
     RatingSession.objects.update(started=timezone.now() - SESSION_TIMEOUT - timedelta(minutes=1))
     counts = assigned_counts(study)
     assert sorted(counts.values()) == [0] * 8 + [1, 1]
@@ -116,11 +124,11 @@ def test_each_session_has_its_own_order_fixed_by_its_seed(outputs):
 
 def test_the_same_image_never_appears_twice_in_a_row(outputs):
     study = make_study(
-        methods=("nn", "bicubic", "srgan-vgg54", "hr"), calibration_images=3, repeated_trials=4, ratings_per_stimulus=99
+        methods=("nn", "bicubic", "srgan-vgg54", "hr"), calibration_images=2, repeated_trials=4, ratings_per_stimulus=99
     )
     for seed in range(30):
         sequence = image_sequence(start_session(study, seed=seed))
-        assert len(sequence) == 6 + 20 + 4
+        assert len(sequence) == 4 + 12 + 4  # 2 of the 5 images are calibration: 3 images x 4 methods are trials
         assert all(a != b for a, b in zip(sequence, sequence[1:])), (seed, sequence)
 
 
@@ -163,7 +171,7 @@ def test_a_full_or_closed_study_starts_no_session(outputs):
         start_session(study)
     study.status = Study.Status.CLOSED
     study.save()
-    with pytest.raises(StudyNotOpen, match="not open"):
+    with pytest.raises(StudyNotOpen, match="closed"):
         start_session(study)
 
 

@@ -61,10 +61,13 @@ def test_the_study_link_resumes_the_same_rater_from_the_cookie(client, study):
 
 
 @pytest.mark.parametrize("param", ["PROLIFIC_PID", "pid"])
-def test_a_participant_id_resumes_the_same_session_in_another_browser(study, param):
-    first = start(Client(), study, f"?{param}=abc123")
+def test_a_participant_id_resumes_the_same_session_only_with_the_panels_session_id(study, param):
+    """Issue 14 #14: another browser resumes only with the panel's SESSION_ID the rater started with."""
+    first = start(Client(), study, f"?{param}=abc123&SESSION_ID=s-1")
     assert first.participant_id == "abc123"
-    other_browser = Client().get(reverse("mos_study:start", args=[study.token]) + f"?{param}=abc123")
+    url = reverse("mos_study:start", args=[study.token])
+    assert Client().get(url + f"?{param}=abc123").status_code == 403  # the panel id alone opens nothing
+    other_browser = Client().get(url + f"?{param}=abc123&SESSION_ID=s-1")
     assert other_browser["Location"] == reverse("mos_study:rate", args=[first.token])
     assert RatingSession.objects.count() == 1
 
@@ -80,12 +83,22 @@ def test_state_lists_unrated_trials_with_opaque_image_urls(client, study):
     assert state(client, rater)["done"] == 1 and len(state(client, rater)["trials"]) == 4
 
 
-def test_image_view_streams_the_png_and_names_nothing(client, study, tmp_path):
+def test_image_view_serves_the_png_padded_and_names_nothing(client, study, tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
     rater = start(client, study)
     trial = rater.sessions.get().trials.select_related("stimulus__output").first()
     response = client.get(reverse("mos_study:image", args=[trial.token]))
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
-    assert b"".join(response.streaming_content) == (tmp_path / trial.stimulus.output.file).read_bytes()
+    stored = (tmp_path / trial.stimulus.output.file).read_bytes()
+    assert int(response["Content-Length"]) == len(response.content) > len(stored)  # padded, and says so honestly
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(response.content))), np.asarray(Image.open(io.BytesIO(stored)))
+    )
+    assert client.get(reverse("mos_study:image", args=[trial.token])).content == response.content  # stable per trial
     assert "Content-Disposition" not in response
     assert "private" in response["Cache-Control"] and "max-age=86400" in response["Cache-Control"]
     assert client.get("/i/not-a-token.png").status_code == 404
@@ -145,17 +158,39 @@ def test_a_trial_of_another_raters_session_is_404(study):
     assert not Rating.objects.exists()
 
 
-def test_a_closed_study_refuses_ratings_and_new_raters(client, study):
+def test_a_study_closed_with_screen_out_refuses_ratings_and_new_raters(client, study):
     rater = start(client, study)
     trials = list(rater.sessions.get().trials.all())
     post_rating(client, rater, trials[0], 5)
-    Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED, on_close=Study.OnClose.SCREEN_OUT)
     response = post_rating(client, rater, trials[1], 3)
     assert response.status_code == 409 and response.json()["error"] == "study_not_open"
     assert post_rating(client, rater, trials[0], 5).status_code == 200  # a replay still gets its acknowledgement
     newcomer = Client().get(reverse("mos_study:start", args=[study.token]))
-    assert newcomer.status_code == 409 and b"not open" in newcomer.content
+    assert newcomer.status_code == 409 and b"closed" in newcomer.content and b'name="consent"' not in newcomer.content
     assert Rating.objects.count() == 1
+    page = client.get(reverse("mos_study:rate", args=[rater.token]))  # the rater gets a screen-out code, not stuck
+    session = rater.sessions.get()
+    assert session.screen_out_code.encode() in page.content and session.completion_code.encode() not in page.content
+
+
+@pytest.mark.parametrize("status", [Study.Status.CLOSED, Study.Status.PAUSED])
+def test_closing_or_pausing_lets_a_rater_in_a_session_finish(client, study, status):
+    rater = start(client, study)
+    trials = list(rater.sessions.get().trials.all())
+    post_rating(client, rater, trials[0], 5)
+    Study.objects.filter(pk=study.pk).update(status=status)  # closed: on_close is "finish" by default
+    newcomer = Client().get(reverse("mos_study:start", args=[study.token]))
+    word = b"closed" if status == Study.Status.CLOSED else b"paused"
+    assert newcomer.status_code == 409 and word in newcomer.content and b'name="consent"' not in newcomer.content
+    again = client.get(reverse("mos_study:start", args=[study.token]))  # the rater in a session resumes
+    assert again.status_code == 302
+    for trial in trials[1:]:
+        assert post_rating(client, rater, trial, 3).status_code == 201
+    session = rater.sessions.get()
+    assert session.finished is not None
+    page = client.get(reverse("mos_study:rate", args=[rater.token]))
+    assert session.completion_code.encode() in page.content
 
 
 def test_a_finished_session_shows_its_code_and_accepts_no_new_score(client, study):
@@ -325,6 +360,11 @@ def test_admin_shows_a_staff_researcher_only_their_studies_and_closes_them(clien
     client.post(
         reverse("admin:mos_study_study_changelist"),
         {"action": "close_studies", "_selected_action": [study.pk, other.pk]},
+    )
+    assert Study.objects.get(pk=study.pk).status == Study.Status.OPEN  # first a confirmation page
+    client.post(
+        reverse("admin:mos_study_study_changelist"),
+        {"action": "close_studies", "_selected_action": [study.pk, other.pk], "confirm": "yes"},
     )
     assert Study.objects.get(pk=study.pk).status == Study.Status.CLOSED
     assert Study.objects.get(pk=other.pk).status == Study.Status.OPEN  # not theirs: untouched

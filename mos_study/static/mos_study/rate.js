@@ -1,5 +1,9 @@
-// The rating page: one image at native size, scores by buttons or keys 1-5, the next image preloaded.
-// A rating counts only once the server acknowledged it; failed POSTs are retried, so nothing rated is lost.
+// The rating page: one image at one image pixel per device pixel, scores by buttons or keys 1-5, the next image
+// preloaded. A rating counts only once the server acknowledged it; failed POSTs are retried, so nothing rated is lost.
+// Buttons and keys work only once the image has been decoded and is on screen, and not before the study's minimum
+// viewing time (earlier keys are ignored, and the page says so). An image that fails to load is retried, then
+// reported (to the rater and the server), never rated. A heartbeat keeps the session's lease while the rater acts
+// and reports the viewing conditions (screen, window, devicePixelRatio, zoom estimate, user agent).
 (function () {
   "use strict";
 
@@ -11,6 +15,7 @@
   const statusLine = document.getElementById("status");
   const sizeWarning = document.getElementById("size-warning");
   const calibrationLabel = document.getElementById("calibration-label");
+  const buttonBox = document.getElementById("buttons");
 
   let trials = [];      // unrated trials, in session order
   let current = 0;      // index into trials
@@ -18,6 +23,12 @@
   let total = 0;
   let shownAt = null;   // performance.now() when the current image appeared; null while none is shown
   let sending = false;
+  let imageFailures = 0;
+  let lastActivity = performance.now();
+  let lastHeartbeat = -Infinity;
+  const minViewMs = Number(config.minViewMs) || 0;
+  const IMAGE_ATTEMPTS = 3;
+  const HEARTBEAT_MS = 60000;
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -58,18 +69,81 @@
     document.getElementById("progress-text").textContent = `Image ${Math.min(done + 1, total)} of ${total}`;
   }
 
-  // The image must be shown 1:1: warn when the window is too small or the page is zoomed.
-  function checkFit() {
+  // One image pixel per device pixel: the CSS size is the natural size divided by devicePixelRatio (which also
+  // follows the browser zoom), so a 2x screen or 150 % zoom shows the image unscaled. Warn when it does not fit.
+  function fitImage() {
     const trial = trials[current];
-    const problems = [];
-    if (window.devicePixelRatio !== 1) {
-      problems.push("set your browser zoom to 100% (Ctrl+0) or use a screen without scaling");
+    if (!trial) {
+      return;
     }
-    if (trial && (window.innerWidth < trial.width + 16 || window.innerHeight < trial.height + 160)) {
-      problems.push(`make the window larger (the image is ${trial.width}×${trial.height} pixels)`);
+    const ratio = window.devicePixelRatio || 1;
+    const cssWidth = trial.width / ratio;
+    const cssHeight = trial.height / ratio;
+    img.width = trial.width;   // the attributes keep the natural size; the CSS size maps it 1:1 to device pixels
+    img.height = trial.height;
+    img.style.width = cssWidth + "px";
+    img.style.height = cssHeight + "px";
+    const tooSmall = window.innerWidth < cssWidth + 16 || window.innerHeight < cssHeight + 160;
+    sizeWarning.hidden = !tooSmall;
+    sizeWarning.textContent = tooSmall
+      ? "To see the whole image at its true size, please make the window larger (or use a larger screen)."
+      : "";
+  }
+
+  function viewing() {
+    const ratio = window.devicePixelRatio || 1;
+    return {
+      screen_width: window.screen.width,
+      screen_height: window.screen.height,
+      window_width: window.innerWidth,
+      window_height: window.innerHeight,
+      device_pixel_ratio: ratio,
+      // Desktop browsers: outer/inner width grows with the page zoom (absent in some mobile and headless ones).
+      zoom_estimate: window.outerWidth > 0 ? window.outerWidth / window.innerWidth : ratio,
+      user_agent: navigator.userAgent,
+      image_failures: imageFailures,
+    };
+  }
+
+  // The lease of the session is kept only while the rater acts: a heartbeat at most every minute after activity.
+  function heartbeat(force) {
+    const now = performance.now();
+    if (!config.heartbeatUrl) {
+      return;  // a researcher's preview: no session, no lease
     }
-    sizeWarning.hidden = problems.length === 0;
-    sizeWarning.textContent = problems.length ? "To see the image at its true size, please " + problems.join(" and ") + "." : "";
+    if (!force && (now - lastHeartbeat < HEARTBEAT_MS || now - lastActivity > HEARTBEAT_MS)) {
+      return;
+    }
+    lastHeartbeat = now;
+    fetch(config.heartbeatUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken },
+      body: JSON.stringify({ viewing: viewing() }),
+    }).catch(() => {});  // a lost heartbeat costs nothing: the next rating extends the lease too
+  }
+
+  function activity() {
+    lastActivity = performance.now();
+  }
+
+  // A short visible notice that a key or click was ignored.
+  function ignored(message) {
+    statusLine.textContent = message;
+    statusLine.classList.remove("flash");
+    void statusLine.offsetWidth;  // restart the animation
+    statusLine.classList.add("flash");
+  }
+
+  async function loadImage(trial, attempt) {
+    const url = attempt ? `${trial.image}?attempt=${attempt}` : trial.image;
+    img.src = url;
+    try {
+      await img.decode();
+    } catch (error) {
+      // decode() rejects for broken images (and in a few browsers for other reasons): trust only complete pixels
+    }
+    return img.complete && img.naturalWidth === trial.width && img.naturalHeight === trial.height;
   }
 
   function preload(index) {
@@ -98,30 +172,63 @@
     });
     img.hidden = true;
     loading.hidden = false;
-    img.width = trial.width;   // native size: no scaling by the page
-    img.height = trial.height;
-    img.src = trial.image;
-    checkFit();
-    try {
-      await img.decode();
-    } catch (error) {
-      await new Promise((resolve) => { img.onload = resolve; img.onerror = resolve; });
+    loading.textContent = "Loading…";
+    fitImage();
+    let loaded = false;
+    for (let attempt = 0; attempt < IMAGE_ATTEMPTS && !loaded; attempt++) {
+      if (attempt) {
+        statusLine.textContent = "The image did not load, trying again…";
+        await sleep(500 * 2 ** attempt);
+      }
+      loaded = await loadImage(trial, attempt);
+      if (current !== index) {
+        return;
+      }
     }
-    if (current !== index) {
+    if (!loaded) {
+      // Reported, never rated: the buttons stay disabled until the rater retries and the image loads.
+      imageFailures += 1;
+      heartbeat(true);
+      statusLine.textContent = "";
+      loading.textContent = "This image could not be loaded, so it cannot be rated. Check your connection, then ";
+      const retry = document.createElement("button");
+      retry.type = "button";
+      retry.id = "retry-image";
+      retry.className = "link";
+      retry.textContent = "try again";
+      retry.addEventListener("click", () => show(index));
+      loading.appendChild(retry);
+      loading.appendChild(document.createTextNode("."));
       return;
     }
     loading.hidden = true;
     img.hidden = false;
     requestAnimationFrame(() => {
+      if (current !== index) {
+        return;
+      }
       shownAt = performance.now();
       setButtons(true);
       statusLine.textContent = "";
+      buttonBox.classList.toggle("waiting", minViewMs > 0);
+      if (minViewMs > 0) {
+        setTimeout(() => { if (current === index) { buttonBox.classList.remove("waiting"); } }, minViewMs);
+      }
     });
     preload(current + 1);
   }
 
   async function rate(score) {
-    if (sending || shownAt === null) {
+    activity();
+    if (sending) {
+      return;
+    }
+    if (shownAt === null) {
+      ignored("Please wait until the image is shown.");
+      return;
+    }
+    if (performance.now() - shownAt < minViewMs) {
+      ignored("Too fast: please look at the image a little longer before you rate it.");
       return;
     }
     sending = true;
@@ -165,7 +272,11 @@
       rate(Number(event.key));
     }
   });
-  window.addEventListener("resize", checkFit);
+  window.addEventListener("resize", fitImage);  // zooming changes devicePixelRatio and fires resize
+  ["pointerdown", "pointermove", "keydown", "touchstart", "scroll"].forEach((name) => {
+    window.addEventListener(name, activity, { passive: true });
+  });
+  setInterval(() => heartbeat(false), 15000);
 
   async function start() {
     const response = await fetchRetrying(config.stateUrl, { headers: { "Accept": "application/json" } });
@@ -173,6 +284,7 @@
     trials = state.trials;
     total = state.total;
     done = state.done;
+    heartbeat(true);  // the viewing conditions, and the lease
     show(0);
   }
 
