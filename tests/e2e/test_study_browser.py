@@ -255,3 +255,43 @@ def test_a_broken_image_cannot_be_rated(study_link, browser):
     page.unroute("**/i/*")
     page.click("#retry-image")
     page.wait_for_selector("button.score:enabled")
+
+
+SCREENSHOT_VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 3,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
+
+
+@pytest.mark.parametrize("device", sorted(SCREENSHOT_VIEWPORTS))
+def test_rater_steps_screenshots(study_link, browser, device, tmp_path):
+    """What raters see at each step, on a desktop and a phone; scripts/rater_screenshots.sh writes them to docs/img
+    (SRMOS_SCREENSHOT_DIR), else they go to a temporary folder."""
+    import os
+    from pathlib import Path
+
+    folder = Path(os.environ.get("SRMOS_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page = browser.new_context(**SCREENSHOT_VIEWPORTS[device]).new_page()
+    page.goto(study_link + f"?pid=shot-{device}")
+    page.screenshot(path=folder / f"rater-1-consent-{device}.png", full_page=True)
+    page.get_by_role("checkbox").check()
+    page.get_by_role("button", name="Start").click()
+    shots = {0: "2-calibration", 2: "3-trial"}
+    for step in range(7):
+        page.wait_for_selector("button.score:enabled", timeout=30_000)
+        page.wait_for_timeout(MIN_VIEW_MS + 50)
+        if step in shots:
+            page.screenshot(path=folder / f"rater-{shots[step]}-{device}.png", full_page=True)
+        label = page.locator("#calibration-label")
+        score = re.search(r"example of (\d)", label.text_content()).group(1) if label.is_visible() else "3"
+        before = page.locator("#progress-text").text_content()
+        page.keyboard.press(score)
+        wait_until(lambda: moved_on(page, before))
+    page.wait_for_selector("#completion-code")
+    page.screenshot(path=folder / f"rater-4-done-{device}.png", full_page=True)
