@@ -6,36 +6,37 @@ from django.utils.html import format_html
 from sr_models.errors import SRMOSError
 
 from . import models
+from .admin_scope import VisibleOnly
 from .forms import CreateStudyForm
 from .services import progress, study_setup
 
 
 @admin.register(models.Method)
-class MethodAdmin(admin.ModelAdmin):
+class MethodAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["name", "kind", "created"]
     list_filter = ["kind"]
 
 
 @admin.register(models.TestImage)
-class TestImageAdmin(admin.ModelAdmin):
+class TestImageAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["dataset", "name", "width", "height"]
     list_filter = ["dataset"]
 
 
 @admin.register(models.Output)
-class OutputAdmin(admin.ModelAdmin):
+class OutputAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["method", "image", "sha256", "created"]
     list_filter = ["method", "image__dataset"]
 
 
 @admin.register(models.BenchmarkRun)
-class BenchmarkRunAdmin(admin.ModelAdmin):
+class BenchmarkRunAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["pk", "status", "started", "finished"]
     list_filter = ["status"]
 
 
 @admin.register(models.Metric)
-class MetricAdmin(admin.ModelAdmin):
+class MetricAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["output", "y_convention", "crop_border", "psnr_y", "ssim_y"]
 
 
@@ -55,7 +56,7 @@ class StimulusInline(admin.TabularInline):
 
 
 @admin.register(models.Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["name", "title", "status", "owner", "ratings_per_stimulus", "created", "dashboard_link"]
     list_filter = ["status"]
     search_fields = ["name", "title"]
@@ -140,14 +141,14 @@ class StudyAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Stimulus)
-class StimulusAdmin(admin.ModelAdmin):
+class StimulusAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["study", "output", "is_calibration", "calibration_score"]
     list_filter = ["study", "is_calibration", "output__method"]
     readonly_fields = ["token"]
 
 
 @admin.register(models.Rater)
-class RaterAdmin(admin.ModelAdmin):
+class RaterAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["__str__", "study", "participant_id", "consented_at", "created"]
     list_filter = ["study"]
     search_fields = ["participant_id"]
@@ -155,14 +156,14 @@ class RaterAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.RatingSession)
-class RatingSessionAdmin(admin.ModelAdmin):
+class RatingSessionAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["pk", "rater", "study", "started", "finished"]
     list_filter = ["study"]
     readonly_fields = ["completion_code", "seed"]
 
 
 @admin.register(models.Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["trial", "score", "response_ms", "created"]
     list_filter = ["trial__session__study", "score"]
 

@@ -51,6 +51,11 @@ class Method(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.BUILTIN)
     description = models.TextField(blank=True)
     plugin_path = models.CharField(max_length=300, blank=True, help_text="module:callable for plugin methods")
+    # Who uploaded it (the dashboard's upload sets it); only they may upload outputs under this name again. Methods
+    # made by commands (built-in, imported by the operator) have none.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="methods"
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
 
 from .http import json_error
 
@@ -149,3 +150,97 @@ def rate_limit(scope, *, token_kwarg=None, token_of=None, methods=("POST",)):
         return wrapped
 
     return decorator
+
+
+# --------------------------------------------------------------------------- login throttling
+
+LOGIN_REFUSED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Too many failed logins</title></head>
+<body><h1>Too many failed logins</h1><p>Too many wrong passwords {where}: try again in {seconds} s.</p></body></html>
+"""
+
+
+def login_identities(request):
+    username = str(request.POST.get("username", "")).strip().lower()[:150]
+    return {"ip": client_ip(request), "token": username}
+
+
+def login_counters(request, limits, now):
+    """``(kind, count, seconds, window, cache key)`` of each failed-login counter that applies to this request."""
+    counters = []
+    for kind, identity in login_identities(request).items():
+        limit = parse_rate(limits.get(kind))
+        if limit is None or not identity:
+            continue
+        count, seconds = limit
+        window = int(now // seconds)
+        digest = hashlib.sha256(str(identity).encode()).hexdigest()[:32]
+        counters.append((kind, count, seconds, window, f"srmos:rl:login:{kind}:{digest}:{window}"))
+    return counters
+
+
+def throttle_login(view):
+    """Wrap a login view: after ``SRMOS_RATE_LIMITS["login"]`` failed attempts per account (``token``) or per
+    address (``ip``) in a window, a login POST is answered 429 without the password being checked (no CPU spent on
+    hashing), until the window ends. Only failures count: a login that succeeds is never held back by its own
+    attempts. A cache outage lets logins through (logged), as the other limits do."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        now = time.time()
+        counters = login_counters(request, settings.SRMOS_RATE_LIMITS.get("login", {}), now)
+        try:
+            used = caches["default"].get_many([key for *_, key in counters]) if counters else {}
+        except Exception:  # noqa: BLE001 -- fail open, loudly, like the other limits
+            logger.exception("login throttle: cache unavailable, attempt allowed")
+            return view(request, *args, **kwargs)
+        for kind, count, seconds, window, key in counters:
+            if int(used.get(key) or 0) >= count:
+                retry_after = max(1, math.ceil((window + 1) * seconds - now))
+                where = "for this account" if kind == "token" else "from this address"
+                response = HttpResponse(LOGIN_REFUSED_PAGE.format(where=where, seconds=retry_after), status=429)
+                response["Retry-After"] = str(retry_after)
+                return response
+        response = view(request, *args, **kwargs)
+        failed = response.status_code == 200 and not request.user.is_authenticated  # the form again, with its error
+        if failed and counters:
+            try:
+                counts = increment([(key, seconds + 1) for _, _, seconds, _, key in counters])
+            except Exception:  # noqa: BLE001
+                logger.exception("login throttle: cache unavailable, failure not counted")
+            else:
+                for (kind, count, seconds, _, _), n in zip(counters, counts):
+                    if n == count:
+                        logger.warning("login throttle: %s failed logins %s per %ss", count, KEY_WORDS[kind], seconds)
+        return response
+
+    return wrapped
+
+
+# --------------------------------------------------------------------------- consent (new raters) per address
+
+CONSENT_REFUSED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Too many new sessions</title></head>
+<body><h1>Too many new sessions from this address</h1><p>At most {count} new raters per {period} may start from one
+network address. Try again in {seconds} s. (Running a lab session behind one address? The study's operator can raise
+this limit.)</p></body></html>
+"""
+
+
+def consent_limited(request):
+    """None, or the 429 page when this address has started ``SRMOS_RATE_LIMITS["consent"]["ip"]`` new raters in the
+    current window (sessions that never rate would otherwise reserve a study's images). Counted per consent given."""
+    limits = settings.SRMOS_RATE_LIMITS.get("consent", {})
+    refused = hits("consent", {"ip": client_ip(request)}, limits)
+    if not refused:
+        return None
+    kind, retry_after = refused
+    count, seconds = parse_rate(limits[kind])
+    page = CONSENT_REFUSED_PAGE.format(
+        count=count, period=PERIOD_WORDS.get(seconds, f"{seconds} s"), seconds=retry_after
+    )
+    response = HttpResponse(page, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response

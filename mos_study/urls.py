@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.views.generic import RedirectView
 
+from .security import throttle_login
 from .views import dashboard, rater, results, stimuli, uploads
 
 app_name = "mos_study"
@@ -25,8 +26,10 @@ urlpatterns = [
     path("dashboard/<int:pk>/mos.svg", results.mos_svg, name="mos_svg"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            template_name="mos_study/login.html", next_page=reverse_lazy("mos_study:dashboard")
+        throttle_login(
+            auth_views.LoginView.as_view(
+                template_name="mos_study/login.html", next_page=reverse_lazy("mos_study:dashboard")
+            )
         ),
         name="login",
     ),

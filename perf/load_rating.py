@@ -6,10 +6,12 @@
 Each rater opens the study link with its own participant id, consents, reads its session state, then all raters
 (started together) rate every trial, one rating per --interval-ms each (0: as fast as the server answers),
 retrying a failed POST as the rating page does.
-Prints ratings/s, median and p99 latency of the rating request, the CPU per rating of the server, PostgreSQL and this
-client over the rating phase, and the ratings stored against those acknowledged: counted by the server per session
-(``/r/<token>/state/``, read once every rater has finished), and with a researcher login also from the ratings export,
-where lost and duplicated ratings are matched one by one. Bounded in raters, ratings and time; loopback only.
+Prints ratings/s, median and p99 latency of the rating request, the CPU per rating of the server and this client over
+the rating phase (not PostgreSQL's: summing its processes on a shared machine counted other users' backends, and
+backends that ended during the run made the figure negative), and the ratings stored against those acknowledged:
+counted by the server per session (``/r/<token>/state/``, read once every rater has finished), and with a researcher
+login also from the ratings export, where lost and duplicated ratings are matched one by one. Bounded in raters,
+ratings and time; loopback only.
 Exit status 1 when a rating was lost, doubled, or never acknowledged.
 """
 
@@ -353,7 +355,7 @@ def processes():
 
 
 def cpu_snapshot(server_pid=None):
-    """CPU seconds used so far by the machine, the server (a pid and its children), PostgreSQL and this process.
+    """CPU seconds used so far by the machine, the server (a pid and its children) and this process.
 
     Where the rating path's CPU goes, and how busy other work kept the machine (it may be shared), on Linux.
     """
@@ -364,7 +366,6 @@ def cpu_snapshot(server_pid=None):
         return snapshot
     snapshot["machine_busy"] = (sum(jiffies[:8]) - jiffies[3] - jiffies[4]) / CLOCK_TICKS
     table = processes()
-    snapshot["postgres"] = sum(process_cpu_seconds(pid) for pid, (name, _) in table.items() if name == "postgres")
     if server_pid:
         workers = {pid for pid, (_, parent) in table.items() if parent == server_pid}
         snapshot["server"] = process_cpu_seconds(server_pid, reaped_children=True) + sum(
@@ -382,12 +383,12 @@ def cpu_figures(before, after, ratings):
         "cores": os.cpu_count(),
         "machine_busy_pct": round(100 * (after["machine_busy"] - before["machine_busy"]) / (wall * os.cpu_count()), 1),
     }
-    for part in ("server", "postgres", "self"):
+    for part in ("server", "self"):
         if part in before:
             figures[f"cpu_ms_per_rating_{part}"] = round(1000 * (after[part] - before[part]) / ratings, 2)
     if "cpu_ms_per_rating_server" in figures:
-        # The rating path's own ceiling on this machine if nothing else ran: cores / CPU per rating.
-        per_rating = figures["cpu_ms_per_rating_server"] + figures["cpu_ms_per_rating_postgres"]
+        # The web server's own ceiling on this machine if nothing else ran (the database not counted).
+        per_rating = figures["cpu_ms_per_rating_server"]
         figures["ceiling_ratings_per_s"] = round(1000 * os.cpu_count() / per_rating, 1) if per_rating else None
     return figures
 
@@ -456,9 +457,9 @@ def print_summary(s):
         line = f"CPU while rating: machine {s['machine_busy_pct']} % busy of {s['cores']} cores"
         if "cpu_ms_per_rating_server" in s:
             line += (
-                f"; per rating: server {s['cpu_ms_per_rating_server']} ms, PostgreSQL (all its processes) "
-                f"{s['cpu_ms_per_rating_postgres']} ms, this load generator {s['cpu_ms_per_rating_self']} ms"
-                f" -> the machine's ceiling for server + database alone: {s['ceiling_ratings_per_s']} ratings/s"
+                f"; per rating: server {s['cpu_ms_per_rating_server']} ms, "
+                f"this load generator {s['cpu_ms_per_rating_self']} ms"
+                f" -> the machine's ceiling for the web server alone: {s['ceiling_ratings_per_s']} ratings/s"
             )
         print(line)
     stored = f"{s['stored_by_state']} (per session state)"

@@ -92,9 +92,13 @@ def import_and_record(
     progress=True,
     crop_border=None,
     description="",
+    owner=None,
 ):
     """Bring in an external model's x4 outputs (``benchmarks.runner.import_outputs``) as method ``name``, record
-    them like a built-in method's (``Method.kind`` external) and return the ``BenchmarkRun`` of the import."""
+    them like a built-in method's (``Method.kind`` external) and return the ``BenchmarkRun`` of the import.
+
+    With ``owner`` (a researcher's upload) the method is theirs: a new one gets them as owner, and a method that
+    exists and is not theirs is refused (``MethodNotYours``) before anything is written."""
     from benchmarks.runner import import_outputs
     from sr_models.datasets import get_dataset
 
@@ -106,6 +110,7 @@ def import_and_record(
             f"method {name!r} is already recorded as {existing.get_kind_display()}; "
             f"import the outputs under another name"
         )
+    check_owner(name, owner)
     run = start_run([str(dataset)], [name], output_dir, y_convention, crop_border)
     with failures_recorded(run):
         rows = import_outputs(
@@ -123,8 +128,27 @@ def import_and_record(
         record_rows(
             run, rows, output_dir, hr_paths, crop_border=int(rows[0]["crop_border"]), descriptions={name: description}
         )
+    if owner is not None:
+        Method.objects.filter(name=name, owner__isnull=True).update(owner=owner)
     run.rows = rows
     return run
+
+
+class MethodNotYours(RecordError):
+    """A researcher uploading under the name of a method that belongs to someone else."""
+
+
+def check_owner(name, owner):
+    """Raise ``MethodNotYours`` when ``owner`` (a researcher uploading) may not add outputs under ``name``."""
+    if owner is None:
+        return
+    existing = Method.objects.filter(name=name).first()
+    if existing is None or existing.owner_id == owner.pk or (existing.owner_id is None and owner.is_superuser):
+        return
+    raise MethodNotYours(
+        f"method {name!r} belongs to another researcher (or was imported by the operator): "
+        f"upload your outputs under another name"
+    )
 
 
 def start_run(datasets, methods, output_dir, y_convention, crop_border):

@@ -1,5 +1,7 @@
 """The rater's side: /s/<study token>/ (consent), /r/<rater token>/ (rating page, its state and its POSTs)."""
 
+import secrets
+
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -8,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from ..forms import ConsentForm
 from ..models import Rater, Study
-from ..security import rate_limit
+from ..security import consent_limited, rate_limit
 from ..services import rating, sessions
 from ..services.errors import StudyError
 from .common import read_json, study_error_response
@@ -30,12 +32,29 @@ def remember(request, rater):
 
 
 def known_rater(request, study, participant_id):
-    """The rater this browser or this panel participant id already is for ``study``."""
+    """The rater this browser or this panel participant id already is for ``study``.
+
+    A known panel id alone resumes nothing (anyone can type one): the browser must hold the rater in its cookie
+    session, or the request must carry the panel's own second identifier (Prolific's ``SESSION_ID``) that the rater
+    started with. Otherwise ``PanelIdTaken`` (403)."""
+    remembered = request.session.get(SESSION_KEY, {}).get(study.token)
     rater = sessions.find_rater(study, participant_id)
-    if rater is None and not participant_id:
-        token = request.session.get(SESSION_KEY, {}).get(study.token)
-        rater = Rater.objects.filter(study=study, token=token).first() if token else None
+    if rater is not None:
+        panel_session = getattr(rater, "panel_session_id", "") or ""
+        given = request.GET.get("SESSION_ID", "")
+        if rater.token != remembered and not (panel_session and given and secrets.compare_digest(given, panel_session)):
+            raise PanelIdTaken(
+                "This participant id has already started this study in another browser. Please continue in that "
+                "browser, or open the study again from the panel's own link."
+            )
+        return rater
+    if not participant_id and remembered:
+        rater = Rater.objects.filter(study=study, token=remembered).first()
     return rater
+
+
+class PanelIdTaken(StudyError):
+    status = 403
 
 
 def unavailable(request, message, status):
@@ -51,7 +70,10 @@ def start(request, study_token):
         participant_id = sessions.clean_participant_id(participant_from(request))
     except StudyError as error:
         return unavailable(request, str(error), error.status)
-    rater = known_rater(request, study, participant_id)
+    try:
+        rater = known_rater(request, study, participant_id)
+    except PanelIdTaken as error:
+        return unavailable(request, str(error), error.status)
     if rater is not None:
         return redirect("mos_study:rate", rater.token)
     if study.status == Study.Status.PREPARING:
@@ -65,6 +87,9 @@ def start(request, study_token):
     data = request.POST if request.method == "POST" else None
     form = ConsentForm(data, initial={"participant_id": participant_id})
     if request.method == "POST" and form.is_valid():
+        limited = consent_limited(request)  # per address: empty sessions cannot fill a study
+        if limited is not None:
+            return limited
         try:
             session = sessions.start_session(
                 study, participant_id=participant_id, user_agent=request.headers.get("User-Agent", "")

@@ -5,7 +5,14 @@ signature, whatever its name says) and decoded by ``sr_models.imageio.read_image
 from the header before decoding. The pixels are re-encoded as bare PNGs in a private staging folder and handed to
 ``services.benchmark.import_and_record`` (as ``manage.py import_method`` does), which matches them to the dataset's
 images, measures and records them; the staging folder is removed whatever happens.
+
+The uploader owns the method (``Method.owner``): another researcher uploading under its name gets 409. A refused
+upload changes no row (the import runs in one transaction, its benchmark run included), and a full disk is a 507
+saying so, not a 500.
 """
+
+import errno
+import logging
 
 import re
 import shutil
@@ -16,6 +23,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
@@ -25,6 +33,7 @@ from sr_models.imageio import read_image, write_png
 from ..security import rate_limit
 from .dashboard import researcher_required
 
+logger = logging.getLogger(__name__)
 UPLOAD_MAX_PIXELS = 25_000_000  # a 5000x5000 output; well above any x4 test-set image, far below a bomb
 SIGNATURES = {"png": (b"\x89PNG\r\n\x1a\n",), "jpeg": (b"\xff\xd8\xff",), "webp": (b"RIFF",)}
 SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,150}")
@@ -107,19 +116,46 @@ def stage_images(files, folder):
 @permission_required("mos_study.add_method", raise_exception=True)
 @rate_limit("upload", token_of=lambda request: request.user.pk)
 def upload_outputs(request):
-    from ..services.benchmark import import_and_record  # loads the benchmark (torch) only for this page
+    from ..services.benchmark import MethodNotYours, check_owner, import_and_record  # torch only for this page
 
     form = UploadOutputsForm(request.POST or None, request.FILES or None)
+    status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        folder = Path(tempfile.mkdtemp(prefix="srmos-upload-"))
         try:
+            check_owner(data["name"], request.user)
+        except MethodNotYours as error:
+            form.add_error("name", str(error))
+            return render(request, "mos_study/upload.html", {"form": form}, status=409)
+        folder = None
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="srmos-upload-"))
             stage_images(data["files"], folder)
-            run = import_and_record(
-                data["name"], data["dataset"], folder, progress=False, description=data["description"]
-            )
+            with transaction.atomic():  # a refused import leaves no rows, its benchmark run included
+                run = import_and_record(
+                    data["name"],
+                    data["dataset"],
+                    folder,
+                    progress=False,
+                    description=data["description"],
+                    owner=request.user,
+                )
+        except MethodNotYours as error:
+            form.add_error("name", str(error))
+            status = 409
         except SRMOSError as error:
             form.add_error(None, str(error).replace(f"in {folder} ", "").replace(str(folder), "the upload"))
+        except OSError as error:  # a full disk, a quota, a read-only volume: say so, no 500
+            full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+            logger.error("upload of %r refused: %s: %s", data["name"], type(error).__name__, error)
+            form.add_error(
+                None,
+                "The server has no space left to store the upload; nothing was recorded. Tell the operator, "
+                "then try again."
+                if full
+                else f"The server could not store the upload ({error.strerror or error}); nothing was recorded.",
+            )
+            status = 507 if full else 503
         else:
             messages.success(
                 request,
@@ -128,6 +164,6 @@ def upload_outputs(request):
             )
             return redirect(reverse_lazy("mos_study:dashboard"))
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    status = 400 if request.method == "POST" else 200
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
     return render(request, "mos_study/upload.html", {"form": form}, status=status)

@@ -300,8 +300,8 @@ FORMULAS = [
     "+cmd|' /C calc'!A0",
     "-2+3+cmd|' /C calc'!A0",
     "@SUM(1+1)*cmd|' /C calc'!A0",
-    "\t=1+1",
-    "\r=1+1",
+    "\t=2+2",
+    "\r=3+3",
 ]
 
 
@@ -535,3 +535,131 @@ def test_a_database_outage_is_a_503_with_retry_after_logged_once(world, caplog, 
     assert snapshot() == before
     assert post_json(Client(), rate_url(rater), {"trial": own, "score": 3}).status_code == 201  # back
     assert any("reachable again" in r.getMessage() for r in caplog.records)
+
+
+ADMIN_MODELS = ["study", "stimulus", "rater", "ratingsession", "rating", "method", "output", "benchmarkrun", "metric"]
+
+
+def staff_client(user):
+    from django.contrib.auth.models import Permission
+
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="mos_study"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_admin_shows_a_researcher_only_their_studies_rows(world):
+    """Two staff researchers with every permission of the app: each admin list, search, filter and change page shows
+    only the studies they may see (another's by direct URL is 404); a superuser sees all."""
+    from mos_study.models import Method
+
+    Method.objects.filter(name="srgan-vgg54").update(kind=Method.Kind.EXTERNAL, owner=world["bob"])
+    bob_rater, bob_session = world["rater_b"], world["rater_b"].sessions.get()
+    Rater.objects.filter(pk=bob_rater.pk).update(participant_id="BOB-PANEL-42")
+    Study.objects.filter(pk=world["study_b"].pk).update(title="Bobs-secret-study")
+    secrets_of_b = [bob_rater.token, bob_session.completion_code, "BOB-PANEL-42", "Bobs-secret-study"]
+    secrets_of_b += [f"/admin/mos_study/study/{world['study_b'].pk}/change/"]
+    alice = staff_client(world["alice"])
+    before = snapshot()
+    for model in ADMIN_MODELS:
+        listing = alice.get(f"/admin/mos_study/{model}/")
+        assert listing.status_code == 200, model
+        assert not any(secret in listing.content.decode() for secret in secrets_of_b), model
+    assert "srgan-vgg54" not in alice.get("/admin/mos_study/method/").content.decode()
+    searched = alice.get("/admin/mos_study/rater/", {"q": "BOB-PANEL-42"}).content.decode()
+    assert f"/admin/mos_study/rater/{bob_rater.pk}/change/" not in searched and "0 raters" in searched
+    filtered = alice.get("/admin/mos_study/rater/").content.decode()
+    assert f"study__id__exact={world['study_b'].pk}" not in filtered  # the filter offers only her study
+    rows_of_b = {
+        "study": world["study_b"].pk,
+        "stimulus": world["study_b"].stimuli.first().pk,
+        "rater": bob_rater.pk,
+        "ratingsession": bob_session.pk,
+        "method": Method.objects.get(name="srgan-vgg54").pk,
+    }
+    for model, pk in rows_of_b.items():
+        for page in ("change", "delete", "history"):
+            response = alice.get(f"/admin/mos_study/{model}/{pk}/{page}/")
+            assert response.status_code == 404, (model, page, response.status_code)
+    own = alice.get(f"/admin/mos_study/rater/{world['rater_1'].pk}/change/")
+    assert own.status_code == 200 and world["rater_1"].token in own.content.decode()
+    # A stimulus change form offers only her own studies and outputs.
+    page = alice.get(f"/admin/mos_study/stimulus/{world['study_a'].stimuli.first().pk}/change/")
+    fields = page.context["adminform"].form.fields
+    assert list(fields["study"].queryset) == [world["study_a"]]
+    assert "srgan-vgg54" not in {output.method.name for output in fields["output"].queryset}
+    # Deleting another's rows through the changelist action does nothing.
+    alice.post(
+        "/admin/mos_study/rater/", {"action": "delete_selected", "_selected_action": [bob_rater.pk], "post": "yes"}
+    )
+    assert snapshot() == before
+    root = User.objects.create_superuser("root", password="pw")
+    superuser = Client()
+    superuser.force_login(root)
+    assert "BOB-PANEL-42" in superuser.get("/admin/mos_study/rater/").content.decode()
+    assert superuser.get(f"/admin/mos_study/rater/{bob_rater.pk}/change/").status_code == 200
+
+
+@pytest.mark.parametrize("login_url", ["/login/", "/admin/login/"])
+def test_failed_logins_are_throttled_per_account_and_address(world, settings, monkeypatch, login_url):
+    """After N wrong passwords for an account (or from an address) a login POST is 429 with Retry-After and the
+    password is not even checked; the right password then waits too; other accounts from elsewhere still log in."""
+    import django.contrib.auth.forms as auth_forms
+
+    settings.SRMOS_RATE_LIMITS = {**settings.SRMOS_RATE_LIMITS, "login": {"ip": "8/h", "token": "5/h"}}
+    checked = []
+    real = auth_forms.authenticate
+    monkeypatch.setattr(auth_forms, "authenticate", lambda *a, **k: checked.append(k.get("username")) or real(*a, **k))
+    world["alice"].is_staff = True
+    world["alice"].save()
+    before = snapshot()
+    wrong = [Client().post(login_url, {"username": "alice", "password": f"guess{i}"}) for i in range(5)]
+    assert [r.status_code for r in wrong] == [200] * 5 and len(checked) == 5
+    refused = Client().post(login_url, {"username": "Alice", "password": "pw"})  # the right one, any case
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1 and len(checked) == 5
+    # Per address: other accounts from the same address, then a fresh address still gets through.
+    more = [Client().post(login_url, {"username": f"user{i}", "password": "x"}).status_code for i in range(4)]
+    assert more == [200, 200, 200, 429]
+    elsewhere = Client(REMOTE_ADDR="10.9.8.7").post(login_url, {"username": "bob", "password": "pw"})
+    assert elsewhere.status_code in (200, 302)
+    assert snapshot() == before
+
+
+def test_consent_is_limited_per_address_and_a_lab_can_raise_it(world, settings):
+    """One address cannot fill a study with empty sessions: after the per-address consent limit new raters from it
+    get 429; the limit is a setting (SRMOS_RATE_LIMITS consent/ip) that a lab behind one NAT address raises."""
+    url = reverse("mos_study:start", args=[world["study_a"].token])
+    settings.SRMOS_RATE_LIMITS = {**settings.SRMOS_RATE_LIMITS, "consent": {"ip": "3/h"}}
+    answers = [Client().post(url, {"consent": "on"}).status_code for _ in range(3)]
+    assert answers == [302] * 3
+    before = snapshot()
+    refused = Client().post(url, {"consent": "on"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert snapshot() == before
+    assert Client(REMOTE_ADDR="10.1.2.3").post(url, {"consent": "on"}).status_code == 302  # another address
+    settings.SRMOS_RATE_LIMITS = {**settings.SRMOS_RATE_LIMITS, "consent": {"ip": "500/h"}}  # the lab's setting
+    assert Client().post(url, {"consent": "on"}).status_code == 302
+
+
+def test_a_known_panel_id_alone_resumes_nothing(world):
+    """A panel id someone knows opens neither that participant's session nor its completion code from another
+    browser; the same browser (cookie) or the panel's own SESSION_ID resumes it (issue 14 #14)."""
+    url = reverse("mos_study:start", args=[world["study_a"].token])
+    owner = Client()
+    first = owner.post(f"{url}?PROLIFIC_PID=P-777&STUDY_ID=S1&SESSION_ID=sess-abc", {"consent": "on"})
+    assert first.status_code == 302
+    rater = Rater.objects.get(participant_id="P-777")
+    before = snapshot()
+    for query in ("PROLIFIC_PID=P-777", "PROLIFIC_PID=P-777&SESSION_ID=guess", "pid=P-777"):
+        for method in ("get", "post"):
+            data = {"consent": "on"} if method == "post" else None
+            response = getattr(Client(), method)(f"{url}?{query}", data)
+            assert response.status_code == 403, (query, method, response.status_code)
+            assert rater.token not in response.get("Location", "") and rater.token not in response.content.decode()
+    assert snapshot() == before
+    assert owner.get(f"{url}?PROLIFIC_PID=P-777")["Location"].endswith(f"/r/{rater.token}/")  # same browser
+    again = Client().get(f"{url}?PROLIFIC_PID=P-777&STUDY_ID=S1&SESSION_ID=sess-abc")  # the panel's own link
+    assert again.status_code == 302 and again["Location"].endswith(f"/r/{rater.token}/")

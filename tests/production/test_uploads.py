@@ -78,9 +78,8 @@ def staged(tmp_path):
 
 
 def stored():
-    """Rows an upload adds; a refused import may leave only its BenchmarkRun marked failed, with the error."""
-    runs = BenchmarkRun.objects.exclude(status=BenchmarkRun.Status.FAILED).count()
-    return (Method.objects.count(), Output.objects.count(), runs, Metric.objects.count())
+    """Rows an upload adds; a refused upload adds none (no failed BenchmarkRun either)."""
+    return (Method.objects.count(), Output.objects.count(), BenchmarkRun.objects.count(), Metric.objects.count())
 
 
 def post(client, files, name="my-gan", dataset="Set5"):
@@ -92,7 +91,7 @@ def test_a_researcher_uploads_outputs_and_they_are_measured(researcher, embedded
     response = post(researcher, set5_outputs(embedded_datasets, "JPEG"))
     assert response.status_code == 302, response.content.decode()[-2000:]
     method = Method.objects.get(name="my-gan")
-    assert method.kind == Method.Kind.EXTERNAL
+    assert method.kind == Method.Kind.EXTERNAL and method.owner.username == "carol"  # the uploader owns it
     assert method.outputs.count() == 5 and Metric.objects.filter(output__method=method).count() == 5
     for output in method.outputs.all():  # stored as bare content-addressed PNGs under MEDIA_ROOT
         path = Path(tmp_path / "media" / output.file)
@@ -193,3 +192,36 @@ def test_upload_needs_csrf_and_is_rate_limited(embedded_datasets, settings):
     answers = [post(client, [SimpleUploadedFile("img_001.png", b"junk")]).status_code for _ in range(3)]
     assert answers == [400, 400, 429]
     assert stored() == (0, 0, 0, 0)
+
+
+def test_a_method_belongs_to_its_uploader(researcher, embedded_datasets):
+    """Another researcher uploading under an existing method's name gets 409 and changes nothing (issue 14 #5)."""
+    owner = User.objects.create_user("frank", password="pw")
+    Method.objects.create(name="franks-gan", kind=Method.Kind.EXTERNAL, owner=owner)
+    Method.objects.create(name="imported-by-operator", kind=Method.Kind.EXTERNAL)
+    for name in ("franks-gan", "imported-by-operator"):
+        before = stored()
+        response = post(researcher, set5_outputs(embedded_datasets), name=name)
+        assert response.status_code == 409, response.status_code
+        assert "belongs to another researcher" in response.content.decode()
+        assert stored() == before
+    assert Method.objects.get(name="franks-gan").owner == owner
+
+
+@pytest.mark.parametrize("where", ["staging", "import"])
+def test_a_full_disk_during_an_upload_is_a_clear_507(researcher, embedded_datasets, tmp_path, monkeypatch, where):
+    import errno
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if where == "staging":
+        monkeypatch.setattr("mos_study.views.uploads.write_png", no_space)
+    else:
+        monkeypatch.setattr("benchmarks.runner.import_outputs", no_space)
+    before = stored()
+    response = post(researcher, set5_outputs(embedded_datasets))
+    assert response.status_code == 507
+    assert "no space left" in response.content.decode()
+    assert stored() == before
+    assert staged(tmp_path) == []
