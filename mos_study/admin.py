@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from sr_models.errors import SRMOSError
@@ -8,7 +9,7 @@ from sr_models.errors import SRMOSError
 from . import models
 from .admin_scope import VisibleOnly
 from .forms import CreateStudyForm
-from .services import progress, study_setup
+from .services import progress, sessions, study_setup
 
 
 @admin.register(models.Method)
@@ -63,7 +64,7 @@ class StudyAdmin(VisibleOnly, admin.ModelAdmin):
     filter_horizontal = ["researchers"]
     readonly_fields = ["token", "config", "preparation_error", "created", "rater_link"]
     inlines = [StimulusInline]
-    actions = ["open_studies", "close_studies"]
+    actions = ["open_studies", "pause_studies", "close_studies", "close_screen_out", "release_abandoned"]
 
     def get_urls(self):
         create = path("create/", self.admin_site.admin_view(self.create_view), name="mos_study_study_create")
@@ -119,7 +120,11 @@ class StudyAdmin(VisibleOnly, admin.ModelAdmin):
 
     @admin.display(description="rater link")
     def rater_link(self, study):
-        return reverse("mos_study:start", args=[study.token]) if study.pk else "-"
+        if not study.pk:
+            return "-"
+        preview = reverse("mos_study:preview", args=[study.pk])
+        link = reverse("mos_study:start", args=[study.token])
+        return format_html('{} (<a href="{}">preview as a rater</a>)', link, preview)
 
     @admin.display(description="dashboard")
     def dashboard_link(self, study):
@@ -131,9 +136,42 @@ class StudyAdmin(VisibleOnly, admin.ModelAdmin):
         unprepared = [models.Study.Status.PREPARING, models.Study.Status.FAILED]
         self.set_status(queryset.exclude(status__in=unprepared), models.Study.Status.OPEN)
 
-    @admin.action(description="Close the selected studies (no more ratings)")
+    @admin.action(description="Pause the selected studies (no new raters; raters in a session finish)")
+    def pause_studies(self, request, queryset):
+        self.set_status(queryset.filter(status=models.Study.Status.OPEN), models.Study.Status.PAUSED)
+
+    @admin.action(description="Close the selected studies (no new raters; raters in a session may finish)")
     def close_studies(self, request, queryset):
-        self.set_status(queryset, models.Study.Status.CLOSED)
+        return self.close(request, queryset, models.Study.OnClose.FINISH, "close_studies")
+
+    @admin.action(description="Close the selected studies, raters in a session get a screen-out code")
+    def close_screen_out(self, request, queryset):
+        return self.close(request, queryset, models.Study.OnClose.SCREEN_OUT, "close_screen_out")
+
+    def close(self, request, queryset, on_close, action):
+        """Close after a confirmation page that says how many raters are in a session and what happens to them."""
+        if request.POST.get("confirm") != "yes":
+            studies = [(study, sessions.live_sessions(study, timezone.now()).count()) for study in queryset]
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Close studies?",
+                "studies": studies,
+                "action": action,
+                "screen_out": on_close == models.Study.OnClose.SCREEN_OUT,
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            }
+            return render(request, "admin/mos_study/study/confirm_close.html", context)
+        models.Study.objects.filter(pk__in=queryset.values("pk")).update(
+            status=models.Study.Status.CLOSED, on_close=on_close
+        )
+        messages.success(request, f"Closed {queryset.count()} studies.")
+        return None
+
+    @admin.action(description="Release abandoned sessions (idle 10 minutes) of the selected studies")
+    def release_abandoned(self, request, queryset):
+        released = sum(sessions.release_abandoned(study) for study in queryset)
+        messages.success(request, f"Released {released} abandoned sessions: their unrated images go to new raters.")
 
     def set_status(self, queryset, status):
         # The researcher's queryset is distinct(); update through the primary keys.
@@ -149,17 +187,18 @@ class StimulusAdmin(VisibleOnly, admin.ModelAdmin):
 
 @admin.register(models.Rater)
 class RaterAdmin(VisibleOnly, admin.ModelAdmin):
-    list_display = ["__str__", "study", "participant_id", "consented_at", "created"]
+    list_display = ["__str__", "study", "participant_id", "panel_study_id", "panel_session_id", "consented_at"]
     list_filter = ["study"]
-    search_fields = ["participant_id"]
+    search_fields = ["participant_id", "panel_session_id", "sessions__completion_code", "sessions__screen_out_code"]
     readonly_fields = ["token"]
 
 
 @admin.register(models.RatingSession)
 class RatingSessionAdmin(VisibleOnly, admin.ModelAdmin):
-    list_display = ["pk", "rater", "study", "started", "finished"]
+    list_display = ["pk", "rater", "study", "completion_code", "started", "finished", "lease_until", "fast_answers"]
     list_filter = ["study"]
-    readonly_fields = ["completion_code", "seed"]
+    search_fields = ["completion_code", "screen_out_code", "rater__participant_id", "rater__panel_session_id"]
+    readonly_fields = ["completion_code", "screen_out_code", "seed", "viewing", "fast_answers"]
 
 
 @admin.register(models.Rating)

@@ -3,7 +3,7 @@ from django.urls import path, reverse_lazy
 from django.views.generic import RedirectView
 
 from .security import throttle_login
-from .views import dashboard, rater, results, stimuli, uploads
+from .views import dashboard, preview, rater, results, stimuli, uploads
 
 app_name = "mos_study"
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("r/<str:rater_token>/", rater.rate, name="rate"),
     path("r/<str:rater_token>/state/", rater.state, name="session_state"),
     path("r/<str:rater_token>/rate/", rater.submit, name="submit_rating"),
+    path("r/<str:rater_token>/heartbeat/", rater.heartbeat, name="heartbeat"),
     path("i/<str:token>.png", stimuli.image, name="image"),
     # Researchers.
     path("dashboard/", dashboard.index, name="dashboard"),
@@ -24,6 +25,9 @@ urlpatterns = [
     path("dashboard/<int:pk>/results/files/<path:name>", results.export_file, name="export_file"),
     path("dashboard/<int:pk>/results.zip", results.export_zip, name="export_zip"),
     path("dashboard/<int:pk>/mos.svg", results.mos_svg, name="mos_svg"),
+    path("dashboard/<int:pk>/preview/", preview.preview, name="preview"),
+    path("dashboard/<int:pk>/preview/state/", preview.preview_state, name="preview_state"),
+    path("dashboard/<int:pk>/preview/rate/", preview.preview_rate, name="preview_rate"),
     path(
         "login/",
         throttle_login(

@@ -57,8 +57,20 @@ class PanelIdTaken(StudyError):
     status = 403
 
 
-def unavailable(request, message, status):
-    return render(request, "mos_study/rater/unavailable.html", {"message": message}, status=status)
+def unavailable(request, message, status, retry_after=None):
+    response = render(request, "mos_study/rater/unavailable.html", {"message": message}, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def refused(request, error):
+    return unavailable(request, str(error), error.status, getattr(error, "retry_after", None))
+
+
+def panel_from(request):
+    """Prolific's STUDY_ID and SESSION_ID, recorded beside the participant id."""
+    return {key: request.GET.get(param, "") for key, param in sessions.PANEL_PARAMS.items()}
 
 
 @never_cache
@@ -76,14 +88,9 @@ def start(request, study_token):
         return unavailable(request, str(error), error.status)
     if rater is not None:
         return redirect("mos_study:rate", rater.token)
-    if study.status == Study.Status.PREPARING:
-        return unavailable(
-            request,
-            "This study is being prepared: its images are still being made. Please come back in a little while.",
-            409,
-        )
-    if study.status != Study.Status.OPEN:
-        return unavailable(request, "This study is not open for ratings at the moment.", 409)
+    problem = sessions.availability(study)  # closed, paused or full: said before the consent form
+    if problem is not None:
+        return refused(request, problem)
     data = request.POST if request.method == "POST" else None
     form = ConsentForm(data, initial={"participant_id": participant_id})
     if request.method == "POST" and form.is_valid():
@@ -92,10 +99,13 @@ def start(request, study_token):
             return limited
         try:
             session = sessions.start_session(
-                study, participant_id=participant_id, user_agent=request.headers.get("User-Agent", "")
+                study,
+                participant_id=participant_id,
+                user_agent=request.headers.get("User-Agent", ""),
+                panel=panel_from(request),
             )
         except StudyError as error:
-            return unavailable(request, str(error), error.status)
+            return refused(request, error)
         remember(request, session.rater)
         return redirect("mos_study:rate", session.rater.token)
     context = {"study": study, "form": form, "labels": rating.SCORE_LABELS.items()}
@@ -116,14 +126,35 @@ def rate(request, rater_token):
     rater, session = rater_session(rater_token)
     remember(request, rater)
     rating.mark_finished(session)  # normally done by the last rating; here too, so a page never loops on nothing
+    study = rater.study
     if session.finished:
-        return render(request, "mos_study/rater/done.html", {"session": session, "study": rater.study})
+        return render(request, "mos_study/rater/done.html", {"session": session, "study": study})
+    if not rating.takes_ratings(study.status, study.on_close):  # closed, raters screened out: their code
+        context = {"session": session, "study": study, "screened_out": True}
+        return render(request, "mos_study/rater/done.html", context)
     config = {
         "stateUrl": reverse("mos_study:session_state", args=[rater.token]),
         "submitUrl": reverse("mos_study:submit_rating", args=[rater.token]),
+        "heartbeatUrl": reverse("mos_study:heartbeat", args=[rater.token]),
         "labels": rating.SCORE_LABELS,
+        "minViewMs": study.min_view_ms,
     }
-    return render(request, "mos_study/rater/rate.html", {"config": config, "study": rater.study})
+    return render(request, "mos_study/rater/rate.html", {"config": config, "study": study})
+
+
+@never_cache
+@require_POST
+@rate_limit("rating", token_kwarg="rater_token")
+def heartbeat(request, rater_token):
+    """The open page's sign of life: extends the session's lease, records its viewing conditions."""
+    try:
+        payload = read_json(request)
+    except StudyError as error:
+        return study_error_response(error)
+    session = sessions.heartbeat(rater_token, payload.get("viewing"))
+    if session is None:
+        raise Http404("no session")
+    return JsonResponse({"ok": True, "finished": session.finished is not None})
 
 
 @never_cache
