@@ -181,7 +181,7 @@ def test_submit_rating_is_idempotent_and_finishes_the_session(outputs):
     first, second = session.trials.all()
     rating, created = submit_rating(session.rater, first.token, 4, response_ms=812.6)
     assert created and rating.score == 4 and rating.response_ms == 813
-    again, created = submit_rating(session.rater, first.token, "4")
+    again, created = submit_rating(session.rater, first.token, 4)  # a JSON integer only (issue 14)
     assert not created and again.pk == rating.pk
     with pytest.raises(RatingConflict, match="already rated 4"):
         submit_rating(session.rater, first.token, 5)
