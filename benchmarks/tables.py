@@ -136,10 +136,15 @@ def provenance_line(method, provenance):
     train_demo, mse loss, Set5 PSNR 28.52 dB``."""
     if not provenance:
         return f"{method}: no provenance recorded in its weights file"
-    parts = [f"{provenance.get('trainer', 'unknown trainer')} {provenance.get('preset') or method}"]
+    label = provenance.get("label")  # set at install, e.g. "srmos CPU-trained, 1500 updates, train_demo"
+    parts = (
+        [label] if label else [f"{provenance.get('trainer', 'unknown trainer')} {provenance.get('preset') or method}"]
+    )
     steps = provenance.get("training_steps")
     data = provenance.get("data")
-    if steps is not None:
+    if label:
+        pass
+    elif steps is not None:
         parts.append(f"{steps} updates" + (f" on {_data_names(data)}" if data else ""))
     elif data:
         parts.append(f"data {_data_names(data)}")
@@ -154,7 +159,7 @@ def provenance_line(method, provenance):
     psnr = (provenance.get("metrics") or {}).get("psnr")
     if psnr is not None:
         parts.append(f"validation PSNR {float(psnr):.2f} dB")
-    for key in ("machine", "note"):
+    for key in ("note",) if label else ("machine", "note"):
         if provenance.get(key):
             parts.append(str(provenance[key]))
     line = f"{method}: " + ", ".join(parts)

@@ -56,6 +56,9 @@ class Method(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="methods"
     )
+    # The method's provenance.csv row from its last benchmark run (benchmarks.tables.PROVENANCE_COLUMNS): where the
+    # weights came from, so studies and exports mark srmos-trained and stand-in-feature models as the tables do.
+    provenance = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

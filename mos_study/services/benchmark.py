@@ -77,6 +77,7 @@ def run_and_record(
         )
         hr_paths = {(job.dataset, job.image): (job.hr_path, job.scale) for job in result.jobs}
         record_rows(run, result.per_image, output_dir, hr_paths, crop_border=result.crop_border)
+        record_provenance(result.provenance)
     run.result = result
     return run
 
@@ -136,6 +137,12 @@ def import_and_record(
 
 class MethodNotYours(RecordError):
     """A researcher uploading under the name of a method that belongs to someone else."""
+
+
+def record_provenance(rows):
+    """Keep each method's provenance.csv row on its Method, for the study exports' marks."""
+    for row in rows:
+        Method.objects.filter(name=row["method"]).update(provenance={k: str(v) for k, v in row.items()})
 
 
 def check_owner(name, owner):

@@ -17,7 +17,7 @@ from django.db.models import Count, Max, Sum
 
 from sr_models.csvcells import safe_row
 
-from ..models import Metric, Rating, Trial
+from ..models import Method, Metric, Rating, Stimulus, Trial
 from .errors import StudyError
 from .rating_table import RATING_COLUMNS, rating_records
 
@@ -118,6 +118,13 @@ class StudyExport:
     version: str = ""
 
 
+def study_provenance(study):
+    """The provenance rows of the methods a study shows (None where no run recorded any: imports, old runs)."""
+    shown = Stimulus.objects.filter(study=study).values("output__method")
+    rows = [method.provenance for method in Method.objects.filter(pk__in=shown).order_by("name") if method.provenance]
+    return rows or None
+
+
 def build_export(
     study,
     options=None,
@@ -143,12 +150,13 @@ def build_export(
     ratings = prepare_ratings(pd.DataFrame(rows, columns=RATING_COLUMNS).astype(str), source=f"study {study.name}")
     metrics = study_metrics(study, y_convention, crop_border)
     options = options or AnalysisOptions()
+    provenance = study_provenance(study)
     try:
-        results = build_results(ratings, options, metrics=metrics)
+        results = build_results(ratings, options, metrics=metrics, provenance=provenance)
     except RatingsError:
         if options.keep_screened or not keep_all_if_all_rejected:
             raise
-        results = build_results(ratings, replace(options, keep_screened=True), metrics=metrics)
+        results = build_results(ratings, replace(options, keep_screened=True), metrics=metrics, provenance=provenance)
     files = render_files(results, figures=figures)
     if with_ratings_csv:
         files["ratings.csv"] = "".join(ratings_csv_lines(study, rows)).encode()
