@@ -53,7 +53,9 @@ def option_field(option):
     if option.kind == options.SLUG:
         return forms.SlugField(max_length=option.max_length, **common)
     if option.kind == options.TEXT:
-        return forms.CharField(max_length=option.max_length, required=option.required, **common)
+        return forms.CharField(
+            max_length=option.max_length, required=option.required, initial=option.suggested, **common
+        )
     if option.kind == options.LONG_TEXT:
         return forms.CharField(widget=forms.Textarea, required=option.required, **common)
     if option.kind == options.URL:
@@ -62,9 +64,14 @@ def option_field(option):
         return forms.CharField(initial=option.suggested, **common)
     if option.kind == options.FLAG:
         return forms.BooleanField(required=False, initial=option.suggested, **common)
+    if option.kind == options.DATETIME:
+        return forms.DateTimeField(required=False, **common)
+    if option.kind == options.CHOICE:
+        return forms.ChoiceField(choices=option.choices, required=False, initial=option.default, **common)
     if option.kind == options.INTEGER:
         return forms.IntegerField(
             min_value=option.minimum,
+            max_value=option.maximum,
             initial=option.default,
             required=False,
             **common,  # empty: the default

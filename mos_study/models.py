@@ -28,6 +28,7 @@ def new_token():
             return token
 
 
+PUBLIC_TITLE = "Image quality study"  # what raters see unless the researcher writes a neutral title of their own
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are read and typed by people
 
 
@@ -162,9 +163,15 @@ class Study(models.Model):
         SCREEN_OUT = "screen_out", "raters in a session get a screen-out code"
 
     name = models.SlugField(max_length=100, unique=True)
-    title = models.CharField(max_length=200, blank=True)
+    title = models.CharField(max_length=200, blank=True, help_text="the researchers' title (raters never see it)")
+    public_title = models.CharField(
+        max_length=200, default=PUBLIC_TITLE, help_text="the title raters see: keep it neutral (no dataset or method)"
+    )
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    closes_at = models.DateTimeField(
+        null=True, blank=True, help_text="from then on the study takes no new raters (raters in a session finish)"
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="studies"
     )
@@ -174,6 +181,20 @@ class Study(models.Model):
     calibration_images = models.PositiveIntegerField(default=0)
     repeated_trials = models.PositiveIntegerField(default=0, help_text="trials shown twice per session (test-retest)")
     instructions = models.TextField(blank=True)
+    consent_text = models.TextField(blank=True, help_text="what raters agree to (empty: the standard sentence)")
+    gold_trials = models.PositiveIntegerField(
+        default=0, help_text="hidden trials of known answer per session (NN expected 1-2, HR expected 4-5)"
+    )
+    gold_pass_percent = models.PositiveSmallIntegerField(
+        default=100, help_text="raters scoring fewer gold trials right (in percent) are screened out"
+    )
+    exclude_phones = models.BooleanField(default=False, help_text="phones are refused before the consent form")
+    window_fits_images = models.BooleanField(
+        default=False, help_text="windows smaller than the largest image (at 1:1 device pixels) are refused"
+    )
+    language = models.CharField(
+        max_length=10, blank=True, help_text="language of the rater pages (empty: the browser's, en or de)"
+    )
     lease_minutes = models.PositiveIntegerField(
         default=45, help_text="how long a session holds its images without activity (session time + margin)"
     )
@@ -199,12 +220,15 @@ class Stimulus(models.Model):
     output = models.ForeignKey(Output, on_delete=models.PROTECT, related_name="stimuli")
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     is_calibration = models.BooleanField(default=False)
+    # A gold stimulus is a hidden trial of known answer (P.910 crowdsourcing): calibration_score holds its expected
+    # score (1: NN, expected 1-2; 5: HR, expected 4-5); raters see it as any test trial.
+    is_gold = models.BooleanField(default=False)
     calibration_score = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "stimuli"
         constraints = [
-            models.UniqueConstraint(fields=["study", "output", "is_calibration"], name="unique_stimulus"),
+            models.UniqueConstraint(fields=["study", "output", "is_calibration", "is_gold"], name="unique_stimulus"),
             models.CheckConstraint(
                 condition=Q(calibration_score__isnull=True) | Q(calibration_score__gte=1, calibration_score__lte=5),
                 name="calibration_score_1_to_5",
@@ -258,6 +282,7 @@ class Trial(models.Model):
         CALIBRATION = "calibration"
         TRIAL = "trial"
         REPEAT = "repeat"
+        GOLD = "gold"  # a hidden trial of known answer: shown as any test trial, judged only in screening
 
     session = models.ForeignKey(RatingSession, on_delete=models.CASCADE, related_name="trials")
     position = models.PositiveIntegerField()
@@ -280,3 +305,15 @@ class Rating(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="score_1_to_5")]
+
+
+class DeviceRefusal(models.Model):
+    """A browser the study refused before the consent form (a phone, a window smaller than the largest image)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="device_refusals")
+    reason = models.CharField(max_length=40)
+    viewing = models.JSONField(default=dict, blank=True, help_text="screen, window, devicePixelRatio, UA")
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.study}: {self.reason}"

@@ -44,6 +44,13 @@ def add_analysis_arguments(parser):
     parser.add_argument("--no-figures", action="store_true")
     defaults = ScreeningOptions()
     parser.add_argument("--calibration-min-agreement", type=float, default=defaults.calibration_min_agreement)
+    parser.add_argument(
+        "--gold-min-agreement",
+        type=float,
+        default=None,
+        help=f"fraction of gold trials a rater must score right (default {defaults.gold_min_agreement:g}; a study's "
+        "export: the study's own threshold)",
+    )
     parser.add_argument("--retest-max-mad", type=float, default=defaults.retest_max_mad)
     parser.add_argument("--speed-min-median-ms", type=float, default=defaults.speed_min_median_ms)
     parser.add_argument(
@@ -75,6 +82,9 @@ def options_from_args(args):
     screening = ScreeningOptions(
         rules=parse_rules(args.screening),
         calibration_min_agreement=args.calibration_min_agreement,
+        **(
+            {} if getattr(args, "gold_min_agreement", None) is None else {"gold_min_agreement": args.gold_min_agreement}
+        ),
         retest_max_mad=args.retest_max_mad,
         speed_min_median_ms=args.speed_min_median_ms,
         bt500_skip_unanimous=not getattr(args, "bt500_keep_unanimous", False),

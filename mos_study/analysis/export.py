@@ -81,6 +81,7 @@ def screening_paragraph(results):
     off = [rule for rule in RULES if rule not in rules]
     text = f"Rules run: {', '.join(rules) or 'none'}" + (f"; switched off: {', '.join(off)}" if off else "") + "."
     calibration = "calibration" in rules and screening["calibration_agreement"].notna().any()
+    calibration = calibration or ("gold" in rules and screening["gold_agreement"].notna().any())
     repeats = "retest" in rules and (screening["retest_pairs"].fillna(0) > 0).any()
     if not (calibration or repeats):
         text += (
@@ -102,7 +103,13 @@ def summary_markdown(results):
         "# MOS study analysis",
         "",
         f"srmos {sr_models.__version__}; {len(results.ratings)} ratings "
-        f"({int((results.ratings['kind'] == 'calibration').sum())} calibration), "
+        f"({int((results.ratings['kind'] == 'calibration').sum())} calibration"
+        + (
+            f", {int((results.ratings['kind'] == 'gold').sum())} gold"
+            if (results.ratings["kind"] == "gold").any()
+            else ""
+        )
+        + "), "
         f"{results.ratings['rater'].nunique()} raters, scale {options.scale[0]:g}..{options.scale[1]:g}.",
         "",
         "## MOS per method",
@@ -198,6 +205,7 @@ def _rule_coverage(screening):
     """Which raters each data-dependent rule could judge: rules without data in the table reject nobody."""
     judged = {
         "calibration (calibration rows of nn/hr anchors)": screening["calibration_agreement"].notna().sum(),
+        "gold (hidden trials of known answer)": screening["gold_agreement"].notna().sum(),
         "retest (repeated stimuli)": (screening["retest_pairs"].fillna(0) > 0).sum(),
         "speed (response_ms)": screening["median_response_ms"].notna().sum(),
     }

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from .metrics import STAND_IN_MARK, method_means
 from .order import datasets_in_order, paper_sort
+from .ratings import test_rows
 
 FORMATS = ("svg", "png")
 RC = {"svg.hashsalt": "srmos", "svg.fonttype": "path", "font.size": 9}
@@ -76,7 +77,7 @@ def mos_figure(results, fmt="svg"):
 
 def score_distribution_figure(results, fmt="svg"):
     """Share of each score per method, colour-coded from worst (red) to best (green), as the SRGAN paper's Fig. 5."""
-    ratings = results.ratings[results.ratings["kind"] != "calibration"]
+    ratings = test_rows(results.ratings)
     kept = ratings if results.options.keep_screened else ratings[~ratings["rater"].isin(results.rejected_raters)]
     levels, labels = _score_levels(kept["score"], results.options.scale)
     datasets = datasets_in_order(kept["dataset"].unique())

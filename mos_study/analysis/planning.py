@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from .order import methods_in_order, paper_sort
-from .ratings import RatingsError
+from .ratings import RatingsError, test_rows
 
 APPROXIMATIONS = ("normal", "t")
 
@@ -106,7 +106,7 @@ class PlanOptions:
 def pilot_estimates(ratings):
     """From canonical pilot ratings (calibration rows left out): per (dataset, method) the SD of its ratings, the
     images and stimuli; per dataset the pooled within-stimulus SD σ_e; per pair of methods σ_img."""
-    trials = ratings[ratings["kind"] != "calibration"].astype({"dataset": str, "image": str, "method": str})
+    trials = test_rows(ratings).astype({"dataset": str, "image": str, "method": str})
     if trials.empty:
         raise RatingsError("the pilot has no ratings outside calibration trials")
     per_method = trials.groupby(["dataset", "method"])["score"].agg(n_ratings="count", sd="std").reset_index()

@@ -1,9 +1,10 @@
 """Reading and checking long tables of ratings: one row per rating.
 
 Columns: ``rater,image,method,score`` required; ``dataset`` (default: one dataset named after the file), ``kind``
-(``trial``, ``repeat`` or ``calibration``; default ``trial``), ``is_calibration`` (true/false, an alternative to
-``kind``), ``expected_score`` (the score a calibration anchor should get), ``session``, ``trial``, ``repetition``,
-``response_ms``, ``timestamp`` optional. Other columns are ignored.
+(``trial``, ``repeat``, ``calibration`` or ``gold``, a hidden trial of known answer; default ``trial``),
+``is_calibration`` (true/false, an alternative to ``kind``), ``expected_score`` (the score a calibration or gold
+anchor should get), ``session``, ``trial``, ``repetition``, ``response_ms``, ``timestamp`` optional.
+Other columns are ignored.
 Every problem is reported with the file, the line and the column, before anything is computed or written.
 """
 
@@ -26,7 +27,15 @@ OPTIONAL = (
     "response_ms",
     "timestamp",
 )
-KINDS = ("trial", "repeat", "calibration")
+KINDS = ("trial", "repeat", "calibration", "gold")
+ANCHOR_KINDS = ("calibration", "gold")  # rows that judge raters (screening) and never enter MOS
+
+
+def test_rows(ratings):
+    """The rows of test trials and repeats: calibration and gold (hidden known-answer) rows left out."""
+    return ratings[~ratings["kind"].isin(ANCHOR_KINDS)]
+
+
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
 # The canonical columns every analysis function relies on, in this order.

@@ -7,7 +7,7 @@ from typing import Optional
 import pandas as pd
 
 from .metrics import correlations, table2
-from .ratings import RatingsError
+from .ratings import RatingsError, test_rows
 from .mos import METHOD, STIMULUS, bootstrap_ci, mos_table, remove_bias
 from .order import paper_sort
 from .screening import RULES, ScreeningOptions, screen
@@ -145,7 +145,7 @@ def build_results(ratings, options=None, metrics=None, provenance=None):
     options = options or AnalysisOptions()
     ratings = sort_ratings(ratings)
     screening = screen(ratings, options.screening, options.scale)
-    trials = ratings[ratings["kind"] != "calibration"]
+    trials = test_rows(ratings)
     kept = (
         trials
         if options.keep_screened

@@ -1,11 +1,14 @@
-"""Rater screening: ITU-R BT.500-14 outlier rejection, calibration agreement, test-retest, too fast, constant."""
+"""Rater screening: ITU-R BT.500-14 outlier rejection, calibration agreement, gold (hidden known-answer) trials,
+test-retest, too fast, constant."""
 
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-RULES = ("bt500", "calibration", "retest", "speed", "constant")
+from .ratings import test_rows
+
+RULES = ("bt500", "calibration", "gold", "retest", "speed", "constant")
 STIMULUS = ["dataset", "image", "method"]
 LOW_ANCHORS = ("nn", "nearest", "nearest-neighbour", "nearest-neighbor", "nearest_neighbour", "nearest_neighbor")
 HIGH_ANCHORS = ("hr", "original", "reference", "ref")
@@ -18,6 +21,10 @@ class ScreeningOptions:
     rules: tuple = RULES
     calibration_tolerance: float = 1.0  # a calibration score within this of its anchor agrees
     calibration_min_agreement: float = 0.75  # reject below this fraction of agreeing calibration scores
+    # Gold trials (ITU-T P.910 / P.808 crowdsourcing): hidden trials of known answer; a score within the tolerance of
+    # the expected one is right (NN expected 1: 1-2; HR expected 5: 4-5); a rater below the fraction right is rejected.
+    gold_tolerance: float = 1.0
+    gold_min_agreement: float = 1.0
     retest_max_mad: float = 1.0  # reject above this mean absolute difference over repeated pairs
     retest_min_pairs: int = 2  # ... judged only with at least this many pairs
     speed_min_median_ms: float = 500.0  # reject a median response time below this
@@ -31,7 +38,7 @@ class ScreeningOptions:
 
 def screen(ratings, options, scale):
     """One row per rater: rater,n_ratings,bt500_p,bt500_q,rejected,reasons, then each rule's statistic."""
-    trials = ratings[ratings["kind"] != "calibration"]
+    trials = test_rows(ratings)
     table = pd.DataFrame({"rater": sorted(ratings["rater"].astype(str).unique())})
     table["n_ratings"] = table["rater"].map(trials.groupby("rater").size()).fillna(0).astype(int)
     reasons = {rater: [] for rater in table["rater"]}
@@ -47,6 +54,8 @@ def screen(ratings, options, scale):
     checks = {"bt500": (table["bt500_ratio"] > 0.05) & (table["bt500_balance"] < 0.3)}
     table = table.merge(calibration_agreement(ratings, options, scale), on="rater", how="left")
     checks["calibration"] = table["calibration_agreement"] < options.calibration_min_agreement
+    table = table.merge(gold_agreement(ratings, options), on="rater", how="left")
+    checks["gold"] = table["gold_agreement"] < options.gold_min_agreement
     table = table.merge(retest(trials), on="rater", how="left")
     checks["retest"] = (table["retest_pairs"] >= options.retest_min_pairs) & (
         table["retest_mad"] > options.retest_max_mad
@@ -116,6 +125,17 @@ def calibration_agreement(ratings, options, scale):
     agree = (calibration["score"][judged] - expected[judged]).abs() <= options.calibration_tolerance
     table = agree.groupby(calibration["rater"][judged]).agg(["mean", "size"])
     table = table.rename(columns={"mean": "calibration_agreement", "size": "calibration_n"})
+    return table.rename_axis("rater").reset_index()
+
+
+def gold_agreement(ratings, options):
+    """Fraction of a rater's gold trials (kind ``gold``, with an ``expected_score``) scored within
+    ``gold_tolerance`` of the expected score: gold_agreement and gold_n per rater. A rater without gold trials gets
+    no value and is never rejected by this rule."""
+    gold = ratings[(ratings["kind"] == "gold") & ratings["expected_score"].notna()]
+    right = (gold["score"] - gold["expected_score"]).abs() <= options.gold_tolerance
+    table = right.groupby(gold["rater"]).agg(["mean", "size"])
+    table = table.rename(columns={"mean": "gold_agreement", "size": "gold_n"})
     return table.rename_axis("rater").reset_index()
 
 

@@ -125,6 +125,14 @@ def study_provenance(study):
     return rows or None
 
 
+def study_rules(study, options, gold_given=False):
+    """The analysis options with the study's own screening threshold for gold trials (recorded in export.json),
+    unless the caller gave one (``gold_given``)."""
+    if gold_given:
+        return options
+    return replace(options, screening=replace(options.screening, gold_min_agreement=study.gold_pass_percent / 100))
+
+
 def build_export(
     study,
     options=None,
@@ -135,6 +143,7 @@ def build_export(
     figures=True,
     with_ratings_csv=True,
     keep_all_if_all_rejected=False,
+    gold_given=False,
 ):
     """Analyse the study's ratings (``rows``, or all of them read now) and render every file of export_results:
     the analysis files (``analysis.render_files``), ratings.csv and metrics_summary.csv."""
@@ -149,7 +158,7 @@ def build_export(
         raise no_ratings(study)
     ratings = prepare_ratings(pd.DataFrame(rows, columns=RATING_COLUMNS).astype(str), source=f"study {study.name}")
     metrics = study_metrics(study, y_convention, crop_border)
-    options = options or AnalysisOptions()
+    options = study_rules(study, options or AnalysisOptions(), gold_given)
     provenance = study_provenance(study)
     try:
         results = build_results(ratings, options, metrics=metrics, provenance=provenance)

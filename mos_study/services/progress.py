@@ -28,7 +28,7 @@ def study_progress(study, now=None):
     now = now or timezone.now()
     rated = Count("trials__rating", filter=Q(trials__kind=Trial.Kind.TRIAL))
     stimuli = (
-        study.stimuli.filter(is_calibration=False)
+        study.stimuli.filter(is_calibration=False, is_gold=False)
         .select_related("output__method", "output__image")
         .annotate(ratings=rated)
         .order_by("output__image__dataset", "output__image__name", "output__method__name")

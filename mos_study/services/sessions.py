@@ -72,7 +72,7 @@ def given(now=None):
 
 
 def trial_counts(study, condition):
-    counts = dict.fromkeys(study.stimuli.filter(is_calibration=False).values_list("pk", flat=True), 0)
+    counts = dict.fromkeys(study.stimuli.filter(is_calibration=False, is_gold=False).values_list("pk", flat=True), 0)
     live = Trial.objects.filter(session__study=study, kind=Trial.Kind.TRIAL).filter(condition)
     for row in live.values("stimulus").annotate(n=Count("pk")):
         counts[row["stimulus"]] = row["n"]
@@ -146,13 +146,35 @@ def image_of(pair):
     return pair[0].output.image_id
 
 
-def plan_session(study, calibration, stimuli, counts, rng):
-    """The session's trials as (stimulus, kind): calibration first, then trials and repeats in random order."""
+def choose_gold(gold, n, rng):
+    """``n`` gold stimuli at random, as many expected low (NN) as high (HR) where the pool allows."""
+    if not n:
+        return []
+    low = [s for s in gold if s.calibration_score == 1]
+    high = [s for s in gold if s.calibration_score != 1]
+    rng.shuffle(low)
+    rng.shuffle(high)
+    mixed = [s for pair in zip(low, high) for s in pair] + low[len(high) :] + high[len(low) :]
+    return mixed[:n]
+
+
+def split_stimuli(stimuli):
+    """(calibration, test, gold) stimuli of a study."""
+    calibration = [s for s in stimuli if s.is_calibration]
+    gold = [s for s in stimuli if s.is_gold and not s.is_calibration]
+    test = [s for s in stimuli if not (s.is_calibration or s.is_gold)]
+    return calibration, test, gold
+
+
+def plan_session(study, calibration, stimuli, counts, rng, gold=()):
+    """The session's trials as (stimulus, kind): calibration first, then trials, repeats and hidden gold trials in
+    random order."""
     first = order_apart([(s, Trial.Kind.CALIBRATION) for s in calibration], image_of, rng)
     k = study.images_per_session or len(stimuli)
     chosen = choose_stimuli(stimuli, counts, k, rng)
     repeats = rng.sample(chosen, min(study.repeated_trials, len(chosen)))
     rest = [(s, Trial.Kind.TRIAL) for s in chosen] + [(s, Trial.Kind.REPEAT) for s in repeats]
+    rest += [(s, Trial.Kind.GOLD) for s in choose_gold(gold, study.gold_trials, rng)]
     last = image_of(first[-1]) if first else None
     return first + order_apart(rest, image_of, rng, last=last)
 
@@ -233,7 +255,7 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
             return current_session(rater)  # a known participant resumes, even in a paused or closed study
         check_open(study)
         stimuli = list(study.stimuli.select_related("output").order_by("pk"))
-        trial_stimuli = [s for s in stimuli if not s.is_calibration]
+        calibration, trial_stimuli, gold = split_stimuli(stimuli)
         stamp = now or timezone.now()
         counts = assigned_counts(study, now=stamp)
         check_capacity(study, counts, stamp)
@@ -249,8 +271,7 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
         session = RatingSession.objects.create(
             rater=rater, study=study, seed=seed, lease_until=stamp + lease, last_seen=stamp
         )
-        calibration = [s for s in stimuli if s.is_calibration]
-        plan = plan_session(study, calibration, trial_stimuli, counts, random.Random(seed))
+        plan = plan_session(study, calibration, trial_stimuli, counts, random.Random(seed), gold)
         Trial.objects.bulk_create(
             [Trial(session=session, position=i, stimulus=s, kind=kind) for i, (s, kind) in enumerate(plan)]
         )
@@ -260,11 +281,9 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
 def preview_trials(study, seed=None):
     """A session's trials as ``start_session`` would plan them now, stored nowhere (a researcher's preview): plain
     dicts with a position token, the stimulus token (its image URL), the size and the calibration label."""
-    stimuli = list(study.stimuli.select_related("output").order_by("pk"))
-    trial_stimuli = [s for s in stimuli if not s.is_calibration]
-    calibration = [s for s in stimuli if s.is_calibration]
+    calibration, trial_stimuli, gold = split_stimuli(list(study.stimuli.select_related("output").order_by("pk")))
     rng = random.Random(secrets.randbits(62) if seed is None else seed)
-    plan = plan_session(study, calibration, trial_stimuli, assigned_counts(study), rng)
+    plan = plan_session(study, calibration, trial_stimuli, assigned_counts(study), rng, gold)
     return [
         {
             "token": f"p{position}",

@@ -6,11 +6,14 @@ for the service, so a value refused by the form or the command is refused with t
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from .errors import StudyError
 
 # The kinds of value: how the form shows an option and how the command reads it.
 SLUG, TEXT, LONG_TEXT, URL, NAMES, INTEGER, FLAG = "slug", "text", "long_text", "url", "names", "integer", "flag"
+DATETIME, CHOICE = "datetime", "choice"  # an ISO date and time (local time zone unless given); one of ``choices``
+LANGUAGES = (("", "the rater's browser (English or German)"), ("en", "English"), ("de", "German"))
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class StudyOption:
     max_length: int | None = None
     suggested: object = None  # what the admin's form shows filled in (a suggestion; the default stays the default)
     label: str = ""  # the form's label, where Django's from the name reads badly
+    maximum: int | None = None
+    choices: tuple = ()  # (value, label) pairs of a CHOICE option
 
     @property
     def words(self):
@@ -38,7 +43,17 @@ STUDY_OPTIONS = (
     StudyOption(
         "name", SLUG, "unique short name (letters, digits, - and _), e.g. bsd100-mos", required=True, max_length=100
     ),
-    StudyOption("title", TEXT, "shown to raters (default: the name)", default="", max_length=200),
+    StudyOption(
+        "title", TEXT, "the researchers' title (default: the name); raters never see it", default="", max_length=200
+    ),
+    StudyOption(
+        "public_title",
+        TEXT,
+        "the title raters see: keep it neutral, naming no dataset or method",
+        default="Image quality study",
+        max_length=200,
+        suggested="Image quality study",
+    ),
     StudyOption("datasets", NAMES, "comma-separated, e.g. Set5,Set14,BSD100", required=True, suggested="BSD100"),
     StudyOption(
         "methods",
@@ -64,6 +79,23 @@ STUDY_OPTIONS = (
     ),
     StudyOption("repeated_trials", INTEGER, "trials shown twice per session (test-retest)", default=0, minimum=0),
     StudyOption(
+        "gold_trials",
+        INTEGER,
+        "hidden trials of known answer per session, shown as any test trial (P.910 crowdsourcing): the NN version "
+        "of an image (expected 1-2) or the HR image (expected 4-5); needs the nn and hr outputs",
+        default=0,
+        minimum=0,
+    ),
+    StudyOption(
+        "gold_pass_percent",
+        INTEGER,
+        "a rater who scores fewer of the gold trials right (percent) is screened out of the results",
+        default=100,
+        minimum=0,
+        maximum=100,
+        label="Gold trials to pass (%)",
+    ),
+    StudyOption(
         "lease_minutes",
         INTEGER,
         "minutes a session holds its images without a rating or heartbeat (the session's time plus a margin); "
@@ -86,7 +118,23 @@ STUDY_OPTIONS = (
         default=False,
         label="Mid-grey background",
     ),
+    StudyOption("exclude_phones", FLAG, "refuse phones before the consent form", default=False, label="Exclude phones"),
+    StudyOption(
+        "window_fits_images",
+        FLAG,
+        "refuse, before the consent form, windows smaller than the largest image at one image pixel per device pixel",
+        default=False,
+        label="Window must fit the largest image",
+    ),
+    StudyOption(
+        "closes_at",
+        DATETIME,
+        "scheduled close (ISO date and time): from then on no new raters, raters in a session finish",
+        label="Closes at",
+    ),
+    StudyOption("language", CHOICE, "language of the rater pages", default="", choices=LANGUAGES),
     StudyOption("instructions", LONG_TEXT, "shown to raters before they start", default=""),
+    StudyOption("consent_text", LONG_TEXT, "what raters agree to (empty: the standard sentence)", default=""),
     StudyOption("completion_url", URL, "panel page linked beside the completion code", default=""),
     StudyOption("seed", INTEGER, "seed for the choice of calibration images (empty: random)"),
 )
@@ -108,5 +156,25 @@ def check_options(values):
         if option.minimum is not None and value is not None and value < option.minimum:
             bound = "0 or more" if option.minimum == 0 else f"at least {option.minimum}"
             raise StudyError(f"{option.words} must be {bound}, not {value}")
+        if option.maximum is not None and value is not None and value > option.maximum:
+            raise StudyError(f"{option.words} must be at most {option.maximum}, not {value}")
+        if option.kind == CHOICE and value not in {choice for choice, _ in option.choices}:
+            raise StudyError(f"{option.words} must be one of {', '.join(repr(c) for c, _ in option.choices)}")
+        if option.kind == DATETIME and value is not None:
+            value = parse_moment(value)
         checked[option.name] = value
     return checked
+
+
+def parse_moment(value):
+    """A DATETIME option's value: an aware datetime (an ISO string or a naive datetime is read in the local zone)."""
+    from django.utils import timezone
+
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise StudyError(f"not an ISO date and time: {value!r} (e.g. 2026-05-01T18:00)") from None
+    if not isinstance(value, datetime):
+        raise StudyError(f"not a date and time: {value!r}")
+    return value if timezone.is_aware(value) else timezone.make_aware(value)

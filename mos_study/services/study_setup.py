@@ -18,7 +18,7 @@ from django.db import transaction
 
 from sr_models.errors import SRMOSError
 
-from ..models import HR_METHOD, Output, Stimulus, Study, TestImage
+from ..models import HR_METHOD, PUBLIC_TITLE, Output, Stimulus, Study, TestImage
 from .errors import StudyError
 from .sessions import lock_study
 from .study_options import check_options
@@ -92,16 +92,35 @@ def choose_calibration(outputs, n, rng):
     return [(by_image[image][method], score) for image in chosen for method, score in CALIBRATION_SCORES.items()]
 
 
-def needed_methods(methods, calibration_images):
-    """The methods whose outputs a study needs: the shown ones, and NN and HR for calibration."""
-    calibration_methods = list(CALIBRATION_SCORES) if calibration_images else []
-    return list(dict.fromkeys(methods + calibration_methods))
+def needed_methods(methods, calibration_images, gold_trials=0):
+    """The methods whose outputs a study needs: the shown ones, and NN and HR for calibration and gold trials."""
+    anchor_methods = list(CALIBRATION_SCORES) if calibration_images or gold_trials else []
+    return list(dict.fromkeys(methods + anchor_methods))
 
 
-def plan_stimuli(datasets, methods, *, images_per_session, calibration_images, repeated_trials, seed):
-    """The study's stimuli from the stored outputs: (shown outputs, [(calibration output, score)]); raises
-    ``StudyError`` when they cannot fill the sessions asked for."""
-    outputs = latest_outputs(datasets, needed_methods(methods, calibration_images))
+def choose_gold(outputs, gold_trials, excluded_images):
+    """The gold stimuli (hidden trials of known answer): the NN (expected 1) and HR (expected 5) outputs of every
+    test image not shown for calibration, as (output, expected score); each session draws ``gold_trials`` of them."""
+    if not gold_trials:
+        return []
+    by_image = defaultdict(dict)
+    for output in outputs:
+        if output.image_id not in excluded_images:
+            by_image[output.image_id][output.method.name] = output
+    usable = sorted(image for image, methods in by_image.items() if set(CALIBRATION_SCORES) <= set(methods))
+    gold = [(by_image[image][method], score) for image in usable for method, score in CALIBRATION_SCORES.items()]
+    if gold_trials > len(gold):
+        raise StudyError(
+            f"gold trials ({gold_trials}) asks for more than the {len(gold)} gold stimuli (NN and HR of each test "
+            "image not used for calibration)"
+        )
+    return gold
+
+
+def plan_stimuli(datasets, methods, *, images_per_session, calibration_images, repeated_trials, seed, gold_trials=0):
+    """The study's stimuli from the stored outputs: (shown outputs, [(calibration output, score)], [(gold output,
+    expected score)]); raises ``StudyError`` when they cannot fill the sessions asked for."""
+    outputs = latest_outputs(datasets, needed_methods(methods, calibration_images, gold_trials))
     calibration = choose_calibration(outputs, calibration_images, random.Random(seed))
     # Calibration content is never a test trial: the images shown as anchors are left out of the rated stimuli.
     calibration_images_used = {output.image_id for output, _ in calibration}
@@ -120,7 +139,7 @@ def plan_stimuli(datasets, methods, *, images_per_session, calibration_images, r
         )
     if repeated_trials > (images_per_session or len(shown)):
         raise StudyError(f"repeated trials ({repeated_trials}) exceeds the trials in a session")
-    return shown, calibration
+    return shown, calibration, choose_gold(outputs, gold_trials, calibration_images_used)
 
 
 def study_plan(study):
@@ -132,14 +151,16 @@ def study_plan(study):
         calibration_images=study.calibration_images,
         repeated_trials=study.repeated_trials,
         seed=study.config["seed"],
+        gold_trials=study.gold_trials,
     )
 
 
-def add_stimuli(study, shown, calibration):
+def add_stimuli(study, shown, calibration, gold=()):
     Stimulus.objects.bulk_create([Stimulus(study=study, output=o) for o in shown])
     Stimulus.objects.bulk_create(
         [Stimulus(study=study, output=o, is_calibration=True, calibration_score=s) for o, s in calibration]
     )
+    Stimulus.objects.bulk_create([Stimulus(study=study, output=o, is_gold=True, calibration_score=s) for o, s in gold])
 
 
 # --------------------------------------------------------------------------- creating a study
@@ -170,6 +191,7 @@ def create_study(name, datasets, methods, *, owner=None, data_dir=None, run_miss
     fields = {
         "name": name,
         "title": options["title"] or name,
+        "public_title": options["public_title"] or PUBLIC_TITLE,
         "owner": owner,
         "images_per_session": options["images_per_session"],
         "ratings_per_stimulus": options["ratings_per_stimulus"],
@@ -179,27 +201,36 @@ def create_study(name, datasets, methods, *, owner=None, data_dir=None, run_miss
         "lease_minutes": options["lease_minutes"],
         "min_view_ms": options["min_view_ms"],
         "grey_background": bool(options["grey_background"]),
+        "consent_text": options["consent_text"],
+        "gold_trials": options["gold_trials"],
+        "gold_pass_percent": options["gold_pass_percent"],
+        "exclude_phones": bool(options["exclude_phones"]),
+        "window_fits_images": bool(options["window_fits_images"]),
+        "closes_at": options["closes_at"],
+        "language": options["language"] or "",
         "config": {"datasets": datasets, "methods": methods, "seed": seed, "completion_url": options["completion_url"]},
     }
-    if run_missing and any_outputs_missing(datasets, needed_methods(methods, options["calibration_images"])):
+    anchors = needed_methods(methods, options["calibration_images"], options["gold_trials"])
+    if run_missing and any_outputs_missing(datasets, anchors):
         with transaction.atomic():
             Study.objects.filter(name=name, status=Study.Status.FAILED).delete()
             study = Study.objects.create(**fields, status=Study.Status.PREPARING)
         transaction.on_commit(lambda: queue_preparation(study, data_dir))
         study.refresh_from_db()  # without a broker the task has run already (unless a caller's transaction is open)
         return study
-    shown, calibration = plan_stimuli(
+    shown, calibration, gold = plan_stimuli(
         datasets,
         methods,
         images_per_session=options["images_per_session"],
         calibration_images=options["calibration_images"],
         repeated_trials=options["repeated_trials"],
         seed=seed,
+        gold_trials=options["gold_trials"],
     )
     with transaction.atomic():
         Study.objects.filter(name=name, status=Study.Status.FAILED).delete()
         study = Study.objects.create(**fields)
-        add_stimuli(study, shown, calibration)
+        add_stimuli(study, shown, calibration, gold)
     return study
 
 
@@ -233,7 +264,7 @@ def prepare_study(study_id, *, data_dir=None, executor=None):
     if study is None or study.status != Study.Status.PREPARING:
         return study and study.status
     try:
-        methods = needed_methods(study.config["methods"], study.calibration_images)
+        methods = needed_methods(study.config["methods"], study.calibration_images, study.gold_trials)
         make_outputs(study.config["datasets"], methods, data_dir=data_dir, executor=executor)
         with transaction.atomic():
             study = lock_study(study)

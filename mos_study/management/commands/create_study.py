@@ -11,7 +11,7 @@ from benchmarks.cli_args import comma_list
 from sr_models.errors import SRMOSError
 
 from ...models import Study
-from ...services.study_options import FLAG, INTEGER, NAMES, STUDY_OPTIONS
+from ...services.study_options import CHOICE, FLAG, INTEGER, NAMES, STUDY_OPTIONS
 from ...services.study_setup import create_study
 
 
@@ -68,7 +68,7 @@ class Command(BaseCommand):
         if study.status == Study.Status.PREPARING:
             self.stdout.write(f"Study {study.name!r} is being prepared; it opens to raters when its outputs exist.")
         else:
-            n = study.stimuli.filter(is_calibration=False).count()
+            n = study.stimuli.filter(is_calibration=False, is_gold=False).count()
             self.stdout.write(f"Created study {study.name!r} with {n} stimuli.")
         self.stdout.write(f"Rater link: {self.rater_link(study, options)}")
 
@@ -86,6 +86,8 @@ def argument_of(option):
         arguments["type"] = comma_list
     elif option.kind == INTEGER:
         arguments["type"] = int
+    elif option.kind == CHOICE:
+        arguments["choices"] = [value for value, _ in option.choices]
     return arguments
 
 

@@ -44,6 +44,7 @@ class Command(BaseCommand):
                 y_convention=options["y_convention"],
                 crop_border=options["crop_border"],
                 figures=not options["no_figures"],
+                gold_given=options.get("gold_min_agreement") is not None,
             )
             write_files(export.files, options["output_dir"])
         except SRMOSError as exc:
