@@ -15,18 +15,10 @@ import pandas as pd
 
 from sr_models.errors import SRMOSError
 
-REQUIRED = ("rater", "image", "method", "score")
-OPTIONAL = (
-    "dataset",
-    "kind",
-    "is_calibration",
-    "expected_score",
-    "session",
-    "trial",
-    "repetition",
-    "response_ms",
-    "timestamp",
-)
+from ..rating_columns import RATING_COLUMNS, RATING_DETAILS, RATING_KEYS
+
+REQUIRED = RATING_KEYS
+OPTIONAL = ("dataset", "kind", "is_calibration", *RATING_DETAILS)
 KINDS = ("trial", "repeat", "calibration", "gold")
 ANCHOR_KINDS = ("calibration", "gold")  # rows that judge raters (screening) and never enter MOS
 
@@ -38,22 +30,7 @@ def test_rows(ratings):
 
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
-# The canonical columns every analysis function relies on, in this order.
-CANONICAL = (
-    "dataset",
-    "rater",
-    "image",
-    "method",
-    "score",
-    "kind",
-    "expected_score",
-    "session",
-    "trial",
-    "repetition",
-    "response_ms",
-    "timestamp",
-    "line",
-)
+CANONICAL = (*RATING_COLUMNS, "line")  # the columns every analysis function relies on, in this order
 
 
 class RatingsError(SRMOSError):

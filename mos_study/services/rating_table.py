@@ -1,26 +1,12 @@
-"""A study's ratings as the long table ``mos_study.analysis`` reads: one row per rating, ``RATING_COLUMNS``.
+"""A study's ratings as the long table ``mos_study.analysis`` reads: one row per rating, ``RATING_COLUMNS``
+(``mos_study.rating_columns``).
 
 ``rating_records`` streams the rows from the database in chunks (plain tuples, bounded memory); ``services.exports``
 builds every export file from them, ``ratings_frame`` gives them to the analysis as a DataFrame.
 """
 
 from ..models import Rating, Trial
-
-RATING_COLUMNS = (
-    "dataset",
-    "rater",
-    "image",
-    "method",
-    "score",
-    "kind",
-    "expected_score",
-    "session",
-    "trial",
-    "repetition",
-    "response_ms",
-    "timestamp",
-)  # the long table mos_study.analysis reads
-
+from ..rating_columns import RATING_COLUMNS
 
 RATING_CHUNK_SIZE = 2000  # ratings per database round trip when streaming
 RATING_ROW_FIELDS = (

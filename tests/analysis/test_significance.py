@@ -29,16 +29,7 @@ def test_exact_p_values_by_hand():
     options = AnalysisOptions(scale=(0, 100), screening=ScreeningOptions(rules=()), subjective_model="none")
     full = build_results(ratings_xy(), options).significance
     table = full.set_index("test")
-    assert list(full.columns[:8]) == [
-        "dataset",
-        "method_a",
-        "method_b",
-        "test",
-        "statistic",
-        "p_value",
-        "p_holm",
-        "significant",
-    ]
+    assert ",".join(full.columns[:8]) == "dataset,method_a,method_b,test,statistic,p_value,p_holm,significant"
     # Wilcoxon: all 5 differences one sign -> W = 0, two-sided p = 2 / 2^5
     assert table.loc["wilcoxon", "statistic"] == 0 and table.loc["wilcoxon", "p_value"] == pytest.approx(2 / 32)
     # Mann-Whitney: complete separation of 5 and 5 -> U = 0, two-sided p = 2 / C(10, 5)

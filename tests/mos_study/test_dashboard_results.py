@@ -30,6 +30,18 @@ from tests.support.study_factory import store_outputs
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 SCREENSHOT = "/tmp/srmos_results_page.png"
 QUALITY = {"nn": 1, "bicubic": 2, "srgan-vgg54": 4, "hr": 5}
+# The analysis tables of an export; the results page shows each of them.
+RESULT_TABLES = (
+    "mos.csv",
+    "mos_per_image.csv",
+    "screening.csv",
+    "significance.csv",
+    "metric_correlation.csv",
+    "metrics_summary.csv",
+    "table2.csv",
+    "subjective_model_stimuli.csv",
+    "subjective_model_raters.csv",
+)
 
 
 def make_study(media_root):
@@ -94,17 +106,9 @@ def test_every_download_is_the_commands_file_byte_for_byte(study, owner, tmp_pat
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert {
         "ratings.csv",
-        "mos.csv",
-        "mos_per_image.csv",
-        "screening.csv",
-        "significance.csv",
-        "metric_correlation.csv",
-        "metrics_summary.csv",
-        "table2.csv",
+        *RESULT_TABLES,
         "table2.md",
         "table2.tex",
-        "subjective_model_stimuli.csv",
-        "subjective_model_raters.csv",
         "summary.md",
         "export.json",
         "figures/mos.svg",
@@ -139,17 +143,7 @@ def test_results_page_shows_every_table_and_figure_with_the_right_numbers(study,
     page = owner.get(url("study_results", study))
     assert page.status_code == 200 and "error" not in page.context
     shown = {item["name"] for item in page.context["tables"]}
-    assert {
-        "mos.csv",
-        "mos_per_image.csv",
-        "screening.csv",
-        "significance.csv",
-        "metric_correlation.csv",
-        "metrics_summary.csv",
-        "table2.csv",
-        "subjective_model_stimuli.csv",
-        "subjective_model_raters.csv",
-    } <= shown
+    assert set(RESULT_TABLES) <= shown
     assert [f["name"] for f in page.context["figures"]] == ["mos", "score_distribution", "mos_psnr"]
     html = page.content.decode()
     for name in ("mos.svg", "score_distribution.svg", "mos_psnr.png", "table2.tex", "summary.md", "ratings.csv"):

@@ -7,26 +7,17 @@ from django.core.management import call_command
 
 from benchmarks.tables import STAND_IN_MARK, provenance_row
 from mos_study.models import Method
-from mos_study.services import sessions, study_setup
+from mos_study.services import sessions
 from mos_study.services.benchmark import record_provenance
 from mos_study.services.rating import rate_trial
-from tests.support.study_factory import store_outputs
+from tests.support.study_factory import stored_study
 
 pytestmark = pytest.mark.django_db
 QUALITY = {"nn": 1, "bicubic": 2, "srgan-vgg54": 4, "hr": 5}
 
 
 def rated_study(tmp_path):
-    store_outputs(tmp_path / "media")
-    study = study_setup.create_study(
-        "prov",
-        ["Set5"],
-        ["nn", "bicubic", "srgan-vgg54"],
-        include_hr=True,
-        ratings_per_stimulus=3,
-        seed=3,
-        run_missing=False,
-    )
+    study = stored_study(tmp_path / "media", "prov", ratings_per_stimulus=3, seed=3)
     for r in range(3):
         session = sessions.start_session(study, participant_id=f"R{r}", seed=r)
         for trial in session.trials.order_by("position").select_related("stimulus__output__method"):

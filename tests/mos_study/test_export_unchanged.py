@@ -17,9 +17,8 @@ from django.core.management import call_command
 from mos_study.models import Rating, RatingSession, Rater
 from mos_study.services.rating import rate_trial
 from mos_study.services.sessions import start_session
-from mos_study.services.study_setup import create_study
 
-from tests.support.study_factory import store_outputs
+from tests.support.study_factory import stored_study
 
 GOLDEN = Path(__file__).parent / "data" / "export_golden.json"
 QUALITY = {"nn": 1, "bicubic": 2, "srgan-vgg54": 4, "hr": 5}
@@ -45,17 +44,8 @@ def rate_like_a_panel(study, n_raters=6):
 
 
 def export_hashes(tmp_path):
-    store_outputs(tmp_path / "media")
-    study = create_study(
-        "golden",
-        ["Set5"],
-        ["nn", "bicubic", "srgan-vgg54"],
-        include_hr=True,
-        images_per_session=12,
-        ratings_per_stimulus=4,
-        repeated_trials=2,
-        seed=7,
-        run_missing=False,
+    study = stored_study(
+        tmp_path / "media", "golden", images_per_session=12, ratings_per_stimulus=4, repeated_trials=2, seed=7
     )
     rate_like_a_panel(study)
     out = tmp_path / "export"

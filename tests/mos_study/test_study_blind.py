@@ -10,9 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from mos_study.models import Method, Rater, Stimulus, TestImage, Trial
-from mos_study.services.study_setup import create_study
 
-from tests.support.study_factory import store_outputs
+from tests.support.study_factory import stored_study
 
 pytestmark = pytest.mark.django_db
 CRITICAL_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
@@ -46,16 +45,7 @@ def mentions(text, words, tokens):
 def test_nothing_a_rater_loads_names_a_method_dataset_or_image(settings, tmp_path):
     settings.SRMOS_RATE_LIMITS = {}
     settings.MEDIA_ROOT = tmp_path
-    store_outputs(tmp_path)
-    study = create_study(
-        "blind",
-        ["Set5"],
-        ["nn", "bicubic", "srgan-vgg54"],
-        include_hr=True,
-        calibration_images=2,
-        repeated_trials=2,
-        run_missing=False,
-    )
+    study = stored_study(tmp_path, "blind", calibration_images=2, repeated_trials=2)
     browser = Client()
     loaded = []  # (what, text) of everything the rater's browser gets
     pixels = []  # the PNG files

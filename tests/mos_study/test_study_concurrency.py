@@ -52,12 +52,9 @@ def test_concurrent_sessions_stay_balanced_on_postgres(tmp_path, require_postgre
 def main():
     """Script mode: migrate, store outputs, then start sessions from THREADS threads at the same moment."""
     sys.path.insert(0, str(REPO))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
+    from tests.support.script_mode import set_up_django
 
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    set_up_django(methods=["bicubic", "srgan-vgg54"])
     from django.db import connection
     from django.db.models import Count
 
@@ -65,10 +62,7 @@ def main():
     from mos_study.services.rating import submit_rating
     from mos_study.services.sessions import start_session
     from mos_study.services.study_setup import create_study
-    from tests.support.study_factory import store_outputs
 
-    call_command("migrate", verbosity=0)
-    store_outputs(settings.MEDIA_ROOT, methods=["bicubic", "srgan-vgg54"])
     study = create_study(
         "race",
         ["Set5"],

@@ -419,17 +419,9 @@ def test_a_study_with_abandoned_sessions_keeps_taking_raters_on_postgres(tmp_pat
 def main():
     """Script mode: migrate, store outputs, run the abandoned-sessions scenario, print its report as JSON."""
     sys.path.insert(0, str(REPO))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
+    from tests.support.script_mode import set_up_django
 
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    from tests.support.study_factory import store_outputs
-
-    call_command("migrate", verbosity=0)
-    store_outputs(settings.MEDIA_ROOT, methods=["bicubic", "srgan-vgg54"])
+    set_up_django(methods=["bicubic", "srgan-vgg54"])
     print(json.dumps(abandoned_sessions_scenario()))
 
 

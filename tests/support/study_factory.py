@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from mos_study.models import HR_METHOD, Method, Output, TestImage
+from mos_study.services.study_setup import create_study
 
 DATASET = "Set5"
 IMAGES = ["img_001", "img_002", "img_003", "img_004", "img_005"]
@@ -39,6 +40,13 @@ def store_outputs(media_root, dataset=DATASET, images=IMAGES, methods=METHODS):
                 )
             )
     return outputs
+
+
+def stored_study(media_root, name, **options):
+    """``store_outputs(media_root)``, then study ``name``: Set5's nn, bicubic and srgan-vgg54 outputs beside HR
+    (``options``: more ``create_study`` arguments; the benchmark never runs)."""
+    store_outputs(media_root)
+    return create_study(name, [DATASET], METHODS[:-1], include_hr=True, run_missing=False, **options)
 
 
 def study_people(study, settings):
