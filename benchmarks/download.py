@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from sr_models.datasets import get_dataset, resolve_data_dir
@@ -175,42 +176,52 @@ def check_total_size(sizes):
         raise DownloadError(f"the archive would unpack to {total} bytes, more than {MAX_UNPACKED_BYTES}; refused")
 
 
+@dataclass(frozen=True)
+class Member:
+    """One entry of an archive, as zip and tar both describe it."""
+
+    name: str
+    size: int
+    is_dir: bool
+    plain: bool  # a regular file or a folder (not a link, device or FIFO)
+    open: object  # () -> a binary file of the entry's bytes
+
+
+def unpack_members(members, destination):
+    """Check every member (total size, path inside ``destination``, plain file or folder) before writing any."""
+    check_total_size(member.size for member in members)
+    for member in members:
+        safe_member_path(destination, member.name)
+        if not member.plain:
+            raise DownloadError(f"archive member {member.name!r} is a link or special file; refused")
+    for member in members:
+        path = safe_member_path(destination, member.name)
+        if member.is_dir:
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with member.open() as src, open(path, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+
+
 def unpack_zip(archive, destination):
     with zipfile.ZipFile(archive) as zf:
-        members = zf.infolist()
-        check_total_size(info.file_size for info in members)
-        for info in members:  # check everything before writing anything
-            safe_member_path(destination, info.filename)
+        members = []
+        for info in zf.infolist():
             file_type = stat.S_IFMT(info.external_attr >> 16)  # 0 where the zip was made without Unix modes
-            if file_type not in (0, stat.S_IFREG, stat.S_IFDIR):
-                raise DownloadError(f"archive member {info.filename!r} is a link or special file; refused")
-        for info in members:
-            path = safe_member_path(destination, info.filename)
-            if info.is_dir():
-                path.mkdir(parents=True, exist_ok=True)
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(path, "wb") as out:
-                shutil.copyfileobj(src, out, CHUNK)
+            plain = file_type in (0, stat.S_IFREG, stat.S_IFDIR)
+            members.append(Member(info.filename, info.file_size, info.is_dir(), plain, partial(zf.open, info)))
+        unpack_members(members, destination)
 
 
 def unpack_tar(archive, destination):
     try:
         with tarfile.open(archive) as tf:
-            members = tf.getmembers()
-            check_total_size(member.size for member in members)
-            for member in members:
-                safe_member_path(destination, member.name)
-                if not (member.isfile() or member.isdir()):
-                    raise DownloadError(f"archive member {member.name!r} is a link or special file; refused")
-            for member in members:
-                path = safe_member_path(destination, member.name)
-                if member.isdir():
-                    path.mkdir(parents=True, exist_ok=True)
-                    continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with tf.extractfile(member) as src, open(path, "wb") as out:
-                    shutil.copyfileobj(src, out, CHUNK)
+            members = [
+                Member(m.name, m.size, m.isdir(), m.isfile() or m.isdir(), partial(tf.extractfile, m))
+                for m in tf.getmembers()
+            ]
+            unpack_members(members, destination)
     except tarfile.TarError as exc:
         raise DownloadError(f"the downloaded tar archive is damaged: {exc}") from exc
 

@@ -200,7 +200,7 @@ def plan_jobs(
             ) from exc
         weights[method] = (str(weights_path), file_sha256(weights_path)) if weights_path else (None, None)
 
-    jobs = []
+    jobs, plan = [], {"output_dir": output_dir, "convention": convention, "crop_border": crop_border}
     for dataset in datasets:
         hashes = {
             image.name: (file_sha256(image.lr_path) if image.lr_path else None, file_sha256(image.hr_path))
@@ -208,7 +208,7 @@ def plan_jobs(
         }
         for method in methods:
             if method not in upscalers:
-                jobs += imported_jobs(manifest, dataset, method, output_dir, convention, crop_border)
+                jobs += imported_jobs(manifest, dataset, method, plan)
                 continue
             weights_path, weights_sha256 = weights[method]
             for image in dataset.images:
@@ -218,9 +218,7 @@ def plan_jobs(
                         dataset,
                         image,
                         method,
-                        output_dir,
-                        convention,
-                        crop_border,
+                        **plan,
                         key=job_key(
                             dataset.name, image.name, method, dataset.scale, lr_sha256, hr_sha256, weights_sha256
                         ),
@@ -234,7 +232,7 @@ def plan_jobs(
     return jobs
 
 
-def dataset_job(dataset, image, method, output_dir, convention, crop_border, **fields):
+def dataset_job(dataset, image, method, *, output_dir, convention, crop_border, **fields):
     """The Job of ``method`` on one image of ``dataset``; ``fields`` gives the key, hashes, weights and device."""
     return Job(
         dataset=dataset.name,
@@ -255,12 +253,13 @@ def imported_rows(manifest, method):
     return [row for row in manifest.values() if row["method"] == method and row["source"].startswith("import")]
 
 
-def imported_jobs(manifest, dataset, method, output_dir, convention, crop_border):
-    """Jobs for an imported method: already done, as long as every image's output is still stored."""
+def imported_jobs(manifest, dataset, method, plan):
+    """Jobs for an imported method: already done, as long as every image's output is still stored. ``plan``:
+    the ``output_dir``, ``convention`` and ``crop_border`` of every job."""
     jobs, missing = [], []
     for image in dataset.images:
         row = manifest.get((dataset.name, image.name, method))
-        if row is None or not stored_output_ok(output_dir, row):
+        if row is None or not stored_output_ok(plan["output_dir"], row):
             missing.append(image.name)
             continue
         jobs.append(
@@ -268,9 +267,7 @@ def imported_jobs(manifest, dataset, method, output_dir, convention, crop_border
                 dataset,
                 image,
                 method,
-                output_dir,
-                convention,
-                crop_border,
+                **plan,
                 key=row["job_key"],
                 lr_sha256=row["lr_sha256"],
                 hr_sha256=file_sha256(image.hr_path),
@@ -679,9 +676,9 @@ def import_outputs(
             dataset,
             image,
             name,
-            output_dir,
-            convention,
-            crop_border,
+            output_dir=output_dir,
+            convention=convention,
+            crop_border=crop_border,
             source=f"import:{source_sha256}",
             key=hashlib.sha256(
                 json.dumps(["import", dataset.name, image.name, name, source_sha256]).encode()

@@ -10,6 +10,7 @@ read (checkpoints, PNG outputs, tables, manifests, published outputs, exports) i
 import os
 import secrets
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -30,6 +31,23 @@ def _fill(fd, data_or_writer):
         os.fsync(file.fileno())
 
 
+@contextmanager
+def _removed_on_failure(temporary):
+    """Remove ``temporary`` if the block raises (anything, ``KeyboardInterrupt`` too), then re-raise."""
+    try:
+        yield
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _put_in_place(temporary, path, check):
+    """``check(temporary)`` when given (it may raise to refuse the file), then rename ``temporary`` to ``path``."""
+    if check is not None:
+        check(temporary)
+    os.replace(temporary, path)
+
+
 def atomic_write(path, data_or_writer, *, check=None):
     """Write ``path`` atomically; returns it as a ``Path``.
 
@@ -39,14 +57,9 @@ def atomic_write(path, data_or_writer, *, check=None):
     """
     path = Path(path)
     fd, temporary = _temporary(path)
-    try:
+    with _removed_on_failure(temporary):
         _fill(fd, data_or_writer)
-        if check is not None:
-            check(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        _put_in_place(temporary, path, check)
     return path
 
 
@@ -76,11 +89,6 @@ def atomic_link(source, path, *, check=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     os.link(source, temporary)
-    try:
-        if check is not None:
-            check(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with _removed_on_failure(temporary):
+        _put_in_place(temporary, path, check)
     return path

@@ -50,20 +50,22 @@ def shared_datasets():
     return path
 
 
+def local_service(name, port, variable, default_url):
+    """The URL of a service the test needs (``variable``, else ``default_url``); ``missing`` when nothing answers
+    on 127.0.0.1:``port``."""
+    if not port_answers("127.0.0.1", port):
+        missing(f"{name} does not answer on 127.0.0.1:{port}")
+    return os.environ.get(variable, default_url)
+
+
 @pytest.fixture(scope="session")
 def require_redis():
-    url = os.environ.get("SRMOS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    if not port_answers("127.0.0.1", 6379):
-        missing("Redis does not answer on 127.0.0.1:6379")
-    return url
+    return local_service("Redis", 6379, "SRMOS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture(scope="session")
 def require_postgres():
-    url = os.environ.get("SRMOS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    if not port_answers("127.0.0.1", 5432):
-        missing("PostgreSQL does not answer on 127.0.0.1:5432")
-    return url
+    return local_service("PostgreSQL", 5432, "SRMOS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture

@@ -6,6 +6,9 @@ import threading
 
 import pytest
 
+from sr_models.datasets import get_dataset
+from sr_models.imageio import write_png
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -18,6 +21,16 @@ def server(tmp_path_factory):
     yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def wing_set(embedded_datasets, tmp_path):
+    """A plain folder "tiny" with one small HR image, wing.png (LR made with imresize)."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    _, hr = get_dataset("Set5", embedded_datasets).load("img_003")
+    write_png(folder / "wing.png", hr[64:128, 96:176])
+    return folder
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -38,17 +38,8 @@ def tiny_set(embedded_datasets, tmp_path):
 
 def test_run_prints_the_table_and_writes_files(tiny_set, tmp_path, repo_root):
     out = tmp_path / "out"
-    done = cli(
-        "run",
-        "--datasets",
-        str(tiny_set),
-        "--methods",
-        "nn,bicubic",
-        "--output-dir",
-        str(out),
-        "--quiet",
-        cwd=repo_root,
-    )
+    run = ["run", "--datasets", str(tiny_set), "--methods", "nn,bicubic", "--output-dir", str(out), "--quiet"]
+    done = cli(*run, cwd=repo_root)
     assert done.returncode == 0, done.stderr
     assert "4 outputs generated, 0 already stored" in done.stdout
     assert "| tiny | bicubic | 2 |" in done.stdout and "'integer' convention" in done.stdout
@@ -62,23 +53,7 @@ def test_run_prints_the_table_and_writes_files(tiny_set, tmp_path, repo_root):
     } <= {p.name for p in out.iterdir()}
 
     # In-process from here on (same entry point, no interpreter start-up): a re-run and the float convention.
-    assert (
-        main(
-            [
-                "run",
-                "--datasets",
-                str(tiny_set),
-                "--methods",
-                "nn,bicubic",
-                "--output-dir",
-                str(out),
-                "--quiet",
-                "--y-convention",
-                "float",
-            ]
-        )
-        == 0
-    )
+    assert main([*run, "--y-convention", "float"]) == 0
     assert "'float' convention" in (out / "metrics_summary.md").read_text()
 
 

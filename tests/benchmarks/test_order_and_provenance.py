@@ -6,8 +6,6 @@ import pytest
 
 from benchmarks import published, tables
 from benchmarks.runner import StandInFeaturesWarning, run_benchmark
-from sr_models.datasets import get_dataset
-from sr_models.imageio import write_png
 
 PAPER = ["nn", "bicubic", "srresnet-mse", "srresnet-vgg22", "srgan-mse", "srgan-vgg22", "srgan-vgg54", "hr"]
 
@@ -79,15 +77,6 @@ def test_markdown_and_latex_mark_stand_in_models():
     assert r"Set5 & srgan-vgg54$^\dagger$ & 5" in latex and "40 updates" in latex
 
 
-@pytest.fixture
-def tiny_set(embedded_datasets, tmp_path):
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    _, hr = get_dataset("Set5", embedded_datasets).load("img_003")
-    write_png(folder / "wing.png", hr[64:128, 96:176])
-    return folder
-
-
 def save_generator(path, method, provenance):
     import torch
 
@@ -98,14 +87,14 @@ def save_generator(path, method, provenance):
     return save_checkpoint(path, SRResNet(num_features=8, num_blocks=1), method=method, step=40, provenance=provenance)
 
 
-def test_run_benchmark_warns_and_marks_a_stand_in_model(tiny_set, tmp_path):
+def test_run_benchmark_warns_and_marks_a_stand_in_model(wing_set, tmp_path):
     weights = tmp_path / "weights"
     save_generator(weights / "srgan-vgg54.pt", "srgan-vgg54", STAND_IN)
     save_generator(weights / "srresnet-mse.pt", "srresnet-mse", {**STAND_IN, "content_loss": "mse", "preset": None})
     out = tmp_path / "out"
     with pytest.warns(StandInFeaturesWarning, match="srgan-vgg54 was trained with stand-in VGG features"):
         result = run_benchmark(
-            [str(tiny_set)], ["srgan-vgg54", "bicubic", "srresnet-mse"], out, weights_dir=weights, progress=False
+            [str(wing_set)], ["srgan-vgg54", "bicubic", "srresnet-mse"], out, weights_dir=weights, progress=False
         )
     rows = {row["method"]: row for row in read_rows(out / "provenance.csv")}
     assert list(rows) == ["bicubic", "srresnet-mse", "srgan-vgg54"]  # paper order
@@ -117,7 +106,7 @@ def test_run_benchmark_warns_and_marks_a_stand_in_model(tiny_set, tmp_path):
     assert methods == ["bicubic", "srresnet-mse", "srgan-vgg54 \u2020"]
 
     # A later run of another method keeps the learned methods' rows and marks.
-    again = run_benchmark([str(tiny_set)], ["bicubic"], out, weights_dir=weights, progress=False)
+    again = run_benchmark([str(wing_set)], ["bicubic"], out, weights_dir=weights, progress=False)
     assert "srgan-vgg54 \u2020" in again.markdown and len(again.summary) == 3
 
 

@@ -318,16 +318,6 @@ def test_import_errors_list_the_problems_and_store_nothing(run_copy, embedded_da
 # ---------------------------------------------------------------- learned and plugin methods
 
 
-@pytest.fixture
-def tiny_set(embedded_datasets, tmp_path):
-    """A plain folder with one small HR image (LR made with imresize)."""
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    _, hr = get_dataset("Set5", embedded_datasets).load("img_003")
-    write_png(folder / "wing.png", hr[64:128, 96:176])
-    return folder
-
-
 def save_tiny_generator(path, seed):
     import torch
 
@@ -338,35 +328,35 @@ def save_tiny_generator(path, seed):
     return save_checkpoint(path, SRResNet(num_features=8, num_blocks=1), method="srresnet-mse")
 
 
-def test_weights_file_is_part_of_the_job_key(tiny_set, tmp_path):
+def test_weights_file_is_part_of_the_job_key(wing_set, tmp_path):
     weights_dir = tmp_path / "weights"
     weights = save_tiny_generator(weights_dir / "srresnet-mse.pt", seed=0)
     out = tmp_path / "out"
-    first = run_benchmark([str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu", progress=False)
+    first = run_benchmark([str(wing_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu", progress=False)
     job = first.jobs[0]
     assert job.weights_path == str(weights)
     assert job.weights_sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert first.n_generated == 1
     assert (
         run_benchmark(
-            [str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu", progress=False
+            [str(wing_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu", progress=False
         ).n_generated
         == 0
     )
     save_tiny_generator(weights, seed=1)  # retrained: new weights, the output must be made again
-    again = run_benchmark([str(tiny_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu", progress=False)
+    again = run_benchmark([str(wing_set)], ["srresnet-mse"], out, weights_dir=weights_dir, device="cpu", progress=False)
     assert again.n_generated == 1 and again.jobs[0].key != job.key
     assert again.per_image[0]["sha256"] != first.per_image[0]["sha256"]
 
 
-def test_plugin_methods_run_through_the_registry(tiny_set, tmp_path, monkeypatch):
+def test_plugin_methods_run_through_the_registry(wing_set, tmp_path, monkeypatch):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "my_sr_plugin.py").write_text(
         "import numpy as np\ndef upscale(lr):\n    return np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)\n"
     )
     monkeypatch.syspath_prepend(str(plugins))
-    result = run_benchmark([str(tiny_set)], ["my_sr_plugin:upscale", "nn"], tmp_path / "out", progress=False)
+    result = run_benchmark([str(wing_set)], ["my_sr_plugin:upscale", "nn"], tmp_path / "out", progress=False)
     plugin, nn = result.per_image
     assert plugin["method"] == "my_sr_plugin:upscale"
     assert plugin["sha256"] == nn["sha256"]  # pixel replication is nearest-neighbour x4: one stored file

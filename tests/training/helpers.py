@@ -28,3 +28,34 @@ def tiny_config(images, output_dir, **changes):
         val_dataset="none",
     )
     return dataclasses.replace(config, **changes)
+
+
+def tiny_gan_config(images, output_dir, **changes):
+    """``tiny_config`` of an SRGAN run (srgan-mse, adversarial weight 1e-3, from scratch unless ``changes`` say)."""
+    return tiny_config(
+        images, output_dir, **{"method": "srgan-mse", "adversarial_weight": 1e-3, "init": "scratch", **changes}
+    )
+
+
+def tiny_cli_args(images, *, batch_size=4):
+    """The command-line flags of a tiny CPU run on ``images`` (``python -m sr_models train`` and ``manage.py
+    train_model`` take the same): 1 block of 8 features on 16x16 crops, no validation, no progress bar."""
+    return [
+        "--data",
+        str(images),
+        "--crop-size",
+        "16",
+        "--batch-size",
+        str(batch_size),
+        "--num-blocks",
+        "1",
+        "--num-features",
+        "8",
+        "--num-workers",
+        "0",
+        "--no-progress",
+        "--val-dataset",
+        "none",
+        "--device",
+        "cpu",
+    ]

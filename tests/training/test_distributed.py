@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from tests.training.helpers import tiny_config
+from tests.training.helpers import tiny_gan_config
 
 
 def free_port():
@@ -45,12 +45,9 @@ def run_rank(rank, world_size, port, config, results):
 
 @pytest.mark.slow
 def test_two_gloo_processes_stay_in_step(images, tmp_path):
-    config = tiny_config(
+    config = tiny_gan_config(
         images,
         tmp_path / "out",
-        method="srgan-mse",
-        adversarial_weight=1e-3,
-        init="scratch",
         steps=3,
         checkpoint_every=3,
         batch_size=4,

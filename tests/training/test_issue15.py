@@ -8,17 +8,15 @@ import torch
 from sr_models.train.cli import sample_crop, summary
 from sr_models.train.config import TrainConfig, apply_overrides, preset, read_config_file
 from sr_models.train.trainer import Trainer, train
-from tests.training.helpers import tiny_config
+from tests.training.helpers import tiny_config, tiny_gan_config
 
 
 def test_a_gan_run_keeps_no_best_checkpoint_and_says_the_final_one_is_the_model(images, tmp_path):
     init = train(tiny_config(images, tmp_path / "init", steps=2))["checkpoint"]
     scores = iter([30.0, 20.0, 21.0, 22.0])
-    config = tiny_config(
+    config = tiny_gan_config(
         images,
         tmp_path / "gan",
-        method="srgan-mse",
-        adversarial_weight=1e-3,
         init=str(init),
         steps=4,
         val_every=1,

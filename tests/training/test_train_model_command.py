@@ -5,6 +5,8 @@ from django.core.management import CommandError, call_command
 
 from sr_models.checkpoint import load_checkpoint
 
+from tests.training.helpers import tiny_cli_args
+
 
 def test_train_model_command(images, tmp_path, capsys):
     call_command(
@@ -12,25 +14,9 @@ def test_train_model_command(images, tmp_path, capsys):
         "--preset",
         "srresnet-vgg22",
         "--vgg-random-weights-for-testing",
-        "--data",
-        str(images),
-        "--crop-size",
-        "16",
-        "--batch-size",
-        "2",
-        "--num-blocks",
-        "1",
-        "--num-features",
-        "8",
-        "--num-workers",
-        "0",
-        "--no-progress",
-        "--val-dataset",
-        "none",
+        *tiny_cli_args(images, batch_size=2),
         "--steps",
         "2",
-        "--device",
-        "cpu",
         "--output-dir",
         str(tmp_path / "run"),
     )

@@ -11,7 +11,7 @@ from sr_models.checkpoint import build_generator, load_checkpoint
 from sr_models.errors import SRMOSError, WeightsError
 from sr_models.train.cli import main
 from sr_models.train.trainer import Trainer, config_from_checkpoint, train
-from tests.training.helpers import tiny_config
+from tests.training.helpers import tiny_cli_args, tiny_config, tiny_gan_config
 
 
 def assert_same_tensors(a, b):
@@ -64,11 +64,10 @@ def test_srresnet_resume_equals_uninterrupted_run(images, tmp_path):
 @pytest.mark.slow
 def test_srgan_resume_equals_uninterrupted_run(images, tmp_path):
     init = train(tiny_config(images, tmp_path / "init", steps=2))["checkpoint"]
-    config = tiny_config(
+    config = tiny_gan_config(
         images,
         tmp_path / "a",
         method="srgan-vgg22",
-        adversarial_weight=1e-3,
         content_loss="vgg22",
         vgg_random_weights_for_testing=True,
         init=str(init),
@@ -131,27 +130,7 @@ def test_vgg_without_weights_stops_before_any_step(images, tmp_path, monkeypatch
 
 
 def test_cli_trains_and_resumes(images, tmp_path, capsys):
-    common = [
-        "--data",
-        str(images),
-        "--crop-size",
-        "16",
-        "--batch-size",
-        "4",
-        "--num-blocks",
-        "1",
-        "--num-features",
-        "8",
-        "--num-workers",
-        "0",
-        "--no-progress",
-        "--val-dataset",
-        "none",
-        "--checkpoint-every",
-        "2",
-        "--device",
-        "cpu",
-    ]
+    common = [*tiny_cli_args(images), "--checkpoint-every", "2"]
     assert main(["--preset", "srresnet-mse", "--steps", "2", "--output-dir", str(tmp_path / "a"), *common]) == 0
     assert "trained to step 2" in capsys.readouterr().out
     checkpoint = tmp_path / "a" / "checkpoints" / "step_00000002.pt"
@@ -171,12 +150,9 @@ def test_zero_init_residual_starts_as_a_plain_sub_pixel_network(images, tmp_path
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_mixed_precision_and_channels_last_steps_run(images, tmp_path, amp):
-    config = tiny_config(
+    config = tiny_gan_config(
         images,
         tmp_path / "run",
-        method="srgan-mse",
-        adversarial_weight=1e-3,
-        init="scratch",
         amp=amp,
         channels_last=True,
     )
