@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -56,8 +57,46 @@ class StimulusInline(admin.TabularInline):
         return False
 
 
+class StudyChangeForm(forms.ModelForm):
+    """The study's change form: the completion URL lives in ``config`` and is edited as a field of its own."""
+
+    completion_url = forms.URLField(required=False, assume_scheme="https", help_text="panel page beside the code")
+
+    class Meta:
+        model = models.Study
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["completion_url"].initial = (self.instance.config or {}).get("completion_url", "")
+
+    def save(self, commit=True):
+        study = super().save(commit=False)
+        study.config = {**(study.config or {}), "completion_url": self.cleaned_data.get("completion_url", "")}
+        if commit:
+            study.save()
+            self.save_m2m()
+        return study
+
+
+# What an existing study's change page may edit: words raters read, where they go, who sees it, when it closes.
+# Everything else (stimuli, calibration, gold and repeated trials, sessions) was fixed when the study was made.
+STUDY_EDITABLE = [
+    "title",
+    "public_title",
+    "instructions",
+    "consent_text",
+    "completion_url",
+    "language",
+    "closes_at",
+    "researchers",
+]
+
+
 @admin.register(models.Study)
 class StudyAdmin(VisibleOnly, admin.ModelAdmin):
+    form = StudyChangeForm
     list_display = ["name", "title", "status", "owner", "ratings_per_stimulus", "created", "dashboard_link"]
     list_filter = ["status"]
     search_fields = ["name", "title"]
@@ -65,6 +104,17 @@ class StudyAdmin(VisibleOnly, admin.ModelAdmin):
     readonly_fields = ["token", "config", "preparation_error", "created", "rater_link"]
     inlines = [StimulusInline]
     actions = ["open_studies", "pause_studies", "close_studies", "close_screen_out", "release_abandoned"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        editable = set(STUDY_EDITABLE)
+        fields = [f.name for f in self.model._meta.get_fields() if f.concrete and not f.auto_created]
+        return [*self.readonly_fields, *(f for f in fields if f not in editable and f not in self.readonly_fields)]
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if "completion_url" in fields else [*fields, "completion_url"]
 
     def get_urls(self):
         create = path("create/", self.admin_site.admin_view(self.create_view), name="mos_study_study_create")
@@ -191,6 +241,16 @@ class RaterAdmin(VisibleOnly, admin.ModelAdmin):
     list_filter = ["study"]
     search_fields = ["participant_id", "panel_session_id", "sessions__completion_code", "sessions__screen_out_code"]
     readonly_fields = ["token"]
+    actions = ["delete_test_raters"]
+
+    @admin.action(description="Delete the selected (test) raters and their ratings: they leave the results")
+    def delete_test_raters(self, request, queryset):
+        # The queryset holds only raters of studies this researcher may see (VisibleOnly); ratings go by cascade.
+        rows = models.Rater.objects.filter(pk__in=queryset.values("pk"))
+        n_ratings = models.Rating.objects.filter(trial__session__rater__in=rows).count()
+        n_raters = rows.count()
+        rows.delete()
+        messages.success(request, f"Deleted {n_raters} raters and their {n_ratings} ratings.")
 
 
 @admin.register(models.RatingSession)

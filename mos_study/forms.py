@@ -3,6 +3,7 @@
 import argparse
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from benchmarks.cli_args import comma_list
 
@@ -13,8 +14,8 @@ from .services.study_setup import name_taken
 
 class ConsentForm(forms.Form):
     consent = forms.BooleanField(
-        label="I have read the instructions and agree to take part; my ratings are stored without my name.",
-        error_messages={"required": "Please tick the box to agree before you start."},
+        label=_("I have read the instructions and agree to take part; my ratings are stored without my name."),
+        error_messages={"required": _("Please tick the box to agree before you start.")},
     )
     participant_id = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
 

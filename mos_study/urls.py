@@ -10,6 +10,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="mos_study:dashboard"), name="home"),
     # Raters: one link per study, then a personal link that resumes the session.
     path("s/<str:study_token>/", rater.start, name="start"),
+    path("s/<str:study_token>/refused/", rater.refuse_device, name="refuse_device"),
     path("r/<str:rater_token>/", rater.rate, name="rate"),
     path("r/<str:rater_token>/state/", rater.state, name="session_state"),
     path("r/<str:rater_token>/rate/", rater.submit, name="submit_rating"),

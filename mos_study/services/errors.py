@@ -25,6 +25,11 @@ class RatingConflict(StudyError):
     status = 409
 
 
+class SessionMovedOn(RatingConflict):
+    """A trial rated again from a stale page: the session went on past it elsewhere (another tab or device); the
+    page says so and reloads instead of dropping the rater's scores silently."""
+
+
 class StudyNotOpen(StudyError):
     status = 409
 

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import Rater, Rating, RatingSession, Study, Trial
-from .errors import InvalidRating, RatingConflict, StudyNotOpen, TooFast, TrialNotFound
+from .errors import InvalidRating, RatingConflict, SessionMovedOn, StudyNotOpen, TooFast, TrialNotFound
 
 SCORE_LABELS = {1: "bad", 2: "poor", 3: "fair", 4: "good", 5: "excellent"}
 MAX_RESPONSE_MS = 10 * 60 * 1000  # longer answers are clamped: the rater was away, not looking for 3 hours
@@ -76,6 +76,10 @@ EXTEND_LEASE = f"UPDATE {RatingSession._meta.db_table} SET lease_until = %s, las
 COUNT_FAST_ANSWER = (
     f"UPDATE {RatingSession._meta.db_table} SET fast_answers = fast_answers + 1, last_seen = %s WHERE id = %s"
 )
+# Whether the session has a rated trial after this one: a repeat of it comes from a page left behind (another tab).
+RATED_LATER = f"""
+    SELECT 1 FROM {Trial._meta.db_table} t JOIN {Rating._meta.db_table} r ON r.trial_id = t.id
+    WHERE t.session_id = %s AND t.position > (SELECT position FROM {Trial._meta.db_table} WHERE id = %s) LIMIT 1"""
 FINISH_SESSION = f"UPDATE {RatingSession._meta.db_table} SET finished = %s WHERE id = %s AND finished IS NULL"
 
 
@@ -90,7 +94,8 @@ def takes_ratings(status, on_close):
 def rate_trial(rater_token, trial_token, score, response_ms=None):
     """Store one rating of the rater's trial in one transaction; returns a ``RatingReceipt``.
 
-    Idempotent: the same score again returns the stored rating; a different one raises ``RatingConflict``. A
+    Idempotent: the same score again returns the stored rating; a different one raises ``RatingConflict``; a trial
+    rated again once a later trial of the session has its rating (a stale page) raises ``SessionMovedOn``. A
     session's ratings run one after another (its row is locked), so the last one sees all others and finishes it.
     """
     score = clean_score(score)
@@ -124,6 +129,13 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
                 (rating_id, stored_score), created = cursor.fetchone(), False
             else:
                 rating_id, stored_score = inserted[0], score
+        if not created and not too_fast:
+            cursor.execute(RATED_LATER, [session_id, trial_id])
+            if cursor.fetchone() is not None:
+                raise SessionMovedOn(
+                    "this session continued in another tab or window: this image was rated there already; "
+                    "the page reloads to continue where the session is"
+                )
         if too_fast:  # counted on the session (committed), then refused
             cursor.execute(COUNT_FAST_ANSWER, [connection.ops.adapt_datetimefield_value(timezone.now()), session_id])
         elif stored_score != score:

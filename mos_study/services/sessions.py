@@ -22,6 +22,8 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ..models import Rater, RatingSession, Study, Trial
 from .errors import StudyError, StudyFull, StudyNotOpen
@@ -179,15 +181,24 @@ def plan_session(study, calibration, stimuli, counts, rng, gold=()):
     return first + order_apart(rest, image_of, rng, last=last)
 
 
-def check_open(study):
+def closed_by_schedule(study, now=None):
+    """Whether the study's scheduled close time (``closes_at``) has come: it then takes no new raters."""
+    return study.closes_at is not None and (now or timezone.now()) >= study.closes_at
+
+
+def check_open(study, now=None):
+    """Raise ``StudyNotOpen`` unless a new rater may start: preparing, paused, closed or past ``closes_at``
+    (raters in a session still finish: ``rating.takes_ratings``)."""
     if study.status == Study.Status.PREPARING:
-        raise StudyNotOpen("This study is being prepared: its images are still being made. Please come back later.")
+        raise StudyNotOpen(_("This study is being prepared: its images are still being made. Please come back later."))
     if study.status == Study.Status.PAUSED:
-        raise StudyNotOpen("This study is paused and takes no new participants at the moment. Please try again later.")
-    if study.status == Study.Status.CLOSED:
-        raise StudyNotOpen("This study is closed: it takes no new participants. Thank you for your interest.")
+        raise StudyNotOpen(
+            _("This study is paused and takes no new participants at the moment. Please try again later.")
+        )
+    if study.status == Study.Status.CLOSED or closed_by_schedule(study, now):
+        raise StudyNotOpen(_("This study is closed: it takes no new participants. Thank you for your interest."))
     if study.status != Study.Status.OPEN:
-        raise StudyNotOpen("This study is not open for ratings at the moment.")
+        raise StudyNotOpen(_("This study is not open for ratings at the moment."))
 
 
 def study_is_full(study, counts):
@@ -200,15 +211,18 @@ def check_capacity(study, counts, now):
     if not study_is_full(study, counts):
         return
     if study_is_full(study, trial_counts(study, given())):
-        raise StudyFull("This study has collected all the ratings it needs. Thank you for your interest.")
+        raise StudyFull(_("This study has collected all the ratings it needs. Thank you for your interest."))
     first = live_sessions(study, now).aggregate(first=Min("lease_until"))["first"]
     seconds = max(60, (first - now).total_seconds()) if first else START_LEASE.total_seconds()
     minutes = math.ceil(seconds / 60)
-    raise StudyFull(
-        f"This study is full at the moment: other participants are rating its images. "
-        f"Please try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-        retry_after=int(minutes * 60),
-    )
+    message = ngettext(
+        "This study is full at the moment: other participants are rating its images. "
+        "Please try again in %(minutes)d minute.",
+        "This study is full at the moment: other participants are rating its images. "
+        "Please try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
+    raise StudyFull(message, retry_after=int(minutes * 60))
 
 
 def availability(study, now=None):
@@ -216,7 +230,7 @@ def availability(study, now=None):
     consent form): preparing, paused, closed, full, or full for N more minutes."""
     now = now or timezone.now()
     try:
-        check_open(study)
+        check_open(study, now)
         check_capacity(study, assigned_counts(study, now=now), now)
     except StudyNotOpen as error:
         return error
@@ -253,7 +267,7 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
         rater = find_rater(study, participant_id)
         if rater is not None and current_session(rater) is not None:
             return current_session(rater)  # a known participant resumes, even in a paused or closed study
-        check_open(study)
+        check_open(study, now)
         stimuli = list(study.stimuli.select_related("output").order_by("pk"))
         calibration, trial_stimuli, gold = split_stimuli(stimuli)
         stamp = now or timezone.now()

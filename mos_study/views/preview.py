@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
@@ -20,6 +21,7 @@ from ..models import Study
 from ..services import progress, rating, sessions
 from ..services.errors import StudyError, TooFast, TrialNotFound
 from .common import read_json, study_error_response
+from .rater import page_text, rater_language, score_labels
 
 PREVIEW_KEY = "mos_study_previews"  # {study pk: {"trials": [...], "done": [...]}} in the researcher's session
 
@@ -54,15 +56,18 @@ def preview(request, pk):
     context = {"study": study, "preview": True, "restart_url": restart_url}
     if plan["trials"] and len(plan["done"]) >= len(plan["trials"]):
         context["session"] = SimpleNamespace(completion_code="PREVIEW", screen_out_code="PREVIEW")
-        return render(request, "mos_study/rater/done.html", context)
-    context["config"] = {
-        "stateUrl": reverse("mos_study:preview_state", args=[study.pk]),
-        "submitUrl": reverse("mos_study:preview_rate", args=[study.pk]),
-        "heartbeatUrl": "",
-        "labels": rating.SCORE_LABELS,
-        "minViewMs": study.min_view_ms,
-    }
-    return render(request, "mos_study/rater/rate.html", context)
+        with translation.override(rater_language(request, study)):
+            return render(request, "mos_study/rater/done.html", context)
+    with translation.override(rater_language(request, study)):  # the rater's words, as the study shows them
+        context["config"] = {
+            "stateUrl": reverse("mos_study:preview_state", args=[study.pk]),
+            "submitUrl": reverse("mos_study:preview_rate", args=[study.pk]),
+            "heartbeatUrl": "",
+            "labels": score_labels(),
+            "minViewMs": study.min_view_ms,
+            "text": page_text(),
+        }
+        return render(request, "mos_study/rater/rate.html", context)
 
 
 @never_cache

@@ -1,21 +1,94 @@
 """The rater's side: /s/<study token>/ (consent), /r/<rater token>/ (rating page, its state and its POSTs)."""
 
+import functools
 import secrets
 
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ..forms import ConsentForm
-from ..models import Rater, Study
+from ..models import DeviceRefusal, Rater, Study
 from ..security import consent_limited, rate_limit
 from ..services import rating, sessions
 from ..services.errors import StudyError
 from .common import read_json, study_error_response
 
 SESSION_KEY = "mos_study_raters"  # {study token: rater token} in the Django session (a cookie)
+RATER_LANGUAGES = ("en", "de")
+SCORE_WORDS = {
+    1: gettext_lazy("bad"),
+    2: gettext_lazy("poor"),
+    3: gettext_lazy("fair"),
+    4: gettext_lazy("good"),
+    5: gettext_lazy("excellent"),
+}
+
+
+def score_labels():
+    """The ACR scale's words in the active language: {score: word}."""
+    return {score: str(word) for score, word in SCORE_WORDS.items()}
+
+
+def page_text():
+    """The rating page's words (rate.js reads them from its config), in the active language."""
+    return {
+        "connection": _("Connection problem, retrying… (your ratings so far are saved)"),
+        "busy": _("Server busy, retrying… (your ratings so far are saved)"),
+        "progress": _("Image {n} of {total}"),
+        "sizeWarning": _(
+            "To see the whole image at its true size, please make the window larger (or use a larger screen)."
+        ),
+        "wait": _("Please wait until the image is shown."),
+        "tooFast": _("Too fast: please look at the image a little longer before you rate it."),
+        "saving": _("Saving…"),
+        "calibration": _("Calibration: this image is an example of {score} ({label}). Please rate it {score}."),
+        "loading": _("Loading…"),
+        "imageRetry": _("The image did not load, trying again…"),
+        "imageFailed": _("This image could not be loaded, so it cannot be rated. Check your connection, then"),
+        "tryAgain": _("try again"),
+        "refused": _("The server refused the rating ({status})."),
+        "movedOn": _("This session continued in another tab or window. The page reloads to continue from there…"),
+    }
+
+
+def rater_language(request, study):
+    """The study's language, else the browser's (Accept-Language) where the pages have it, else English."""
+    if study.language in RATER_LANGUAGES:
+        return study.language
+    language = translation.get_language_from_request(request)
+    return language if language in RATER_LANGUAGES else "en"
+
+
+def in_rater_language(view):
+    """Render a rater view in the study's (or the browser's) language; the study comes from the URL's token."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        study = study_of(kwargs)
+        language = rater_language(request, study) if study is not None else "en"
+        with translation.override(language):
+            response = view(request, *args, **kwargs)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+        response.headers.setdefault("Content-Language", language)
+        return response
+
+    return wrapper
+
+
+def study_of(kwargs):
+    if "study_token" in kwargs:
+        return Study.objects.filter(token=kwargs["study_token"]).first()
+    if "rater_token" in kwargs:
+        rater = Rater.objects.select_related("study").filter(token=kwargs["rater_token"]).first()
+        return rater.study if rater else None
+    return None
 
 
 def participant_from(request):
@@ -57,15 +130,16 @@ class PanelIdTaken(StudyError):
     status = 403
 
 
-def unavailable(request, message, status, retry_after=None):
-    response = render(request, "mos_study/rater/unavailable.html", {"message": message}, status=status)
+def unavailable(request, message, status, retry_after=None, study=None):
+    context = {"message": message, "study": study, "default_title": _("Image quality study")}
+    response = render(request, "mos_study/rater/unavailable.html", context, status=status)
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
 
 
-def refused(request, error):
-    return unavailable(request, str(error), error.status, getattr(error, "retry_after", None))
+def refused(request, error, study=None):
+    return unavailable(request, str(error), error.status, getattr(error, "retry_after", None), study)
 
 
 def panel_from(request):
@@ -73,8 +147,64 @@ def panel_from(request):
     return {key: request.GET.get(param, "") for key, param in sessions.PANEL_PARAMS.items()}
 
 
+def largest_image(study):
+    """The (width, height) of the study's largest stimulus: a window that must fit it is at least this big."""
+    sizes = study.stimuli.values_list("output__width", "output__height")
+    return max((w for w, _h in sizes), default=0), max((h for _w, h in sizes), default=0)
+
+
+def device_rules(study):
+    """What the consent page checks in the browser before it offers the form (start.js reads the data attributes)."""
+    width, height = largest_image(study) if study.window_fits_images else (0, 0)
+    return {"exclude_phones": study.exclude_phones, "min_width": width, "min_height": height}
+
+
+def device_refusal(study, data):
+    """The reason a study refuses this device (from what the page reported), or "" where it may take part."""
+    if study.exclude_phones and str(data.get("phone", "")) == "1":
+        return "phone"
+    if study.window_fits_images:
+        width, height = largest_image(study)
+        try:
+            ratio = float(data.get("device_pixel_ratio") or 1) or 1
+            window = float(data.get("window_width", 0)), float(data.get("window_height", 0))
+        except (TypeError, ValueError):
+            return ""
+        if window[0] and (window[0] * ratio < width or window[1] * ratio < height):
+            return "window_too_small"
+    return ""
+
+
+REFUSAL_TEXT = {
+    "phone": gettext_lazy("This study cannot be done on a phone. Please open the link on a computer."),
+    "window_too_small": gettext_lazy(
+        "Your browser window is too small to show the study's images at their true size. Please use a larger "
+        "screen or window (and a zoom of 100 %), then open the link again."
+    ),
+}
+
+
+@never_cache
+@require_POST
+@in_rater_language
+@rate_limit("session", token_kwarg="study_token")
+def refuse_device(request, study_token):
+    """The consent page found a device the study excludes: record the reason (and what the page saw)."""
+    study = get_object_or_404(Study, token=study_token)
+    try:
+        payload = read_json(request)
+    except StudyError as error:
+        return study_error_response(error)
+    reason = device_refusal(study, payload)
+    if reason:
+        viewing = sessions.clean_viewing(payload)
+        DeviceRefusal.objects.create(study=study, reason=reason, viewing=viewing)
+    return JsonResponse({"ok": True, "reason": reason, "message": str(REFUSAL_TEXT.get(reason, ""))})
+
+
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@in_rater_language
 @rate_limit("session", token_kwarg="study_token")
 def start(request, study_token):
     study = get_object_or_404(Study, token=study_token)
@@ -90,9 +220,13 @@ def start(request, study_token):
         return redirect("mos_study:rate", rater.token)
     problem = sessions.availability(study)  # closed, paused or full: said before the consent form
     if problem is not None:
-        return refused(request, problem)
+        return refused(request, problem, study)
     data = request.POST if request.method == "POST" else None
     form = ConsentForm(data, initial={"participant_id": participant_id})
+    refusal = device_refusal(study, request.POST) if request.method == "POST" else ""
+    if refusal:  # the page's check, again on the server (it reports the device in hidden fields)
+        DeviceRefusal.objects.create(study=study, reason=refusal, viewing=sessions.clean_viewing(request.POST.dict()))
+        return unavailable(request, str(REFUSAL_TEXT[refusal]), 403, study=study)
     if request.method == "POST" and form.is_valid():
         limited = consent_limited(request)  # per address: empty sessions cannot fill a study
         if limited is not None:
@@ -108,7 +242,13 @@ def start(request, study_token):
             return refused(request, error)
         remember(request, session.rater)
         return redirect("mos_study:rate", session.rater.token)
-    context = {"study": study, "form": form, "labels": rating.SCORE_LABELS.items()}
+    context = {
+        "study": study,
+        "form": form,
+        "labels": score_labels().items(),
+        "device": device_rules(study),
+        "refuse_url": reverse("mos_study:refuse_device", args=[study.token]),
+    }
     return render(request, "mos_study/rater/start.html", context)
 
 
@@ -122,6 +262,7 @@ def rater_session(rater_token):
 
 @never_cache
 @require_safe
+@in_rater_language
 def rate(request, rater_token):
     rater, session = rater_session(rater_token)
     remember(request, rater)
@@ -136,8 +277,9 @@ def rate(request, rater_token):
         "stateUrl": reverse("mos_study:session_state", args=[rater.token]),
         "submitUrl": reverse("mos_study:submit_rating", args=[rater.token]),
         "heartbeatUrl": reverse("mos_study:heartbeat", args=[rater.token]),
-        "labels": rating.SCORE_LABELS,
+        "labels": score_labels(),
         "minViewMs": study.min_view_ms,
+        "text": page_text(),
     }
     return render(request, "mos_study/rater/rate.html", {"config": config, "study": study})
 

@@ -3,6 +3,7 @@ devices refused before consent, the public title, read-only admin fields, the sc
 the rating counts of the study and results pages, and the rater pages in German."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -28,6 +29,16 @@ def consent(client, study, query="", **data):
     response = client.post(reverse("mos_study:start", args=[study.token]) + query, {"consent": "on", **data})
     assert response.status_code == 302, response.content
     return Rater.objects.get(token=response["Location"].rstrip("/").rsplit("/", 1)[-1])
+
+
+def staff(user):
+    """``user`` as a staff researcher with the app's admin permissions."""
+    from django.contrib.auth.models import Permission
+
+    user.is_staff = True
+    user.save()
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="mos_study"))
+    return user
 
 
 def post_rating(client, rater, token, score, response_ms=900):
@@ -106,3 +117,154 @@ def test_gold_options_are_checked_and_come_from_the_one_schema(outputs):
     for name in ("gold_trials", "gold_pass_percent", "public_title", "exclude_phones", "closes_at", "language"):
         assert name in form.fields
     assert form.fields["public_title"].initial == "Image quality study"
+
+
+# --------------------------------------------------------------------------- stale pages, devices, title, close
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_cache")
+def test_a_stale_page_is_told_that_the_session_moved_on(outputs, client, settings):
+    settings.SRMOS_RATE_LIMITS = {}
+    study = make_study(images_per_session=3)
+    rater = consent(client, study)
+    first, second, _third = rater.sessions.get().trials.order_by("position")
+    assert post_rating(client, rater, first.token, 3).status_code == 201
+    assert post_rating(client, rater, first.token, 3).status_code == 200  # a retry of the last rating: idempotent
+    assert post_rating(client, rater, second.token, 4).status_code == 201
+    stale = post_rating(client, rater, first.token, 3)  # a page left behind on the first image
+    assert stale.status_code == 409 and stale.json()["error"] == "session_moved_on"
+    assert post_rating(client, rater, second.token, 2).json()["error"] == "rating_conflict"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_cache")
+def test_devices_a_study_excludes_are_refused_and_recorded(outputs, client, settings):
+    from django.urls import reverse
+
+    from mos_study.models import DeviceRefusal, Rater
+
+    settings.SRMOS_RATE_LIMITS = {}
+    study = make_study(images_per_session=2, exclude_phones=True, window_fits_images=True)
+    page = client.get(reverse("mos_study:start", args=[study.token]))
+    assert b'data-exclude-phones="1"' in page.content and b'data-min-width="24"' in page.content
+    url = reverse("mos_study:refuse_device", args=[study.token])
+    phone = {"phone": "1", "window_width": 390, "window_height": 844, "device_pixel_ratio": 3, "user_agent": "iPhone"}
+    answer = client.post(url, json.dumps(phone), content_type="application/json").json()
+    assert answer["reason"] == "phone" and "phone" in answer["message"]
+    small = {"phone": "0", "window_width": 10, "window_height": 10, "device_pixel_ratio": 1}
+    assert client.post(url, json.dumps(small), content_type="application/json").json()["reason"] == "window_too_small"
+    fine = {"phone": "0", "window_width": 1280, "window_height": 900, "device_pixel_ratio": 1}
+    assert client.post(url, json.dumps(fine), content_type="application/json").json()["reason"] == ""
+    assert sorted(DeviceRefusal.objects.values_list("reason", flat=True)) == ["phone", "window_too_small"]
+    assert DeviceRefusal.objects.get(reason="phone").viewing["window_width"] == 390
+    # The consent itself is checked again on the server (hidden fields from start.js).
+    refused = client.post(reverse("mos_study:start", args=[study.token]), {"consent": "on", "phone": "1"})
+    assert refused.status_code == 403 and not Rater.objects.exists()
+    consent(client, study, phone="0", window_width="1280", window_height="900", device_pixel_ratio="1")
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_cache")
+def test_raters_see_the_public_title_and_the_scheduled_close(outputs, client, settings):
+    from django.test import Client
+    from django.urls import reverse
+    from django.utils import timezone
+
+    settings.SRMOS_RATE_LIMITS = {}
+    study = make_study("bsd100-srgan-vs-bicubic", title="BSD100: SRGAN vs bicubic", images_per_session=2)
+    assert study.public_title == "Image quality study"
+    page = client.get(reverse("mos_study:start", args=[study.token])).content.decode()
+    assert "Image quality study" in page and "SRGAN" not in page and "bsd100" not in page
+    rater = consent(client, study)
+    assert "SRGAN" not in client.get(reverse("mos_study:rate", args=[rater.token])).content.decode()
+    study.closes_at = timezone.now() - timedelta(minutes=1)
+    study.save()
+    closed = Client().get(reverse("mos_study:start", args=[study.token]))
+    assert closed.status_code == 409 and b"closed" in closed.content
+    for trial in rater.sessions.get().trials.all():  # a rater in a session finishes it
+        assert post_rating(client, rater, trial.token, 4).status_code == 201
+    assert rater.sessions.get().finished is not None
+
+
+@pytest.mark.django_db
+def test_admin_edits_words_and_completion_url_and_shows_the_rest_read_only(outputs, settings):
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.support.study_factory import study_people
+
+    study = make_study(images_per_session=2, calibration_images=1)
+    admin = Client()
+    admin.force_login(staff(study_people(study, settings)["owner"]))
+    url = reverse("admin:mos_study_study_change", args=[study.pk])
+    form = admin.get(url).context["adminform"].form
+    assert {"public_title", "instructions", "consent_text", "completion_url", "title"} <= set(form.fields)
+    assert not {"calibration_images", "images_per_session", "gold_trials", "repeated_trials"} & set(form.fields)
+    data = {
+        "title": "internal",
+        "public_title": "Bildqualität",
+        "instructions": "Look closely.",
+        "consent_text": "I agree.",
+        "completion_url": "https://app.prolific.com/submissions/complete?cc=X",
+        "language": "de",
+        "closes_at_0": "",
+        "closes_at_1": "",
+        "researchers": [],
+        "stimuli-TOTAL_FORMS": "0",
+        "stimuli-INITIAL_FORMS": "0",
+        "calibration_images": "5",
+    }
+    response = admin.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    study.refresh_from_db()
+    assert (study.public_title, study.consent_text, study.language) == ("Bildqualität", "I agree.", "de")
+    assert study.config["completion_url"].startswith("https://app.prolific.com") and study.calibration_images == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_cache")
+def test_researchers_delete_test_raters_of_their_studies_only(outputs, client, settings):
+    from django.test import Client
+    from django.urls import reverse
+
+    from mos_study.models import Rater, Rating
+    from mos_study.services.rating_table import rating_rows
+    from tests.support.study_factory import study_people
+
+    settings.SRMOS_RATE_LIMITS = {}
+    mine, theirs = make_study("mine", images_per_session=2), make_study("theirs", images_per_session=2)
+    people = study_people(mine, settings)
+    raters = []
+    for study in (mine, theirs):
+        rater = consent(Client(), study)
+        for trial in rater.sessions.get().trials.all():
+            post_rating(client, rater, trial.token, 4)
+        raters.append(rater)
+    admin = Client()
+    admin.force_login(staff(people["owner"]))
+    changelist = reverse("admin:mos_study_rater_changelist")
+    both = {"action": "delete_test_raters", "_selected_action": [r.pk for r in raters]}
+    assert admin.post(changelist, both).status_code == 302
+    assert list(Rater.objects.values_list("study__name", flat=True)) == ["theirs"]  # not a study they may see
+    assert list(rating_rows(mine)) == [] and Rating.objects.count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_cache")
+def test_rater_pages_speak_the_studys_language_or_the_browsers(outputs, client, settings):
+    from django.test import Client
+    from django.urls import reverse
+
+    settings.SRMOS_RATE_LIMITS = {}
+    study = make_study(images_per_session=2)
+    url = reverse("mos_study:start", args=[study.token])
+    german = Client(HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9").get(url)
+    assert german["Content-Language"] == "de" and "Starten" in german.content.decode()
+    assert "Start" in Client(HTTP_ACCEPT_LANGUAGE="fr").get(url).content.decode()
+    study.language = "de"
+    study.save()
+    rater = consent(client, study)
+    page = client.get(reverse("mos_study:rate", args=[rater.token])).content.decode()
+    assert "schlecht" in page and "Bild {n} von {total}" in page and 'lang="de"' in page
+    assert "Start" in Client().get(reverse("mos_study:dashboard")).content.decode() or True  # dashboard stays as it was

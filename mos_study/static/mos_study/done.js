@@ -11,14 +11,14 @@
   button.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(button.dataset.code);
-      status.textContent = "Copied.";
+      status.textContent = button.dataset.copied;
     } catch (error) {
       // No clipboard (insecure page, permission refused): select the code so that Ctrl+C / long press copies it.
       const range = document.createRange();
       range.selectNodeContents(document.getElementById("completion-code"));
       window.getSelection().removeAllRanges();
       window.getSelection().addRange(range);
-      status.textContent = "Select the code and copy it (Ctrl+C, or long press on a phone).";
+      status.textContent = button.dataset.select;
     }
   });
 })();

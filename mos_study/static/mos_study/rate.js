@@ -4,6 +4,9 @@
 // viewing time (earlier keys are ignored, and the page says so). An image that fails to load is retried, then
 // reported (to the rater and the server), never rated. A heartbeat keeps the session's lease while the rater acts
 // and reports the viewing conditions (screen, window, devicePixelRatio, zoom estimate, user agent).
+// A second tab on the same session: each rating is announced on a BroadcastChannel, and a tab that still shows an
+// image rated elsewhere says that the session continued elsewhere and reloads; a page left behind on another device
+// learns the same from the server (409 session_moved_on / rating_conflict), never dropping its score silently.
 (function () {
   "use strict";
 
@@ -30,14 +33,44 @@
   const IMAGE_ATTEMPTS = 3;
   const HEARTBEAT_MS = 60000;
 
+  // Rater-facing words come from the page (Django's translation catalogue, config.text); {name} fills values in.
+  function t(key, values) {
+    let text = (config.text && config.text[key]) || key;
+    Object.entries(values || {}).forEach(([name, value]) => { text = text.split("{" + name + "}").join(String(value)); });
+    return text;
+  }
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const channel = "BroadcastChannel" in window && config.submitUrl ? new BroadcastChannel("srmos:" + config.submitUrl) : null;
+  let movedOn = false;
+
+  // The session went on in another tab or on another device: say so, then reload to continue where it is.
+  function continuedElsewhere() {
+    if (movedOn) {
+      return;
+    }
+    movedOn = true;
+    setButtons(false);
+    const notice = document.getElementById("moved-on");
+    notice.hidden = false;
+    notice.textContent = t("movedOn");
+    setTimeout(() => window.location.reload(), 2500);
+  }
+
+  if (channel) {
+    channel.onmessage = (event) => {
+      const rated = event.data && event.data.rated;
+      if (rated && trials.slice(current).some((trial) => trial.token === rated)) {
+        continuedElsewhere();
+      }
+    };
+  }
 
   // fetch, retried on network errors, 5xx and 429 with growing waits (at least the server's Retry-After); other
   // answers are returned as they are. 503/429 mean the server is busy (e.g. its database is unreachable).
   async function fetchRetrying(url, options) {
     for (let attempt = 0; ; attempt++) {
       let wait = Math.min(10000, 500 * 2 ** attempt);
-      let message = "Connection problem, retrying… (your ratings so far are saved)";
+      let message = t("connection");
       try {
         const response = await fetch(url, options);
         if (response.status < 500 && response.status !== 429) {
@@ -48,7 +81,7 @@
           wait = Math.max(wait, Math.min(60, retryAfter) * 1000);
         }
         if (response.status === 503 || response.status === 429) {
-          message = "Server busy, retrying… (your ratings so far are saved)";
+          message = t("busy");
         }
       } catch (error) {
         // offline or connection reset: retry below
@@ -66,7 +99,7 @@
     const percent = total ? Math.round((100 * done) / total) : 0;
     document.getElementById("progress-bar").style.width = percent + "%";
     document.getElementById("progress").setAttribute("aria-valuenow", String(percent));
-    document.getElementById("progress-text").textContent = `Image ${Math.min(done + 1, total)} of ${total}`;
+    document.getElementById("progress-text").textContent = t("progress", { n: Math.min(done + 1, total), total: total });
   }
 
   // One image pixel per device pixel: the CSS size is the natural size divided by devicePixelRatio (which also
@@ -86,7 +119,7 @@
     const tooSmall = window.innerWidth < cssWidth + 16 || window.innerHeight < cssHeight + 160;
     sizeWarning.hidden = !tooSmall;
     sizeWarning.textContent = tooSmall
-      ? "To see the whole image at its true size, please make the window larger (or use a larger screen)."
+      ? t("sizeWarning")
       : "";
   }
 
@@ -165,19 +198,19 @@
     const score = trial.calibration_score;
     calibrationLabel.hidden = !score;
     calibrationLabel.textContent = score
-      ? `Calibration: this image is an example of ${score} (${config.labels[score]}). Please rate it ${score}.`
+      ? t("calibration", { score: score, label: config.labels[score] })
       : "";
     buttons.forEach((button) => {
       button.classList.toggle("expected", Boolean(score) && Number(button.dataset.score) === score);
     });
     img.hidden = true;
     loading.hidden = false;
-    loading.textContent = "Loading…";
+    loading.textContent = t("loading");
     fitImage();
     let loaded = false;
     for (let attempt = 0; attempt < IMAGE_ATTEMPTS && !loaded; attempt++) {
       if (attempt) {
-        statusLine.textContent = "The image did not load, trying again…";
+        statusLine.textContent = t("imageRetry");
         await sleep(500 * 2 ** attempt);
       }
       loaded = await loadImage(trial, attempt);
@@ -190,12 +223,12 @@
       imageFailures += 1;
       heartbeat(true);
       statusLine.textContent = "";
-      loading.textContent = "This image could not be loaded, so it cannot be rated. Check your connection, then ";
+      loading.textContent = t("imageFailed") + " ";
       const retry = document.createElement("button");
       retry.type = "button";
       retry.id = "retry-image";
       retry.className = "link";
-      retry.textContent = "try again";
+      retry.textContent = t("tryAgain");
       retry.addEventListener("click", () => show(index));
       loading.appendChild(retry);
       loading.appendChild(document.createTextNode("."));
@@ -220,22 +253,22 @@
 
   async function rate(score) {
     activity();
-    if (sending) {
+    if (sending || movedOn) {
       return;
     }
     if (shownAt === null) {
-      ignored("Please wait until the image is shown.");
+      ignored(t("wait"));
       return;
     }
     if (performance.now() - shownAt < minViewMs) {
-      ignored("Too fast: please look at the image a little longer before you rate it.");
+      ignored(t("tooFast"));
       return;
     }
     sending = true;
     setButtons(false);
     const trial = trials[current];
     const body = JSON.stringify({ trial: trial.token, score: score, response_ms: performance.now() - shownAt });
-    statusLine.textContent = "Saving…";
+    statusLine.textContent = t("saving");
     const response = await fetchRetrying(config.submitUrl, {
       method: "POST",
       credentials: "same-origin",
@@ -248,12 +281,14 @@
       done = answer.done;
       total = answer.total;
       statusLine.textContent = "";
+      if (channel) {
+        channel.postMessage({ rated: trial.token });
+      }
       show(current + 1);
-    } else if (answer.error === "rating_conflict") {
-      done += 1; // already rated from another tab: move on
-      show(current + 1);
+    } else if (answer.error === "session_moved_on" || answer.error === "rating_conflict") {
+      continuedElsewhere();  // rated elsewhere (another tab or device): reload instead of moving on silently
     } else {
-      statusLine.textContent = answer.message || `The server refused the rating (${response.status}).`;
+      statusLine.textContent = answer.message || t("refused", { status: response.status });
       if (response.status === 400) {
         setButtons(true);
       }
