@@ -184,12 +184,26 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A task taken by a worker that then died (SIGKILL, power loss) goes back to the queue after this many seconds.
-# Keep it above the longest task: a task running longer is delivered twice (harmless, tasks are idempotent).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("SRMOS_TASK_VISIBILITY_TIMEOUT", "900"))}
+# A task taken by a worker that then died (SIGKILL, power loss) goes back to the queue once it has been unacknowledged
+# this many seconds; live workers look for such tasks every unacked_restore_interval seconds (kombu's default sweep
+# is only every 10 x 10 s). Keep the timeout above the longest job (one method on one image: seconds on a GPU, under
+# a minute on a CPU for DIV2K): a job running longer is delivered twice (harmless, jobs are idempotent, but wasted).
+# 90 + 5 s: a killed worker's jobs run again within about 100 s (docs/deployment.md).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("SRMOS_TASK_VISIBILITY_TIMEOUT", "90")),
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
+    "unacked_mutex_expire": 30,  # a worker killed while sweeping holds the sweep's lock this long (kombu: 300 s)
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# A result backend (Redis) lost while run_benchmark waits ends the run at once in one line (mos_study.tasks), instead
+# of 20 reconnection attempts with a log line each.
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"max_retries": 1, "interval_start": 0.5}}
+# A running benchmark run whose command sent no heartbeat for this long (it stamps one every 30 s) was killed: it is
+# shown as failed, and workers skip its jobs (mos_study.services.benchmark).
+SRMOS_RUN_STALE_AFTER_S = int(os.environ.get("SRMOS_RUN_STALE_AFTER_S", "300"))
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -33,8 +33,20 @@ class OutputAdmin(VisibleOnly, admin.ModelAdmin):
 
 @admin.register(models.BenchmarkRun)
 class BenchmarkRunAdmin(VisibleOnly, admin.ModelAdmin):
-    list_display = ["pk", "status", "started", "finished"]
+    list_display = ["pk", "status", "started", "heartbeat", "finished"]
     list_filter = ["status"]
+
+    def changelist_view(self, request, extra_context=None):
+        from .services.benchmark import mark_abandoned_runs
+
+        mark_abandoned_runs()  # a run whose command was killed shows as failed, not "running" forever
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from .services.benchmark import mark_abandoned_runs
+
+        mark_abandoned_runs()
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(models.Metric)

@@ -114,6 +114,7 @@ class BenchmarkRun(models.Model):
         RUNNING = "running"
         DONE = "done"
         FAILED = "failed"
+        CANCELLED = "cancelled"  # the command was interrupted (Ctrl-C, SIGTERM)
 
     datasets = models.JSONField(default=list)
     methods = models.JSONField(default=list)
@@ -125,6 +126,9 @@ class BenchmarkRun(models.Model):
     outputs = models.ManyToManyField(Output, blank=True, related_name="runs")
     started = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # Stamped by the command while it waits for the run's jobs (services.benchmark.Heartbeat); a running run whose
+    # heartbeat is older than SRMOS_RUN_STALE_AFTER_S lost its command (killed) and is marked failed when next listed.
+    heartbeat = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started"]

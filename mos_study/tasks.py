@@ -3,8 +3,10 @@
 ``generate_output`` wraps ``benchmarks.runner.execute_job`` for one ``benchmarks.runner.Job``, which crosses the
 broker as JSON (``Job.to_dict()``/``Job.from_dict``): the output is stored content-addressed and atomically
 (``sr_models.imageio.write_png``: temp file + ``os.replace``), so a retried or duplicated task rewrites nothing and
-leaves no half-written file. It touches no database row: the command records everything at the end of a run.
-Acknowledged late (settings), so a job whose worker dies is delivered again.
+leaves no half-written file. It writes no database row (the command records everything at the end of a run); it
+reads one: a job of a run that has ended (failed, cancelled, or abandoned by a killed command) is skipped, so a run's
+jobs left in the queue are not done by workers that come later. Acknowledged late (settings), so a job whose worker
+dies is delivered again.
 
 ``celery_executor`` is the executor that ``benchmarks.runner.run_benchmark`` calls with the jobs still to do.
 
@@ -13,6 +15,7 @@ task's own process, then builds its stimuli and opens it (``services.study_setup
 study never runs a benchmark inside a web request.
 """
 
+import contextvars
 import logging
 import time
 from collections import OrderedDict
@@ -28,6 +31,7 @@ from sr_models.errors import SRMOSError
 logger = logging.getLogger(__name__)
 
 MIN_TIMEOUT_S = 600  # the shortest default wait for the next result before we decide that no worker is listening
+WAIT_SLICE_S = 10  # a result is waited for in slices this long, the run's heartbeat stamped between them
 UPSCALER_CACHE_SIZE = 4  # loaded models kept per worker process, so a method's weights load once per process
 
 
@@ -67,6 +71,17 @@ class JobFailedError(SRMOSError):
     """A job failed on a worker; the message carries the worker's error."""
 
 
+# The running benchmark's heartbeat (services.benchmark.Heartbeat): called between jobs and while waiting for results,
+# whichever executor runs the jobs.
+current_heartbeat = contextvars.ContextVar("srmos_benchmark_heartbeat", default=None)
+
+
+def beat():
+    heartbeat = current_heartbeat.get()
+    if heartbeat is not None:
+        heartbeat()
+
+
 _upscalers = OrderedDict()
 
 
@@ -93,35 +108,56 @@ def cached_upscaler(job):
     max_retries=5,
     acks_late=True,
 )
-def generate_output(job):
+def generate_output(job, run_id=None):
     """Generate, store and measure one (method, image) output; returns the runner's JSON-serialisable result row.
 
-    ``job`` is a ``benchmarks.runner.Job`` as ``Job.to_dict()`` gives it: task arguments travel as JSON.
+    ``job`` is a ``benchmarks.runner.Job`` as ``Job.to_dict()`` gives it: task arguments travel as JSON. With
+    ``run_id`` (the ``BenchmarkRun`` it belongs to), a job whose run has ended is not done: it returns
+    ``{"skipped": reason}``.
     """
     from benchmarks.runner import Job, execute_job
 
     spec = Job.from_dict(job)
+    ended = run_has_ended(run_id)
+    if ended:
+        logger.info("skipped %s/%s with %s: %s", spec.dataset, spec.image, spec.method, ended)
+        return {"skipped": ended}
     result = execute_job(job, cached_upscaler(spec))
     logger.info("generated %s/%s with %s -> %s", spec.dataset, spec.image, spec.method, result["path"])
     return result
+
+
+def run_has_ended(run_id):
+    """Why the job's run is over (a line), or "" while it runs, or when it cannot be told (then the job is done:
+    jobs are idempotent)."""
+    if run_id is None:
+        return ""
+    from .services.benchmark import run_end_reason
+
+    try:
+        return run_end_reason(run_id)
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("cannot read benchmark run %s (%s): doing its job anyway", run_id, exc)
+        return ""
 
 
 def is_eager():
     return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False))
 
 
-def celery_executor(timeout=None, queue=None, progress=True):
+def celery_executor(timeout=None, queue=None, progress=True, run_id=None):
     """An executor for ``run_benchmark``: jobs run in-process when Celery is eager, else as a group on workers.
 
     With workers, it waits at most ``timeout`` seconds (default ``default_timeout()``) for each next result, so a
-    queue that no worker listens to ends in a clear ``WorkerTimeoutError`` rather than a hang.
+    queue that no worker listens to ends in a clear ``WorkerTimeoutError`` rather than a hang. ``run_id`` (the
+    ``BenchmarkRun``) goes with each job, so that workers skip the jobs of a run that has ended.
     """
     timeout = default_timeout() if timeout is None else timeout
 
     def execute(jobs):
         if is_eager():
             return run_eagerly(jobs, progress)
-        return run_on_workers(jobs, timeout, queue, progress)
+        return run_on_workers(jobs, timeout, queue, progress, run_id=run_id)
 
     return execute
 
@@ -129,7 +165,11 @@ def celery_executor(timeout=None, queue=None, progress=True):
 def run_eagerly(jobs, progress):
     from tqdm import tqdm
 
-    return [run_in_process(job) for job in tqdm(jobs, desc="benchmark", unit="image", disable=not progress)]
+    results = []
+    for job in tqdm(jobs, desc="benchmark", unit="image", disable=not progress):
+        beat()
+        results.append(run_in_process(job))
+    return results
 
 
 def run_in_process(job):
@@ -146,12 +186,13 @@ def run_in_process(job):
             time.sleep(retry.when if isinstance(retry.when, (int, float)) else 0)
 
 
-def run_on_workers(jobs, timeout, queue, progress):
+def run_on_workers(jobs, timeout, queue, progress, run_id=None):
     from tqdm import tqdm
 
     queue = queue or default_queue()
     check_broker()
-    group_result = group(generate_output.s(job.to_dict()) for job in jobs).apply_async(queue=queue)
+    with broker_loss_reported(f"sending the run's {len(jobs)} jobs to queue {queue!r}"):
+        group_result = group(generate_output.s(job.to_dict(), run_id=run_id) for job in jobs).apply_async(queue=queue)
     results = []
     try:
         with tqdm(
@@ -161,10 +202,80 @@ def run_on_workers(jobs, timeout, queue, progress):
                 results.append(wait_for(async_result, job, timeout, queue))
                 bar.update(1)
     except BaseException:
-        group_result.revoke()  # do not leave the rest of a failed run for workers to pick up later
+        revoke_quietly(group_result)  # do not leave the rest of a failed run for workers to pick up later
         raise
     group_result.forget()  # the results are in hand: free them in the result backend
     return results
+
+
+def broker_errors():
+    """Errors of a lost broker or result backend connection, raised in this process (not a worker's)."""
+    from kombu.exceptions import OperationalError as BrokerOperationalError
+
+    errors = [OSError, BrokerOperationalError]
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        errors += [RedisConnectionError, RedisTimeoutError]
+    except ImportError:  # redis is only needed with a Redis broker
+        pass
+    return tuple(errors)
+
+
+class broker_loss_reported:
+    """A broker or result backend lost during the block raises one ``BrokerError`` line; Celery's own reconnection
+    messages (one per retry, CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS) are kept out of the log meanwhile."""
+
+    QUIET = ("celery.backends.redis", "celery.backends.asynchronous", "celery.backends.base")
+
+    def __init__(self, doing):
+        self.doing = doing
+
+    def __enter__(self):
+        for name in self.QUIET:
+            logging.getLogger(name).addFilter(self.drop)
+        return self
+
+    @staticmethod
+    def drop(record):
+        return False
+
+    def __exit__(self, exc_type, exc, traceback):
+        for name in self.QUIET:
+            logging.getLogger(name).removeFilter(self.drop)
+        lost = lost_connection(exc)
+        if lost is not None:
+            raise BrokerError(
+                f"lost the Celery broker at {redacted(settings.CELERY_BROKER_URL)} while {self.doing} "
+                f"({type(lost).__name__}: {lost}); the run is marked failed and workers skip its remaining jobs: "
+                f"run the command again once the broker is back (outputs already stored are reused)"
+            ) from None
+        return False
+
+
+def lost_connection(exc):
+    """The broker or backend connection error behind ``exc`` (Celery wraps one that outlasted its reconnection
+    attempts in a RuntimeError), or None."""
+    if isinstance(exc, CeleryTimeoutError):  # no result yet: not a lost connection
+        return None
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, broker_errors()) and not isinstance(exc, SRMOSError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def revoke_quietly(group_result):
+    """Revoke a failed run's jobs on the workers listening now, if the broker answers at once; never raises (the
+    workers also skip a job whose run has ended, which covers workers that start later)."""
+    try:
+        with generate_output.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
+            group_result.revoke(connection=connection)
+    except Exception as exc:  # noqa: BLE001 -- the run's own error matters, not this clean-up
+        logger.debug("could not revoke the jobs of a failed run: %s", exc)
 
 
 def check_broker():
@@ -182,19 +293,33 @@ def check_broker():
 
 
 def wait_for(async_result, job, timeout, queue):
+    """The job's result, waited for at most ``timeout`` seconds, in slices with the run's heartbeat between them.
+
+    The result is read without ``propagate``, so that an error raised here is this process's own (the broker or
+    result backend lost), and a worker's error comes back as the result."""
     what = f"{job.method} on {job.dataset}/{job.image}"
-    try:
-        return async_result.get(timeout=timeout, propagate=True, disable_sync_subtasks=False)
-    except CeleryTimeoutError:
-        raise WorkerTimeoutError(
-            f"no Celery worker answered within {timeout:g} s (waiting for {what} on queue {queue!r}, broker "
-            f"{redacted(settings.CELERY_BROKER_URL)}): start one with `celery -A config worker -Q {queue}`, "
-            f"give busy workers longer with --timeout, or unset CELERY_BROKER_URL to run in-process"
-        ) from None
-    except SRMOSError:
-        raise
-    except Exception as exc:  # the worker's error, rebuilt by Celery from its JSON result
-        raise JobFailedError(f"{what} failed on a worker: {type(exc).__name__}: {exc}") from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        beat()
+        left = deadline - time.monotonic()
+        try:
+            with broker_loss_reported(f"waiting for {what}"):
+                value = async_result.get(
+                    timeout=max(0.01, min(WAIT_SLICE_S, left)), propagate=False, disable_sync_subtasks=False
+                )
+        except CeleryTimeoutError:
+            if time.monotonic() < deadline:
+                continue
+            raise WorkerTimeoutError(
+                f"no Celery worker answered within {timeout:g} s (waiting for {what} on queue {queue!r}, broker "
+                f"{redacted(settings.CELERY_BROKER_URL)}): start one with `celery -A config worker -Q {queue}`, "
+                f"give busy workers longer with --timeout, or unset CELERY_BROKER_URL to run in-process"
+            ) from None
+        if isinstance(value, BaseException):  # the worker's error, rebuilt by Celery from its JSON result
+            raise JobFailedError(f"{what} failed on a worker: {type(value).__name__}: {value}") from value
+        if isinstance(value, dict) and "skipped" in value:
+            raise JobFailedError(f"{what} was skipped by a worker: {value['skipped']}")
+        return value
 
 
 def default_queue():

@@ -3,12 +3,16 @@
 The runner generates, stores and measures outputs (through the Celery executor of ``mos_study.tasks``) and writes
 the tables; this module then records the run, its outputs and their metrics in one transaction, and publishes each
 output as ``MEDIA_ROOT/outputs/<sha256>.png`` (the same content-addressed name as in the runner's output folder), so
-the study app can serve it. A run that fails keeps its ``BenchmarkRun`` row, marked failed with the error, and writes
-no other row.
+the study app can serve it. A run that fails keeps its ``BenchmarkRun`` row, marked failed with the error (cancelled
+when interrupted), and writes no other row. While it runs, its heartbeat is stamped (``Heartbeat``); a running run
+whose heartbeat stopped lost its command (killed) and is marked failed when runs are next listed
+(``mark_abandoned_runs``), and workers skip the jobs of a run that has ended (``run_end_reason``).
 """
 
 import logging
 import shutil
+import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -19,10 +23,12 @@ from sr_models.errors import SRMOSError
 from sr_models.fileio import atomic_link, atomic_write
 
 from ..models import HR_METHOD, BenchmarkRun, Method, Metric, Output, TestImage
-from ..tasks import celery_executor
+from ..tasks import celery_executor, current_heartbeat
 
 DEFAULT_CROP_BORDER = 4  # the scale, as the runner defaults to
 PLUGIN_SEPARATOR = ":"  # "package.module:callable" names a plugin method (sr_models.methods.load)
+HEARTBEAT_EVERY_S = 30  # a running command stamps its run's heartbeat at most this often
+DEFAULT_STALE_AFTER_S = 300  # SRMOS_RUN_STALE_AFTER_S: a running run without a heartbeat this long lost its command
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +68,7 @@ def run_and_record(
     datasets, methods = as_list(datasets), as_list(methods)
     output_dir = Path(output_dir or settings.SRMOS_OUTPUT_DIR)
     run = start_run(datasets, methods, output_dir, y_convention, crop_border)
-    with failures_recorded(run):
+    with failures_recorded(run), Heartbeat(run):
         result = run_benchmark(
             datasets,
             methods,
@@ -73,7 +79,7 @@ def run_and_record(
             convention=y_convention,
             crop_border=crop_border,
             device=device,
-            executor=executor or celery_executor(timeout=timeout, queue=queue, progress=progress),
+            executor=executor or celery_executor(timeout=timeout, queue=queue, progress=progress, run_id=run.pk),
         )
         hr_paths = {(job.dataset, job.image): (job.hr_path, job.scale) for job in result.jobs}
         record_rows(run, result.per_image, output_dir, hr_paths, crop_border=result.crop_border)
@@ -166,7 +172,80 @@ def start_run(datasets, methods, output_dir, y_convention, crop_border):
         output_dir=str(output_dir),
         y_convention=y_convention,
         crop_border=DEFAULT_CROP_BORDER if crop_border is None else crop_border,
+        heartbeat=timezone.now(),
     )
+
+
+class Heartbeat:
+    """While the block runs, ``mos_study.tasks.beat()`` (called between jobs and while results are awaited, whichever
+    executor runs them) stamps the run's heartbeat, at most every ``HEARTBEAT_EVERY_S``."""
+
+    def __init__(self, run, every_s=HEARTBEAT_EVERY_S):
+        self.run, self.every_s = run, every_s
+        self.last = time.monotonic()
+        self.token = None
+
+    def __enter__(self):
+        self.token = current_heartbeat.set(self)
+        return self
+
+    def __exit__(self, *exc):
+        current_heartbeat.reset(self.token)
+        return False
+
+    def __call__(self):
+        if time.monotonic() - self.last < self.every_s:
+            return
+        self.last = time.monotonic()
+        try:
+            BenchmarkRun.objects.filter(pk=self.run.pk).update(heartbeat=timezone.now())
+        except DatabaseError as exc:  # the database is away: the run goes on, the next beat tries again
+            logger.warning("could not stamp the heartbeat of benchmark run %s: %s", self.run.pk, exc)
+
+
+def stale_after_s():
+    return int(getattr(settings, "SRMOS_RUN_STALE_AFTER_S", DEFAULT_STALE_AFTER_S))
+
+
+def abandoned_error():
+    return (
+        f"abandoned: its command stopped (killed?) and sent no heartbeat for over {stale_after_s()} s; "
+        f"run it again (outputs already stored are reused)"
+    )
+
+
+def stale_runs(now=None):
+    """Running runs whose command sent no heartbeat for ``SRMOS_RUN_STALE_AFTER_S`` seconds."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=stale_after_s())
+    running = BenchmarkRun.objects.filter(status=BenchmarkRun.Status.RUNNING)
+    return running.filter(heartbeat__lt=cutoff) | running.filter(heartbeat__isnull=True, started__lt=cutoff)
+
+
+def mark_abandoned_runs(now=None):
+    """Mark failed the running runs whose command died (``stale_runs``); return their ids. Called where runs are
+    listed (the admin, ``run_benchmark``), so that a killed command's run does not stay "running"."""
+    now = now or timezone.now()
+    ids = list(stale_runs(now).values_list("pk", flat=True))
+    if ids:
+        BenchmarkRun.objects.filter(pk__in=ids, status=BenchmarkRun.Status.RUNNING).update(
+            status=BenchmarkRun.Status.FAILED, error=abandoned_error(), finished=now
+        )
+        logger.warning("benchmark runs %s lost their command (no heartbeat): marked failed", ids)
+    return ids
+
+
+def run_end_reason(run_id):
+    """Why run ``run_id`` is over, for a worker about to do one of its jobs; "" while it runs."""
+    row = BenchmarkRun.objects.filter(pk=run_id).values("status", "error").first()
+    if row is None:
+        return f"benchmark run {run_id} does not exist (its database was reset?)"
+    if row["status"] == BenchmarkRun.Status.RUNNING:
+        if stale_runs().filter(pk=run_id).exists():
+            return f"benchmark run {run_id} lost its command (no heartbeat for over {stale_after_s()} s)"
+        return ""
+    if row["status"] == BenchmarkRun.Status.DONE:
+        return f"benchmark run {run_id} has finished (a duplicate delivery: its result is already recorded)"
+    return f"benchmark run {run_id} has ended ({row['status']}: {row['error'][:200]})"
 
 
 class failures_recorded:
@@ -180,7 +259,8 @@ class failures_recorded:
 
     def __exit__(self, exc_type, exc, traceback):
         if exc is not None:
-            self.run.status = BenchmarkRun.Status.FAILED
+            interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+            self.run.status = BenchmarkRun.Status.CANCELLED if interrupted else BenchmarkRun.Status.FAILED
             self.run.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SRMOSError) else str(exc)
             self.run.finished = timezone.now()
             try:

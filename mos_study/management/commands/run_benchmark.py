@@ -1,11 +1,13 @@
 """``manage.py run_benchmark``: generate, measure and tabulate outputs, and record the run in the database."""
 
+import signal
+
 from django.core.management.base import BaseCommand, CommandError
 
 from benchmarks.cli_args import add_measure_options, comma_list
 from sr_models.errors import SRMOSError
 
-from ...services.benchmark import run_and_record
+from ...services.benchmark import mark_abandoned_runs, run_and_record, stale_after_s
 
 
 class Command(BaseCommand):
@@ -40,6 +42,11 @@ class Command(BaseCommand):
         parser.add_argument("--queue", help="Celery queue the jobs go to (default: the default queue, 'celery')")
 
     def handle(self, *args, **options):
+        for pk in mark_abandoned_runs():
+            self.stderr.write(
+                f"benchmark run {pk} lost its command (no heartbeat for over {stale_after_s()} s): marked failed"
+            )
+        previous = signal.signal(signal.SIGTERM, interrupted)  # a stopped command cancels its run, like Ctrl-C
         try:
             run = run_and_record(
                 options["datasets"],
@@ -56,6 +63,10 @@ class Command(BaseCommand):
             )
         except (SRMOSError, OSError) as exc:  # OSError: a folder that cannot be read or written
             raise CommandError(str(exc)) from exc
+        except KeyboardInterrupt:
+            raise CommandError("interrupted: the run is marked cancelled and workers skip its remaining jobs") from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         result = run.result
         self.stdout.write(result.markdown)
         self.stdout.write(
@@ -65,3 +76,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Files in {result.output_dir}:")
         for path in result.files.values():
             self.stdout.write(f"  {path}")
+
+
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
