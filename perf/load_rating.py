@@ -1,7 +1,7 @@
 """Load test of the rating path: N simulated raters complete sessions against a running srmos server.
 
     python -m perf.load_rating --study-token TOKEN --raters 100 [--base-url http://127.0.0.1:8000]
-        [--username U --password P --study-id PK] [--time-limit 120] [--json]
+        [--username U --password P --study-id PK] [--time-limit 120] [--login-flood 8] [--json]
 
 Each rater opens the study link with its own participant id, consents, reads its session state, then all raters
 (started together) rate every trial, one rating per --interval-ms each (0: as fast as the server answers),
@@ -12,6 +12,10 @@ backends that ended during the run made the figure negative), and the ratings st
 counted by the server per session (``/r/<token>/state/``, read once every rater has finished), and with a researcher
 login also from the ratings export, where lost and duplicated ratings are matched one by one. Bounded in raters,
 ratings and time; loopback only.
+With ``--login-flood N`` it runs twice, each time with new raters: without, then with N threads sending wrong
+passwords to ``/login/`` as fast as the server answers (anonymous, one address, as in issue 14 #4; the raters start
+once the login throttle refuses the flood), and reports both and the ratio of the throughputs (the export is
+compared in the first run only: the flood gets the address throttled, researchers' logins included).
 Exit status 1 when a rating was lost, doubled, or never acknowledged.
 """
 
@@ -42,6 +46,7 @@ MAX_RATERS = 1000
 RETRY_STATUSES = (429, 500, 502, 503, 504, "connection error")
 MAX_RETRIES = 1000
 MAX_BACKOFF_S = 1.0
+FLOOD_WARMUP_S = 120  # --login-flood: the longest wait for the login throttle to engage before the raters start
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -312,6 +317,13 @@ def parse_args(argv=None):
     parser.add_argument("--server-pid", type=int, help="gunicorn's master pid: report its CPU per rating (Linux)")
     parser.add_argument("--run-id", default=None, help="participant id prefix (default: random)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--login-flood",
+        type=int,
+        default=0,
+        metavar="THREADS",
+        help="run twice, without and with this many threads flooding /login/ with wrong passwords",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
     base = urlsplit(args.base_url)
@@ -325,6 +337,8 @@ def parse_args(argv=None):
         parser.error("--time-limit must be between 0 and 3600 seconds")
     if args.username and (args.password is None or args.study_id is None):
         parser.error("--username needs --password and --study-id")
+    if not 0 <= args.login_flood <= 64:
+        parser.error("--login-flood must be 0 to 64 threads")
     return args, base
 
 
@@ -393,8 +407,8 @@ def cpu_figures(before, after, ratings):
     return figures
 
 
-def run(args, base):
-    run_id = args.run_id or f"load-{uuid.uuid4().hex[:8]}"
+def run(args, base, run_id=None, compare_export=True):
+    run_id = run_id or args.run_id or f"load-{uuid.uuid4().hex[:8]}"
     study_path = f"/s/{args.study_token}/"
     results = []
     snapshots = []
@@ -431,7 +445,7 @@ def run(args, base):
     if len(snapshots) < 2:  # a rater hung past the time limit: count until now
         snapshots.append(cpu_snapshot(args.server_pid))
     export = None
-    if args.username:
+    if args.username and compare_export:
         rows = export_rows(base, args.username, args.password, args.study_id, args.timeout)
         export = compare_with_export(results, rows)
     summary = summarise(list(results), elapsed, export)
@@ -439,6 +453,77 @@ def run(args, base):
     if len(snapshots) == 2:
         summary.update(cpu_figures(*snapshots, summary["ratings_acknowledged"]))
     return summary
+
+
+def flood_logins(base, stop, counts, lock, timeout):
+    """One attacker: wrong passwords POSTed to /login/ (one CSRF token, kept) until ``stop``; counts the statuses."""
+    client = Client(base.hostname, base.port or 80, timeout)
+    try:
+        _, _, html = client.request("GET", "/login/")
+        body = urlencode(
+            {
+                "username": f"flood-{uuid.uuid4().hex[:6]}",
+                "password": uuid.uuid4().hex,
+                "csrfmiddlewaretoken": client.form_token(html),
+            }
+        )
+    except (OSError, http.client.HTTPException, RuntimeError) as error:
+        with lock:
+            counts[f"error: {error}"] = counts.get(f"error: {error}", 0) + 1
+        return
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    while not stop.is_set():
+        try:
+            status = client.request("POST", "/login/", body=body, headers=headers)[0]
+        except (OSError, http.client.HTTPException):
+            status = "connection error"
+            time.sleep(0.05)
+        with lock:
+            counts[str(status)] = counts.get(str(status), 0) + 1
+    client.close()
+
+
+def run_with_login_flood(args, base):
+    """The rating run without, then with, ``args.login_flood`` threads flooding /login/; both summaries."""
+    prefix = args.run_id or f"load-{uuid.uuid4().hex[:8]}"
+    quiet = run(args, base, run_id=f"{prefix}-quiet")
+    stop, lock, counts = threading.Event(), threading.Lock(), {}
+    flooders = [
+        threading.Thread(target=flood_logins, args=(base, stop, counts, lock, args.timeout), daemon=True)
+        for _ in range(args.login_flood)
+    ]
+    started = time.monotonic()
+    for thread in flooders:
+        thread.start()
+    # The throttle lets the first failures per address through (each a full password check): the raters start
+    # once it refuses (429) or after FLOOD_WARMUP_S, so that the run measures the flood the throttle holds off.
+    while "429" not in counts and time.monotonic() - started < FLOOD_WARMUP_S:
+        time.sleep(0.1)
+    warmup = time.monotonic() - started
+    attempts_in_warmup = sum(counts.values())
+    try:
+        flooded = run(args, base, run_id=f"{prefix}-flood", compare_export=False)
+    finally:
+        stop.set()
+        for thread in flooders:
+            thread.join(timeout=args.timeout)
+    seconds = time.monotonic() - started
+    attempts = sum(n for status, n in counts.items() if not status.startswith("error"))
+    flooded["login_flood"] = {
+        "threads": args.login_flood,
+        "attempts": attempts,
+        "attempts_per_s": round(attempts / seconds, 1) if seconds else 0.0,
+        "statuses": counts,
+        "warmup_seconds": round(warmup, 1),
+        "attempts_in_warmup": attempts_in_warmup,
+    }
+    ratio = flooded["ratings_per_s"] / quiet["ratings_per_s"] if quiet["ratings_per_s"] else 0.0
+    return {"without_flood": quiet, "with_flood": flooded, "throughput_ratio": round(ratio, 3)}
+
+
+def summary_ok(s):
+    ok = s["lost"] == 0 and s["duplicated"] == 0 and s["ratings_unacknowledged"] == 0
+    return ok and s["stored_by_state"] == s["ratings_acknowledged"] and not s["raters_failed"]
 
 
 def print_summary(s):
@@ -473,14 +558,33 @@ def print_summary(s):
 
 def main(argv=None):
     args, base = parse_args(argv)
-    summary = run(args, base)
-    if args.json:
-        print(json.dumps(summary))
+    if args.login_flood:
+        both = run_with_login_flood(args, base)
+        phases = [both["without_flood"], both["with_flood"]]
+        if args.json:
+            print(json.dumps(both))
+        else:
+            print("== without a login flood")
+            print_summary(phases[0])
+            flood = phases[1]["login_flood"]
+            print(
+                f"== with a login flood: {flood['threads']} threads, {flood['attempts']} wrong-password POSTs "
+                f"({flood['attempts_per_s']}/s; statuses {flood['statuses']}); raters started "
+                f"{flood['warmup_seconds']} s after the flood, once the throttle refused "
+                f"(after {flood['attempts_in_warmup']} attempts)"
+            )
+            print_summary(phases[1])
+            print(
+                f"throughput with the flood: {100 * both['throughput_ratio']:.1f} % of without; p99 "
+                f"{phases[0]['latency_p99_ms']} -> {phases[1]['latency_p99_ms']} ms"
+            )
     else:
-        print_summary(summary)
-    ok = summary["lost"] == 0 and summary["duplicated"] == 0 and summary["ratings_unacknowledged"] == 0
-    ok = ok and summary["stored_by_state"] == summary["ratings_acknowledged"] and not summary["raters_failed"]
-    return 0 if ok else 1
+        phases = [run(args, base)]
+        if args.json:
+            print(json.dumps(phases[0]))
+        else:
+            print_summary(phases[0])
+    return 0 if all(summary_ok(s) for s in phases) else 1
 
 
 if __name__ == "__main__":
