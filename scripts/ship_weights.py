@@ -15,7 +15,6 @@ import platform
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from benchmarks.cli_args import comma_list
@@ -24,7 +23,7 @@ from sr_models import methods
 from sr_models.datasets import get_dataset
 from sr_models.fileio import atomic_write
 from sr_models.install import file_sha256, install
-from sr_models.metrics import psnr_y, ssim_y
+from sr_models.metrics import mean_psnr_ssim
 
 DATASETS = ("Set5", "Set14", "BSD100")
 TRAIN_DATA = "train_demo (40 photographs, about 1024x768, ../shared/datasets/train_demo)"
@@ -53,13 +52,7 @@ def evaluate(method, weights, data_dir, datasets):
     results = {}
     for name in datasets:
         dataset = get_dataset(name, data_dir=data_dir)
-        psnrs, ssims = [], []
-        for image in dataset.images:
-            lr, hr = dataset.load(image)
-            sr = upscaler.upscale(lr)
-            psnrs.append(psnr_y(sr, hr, crop_border=4))
-            ssims.append(ssim_y(sr, hr, crop_border=4))
-        results[name] = (float(np.mean(psnrs)), float(np.mean(ssims)))
+        results[name] = mean_psnr_ssim(upscaler.upscale, [dataset.load(image) for image in dataset.images])
         print(f"{method} {name}: {results[name][0]:.3f} dB / {results[name][1]:.4f}", flush=True)
     return results
 

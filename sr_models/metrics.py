@@ -431,3 +431,14 @@ def evaluate_many(pairs, crop_border=4, convention="integer", device=None, threa
         for i, psnr, ssim in batch:
             results[i] = {"psnr_y": psnr, "ssim_y": ssim}
     return results
+
+
+def mean_psnr_ssim(upscale, pairs, crop_border=4, convention="integer"):
+    """Mean Y PSNR (dB) and SSIM of ``upscale(lr)`` against ``hr`` over ``(lr, hr)`` uint8 pairs: the figure the
+    trainer validates with and the shipped weights' README reports."""
+    psnrs, ssims = [], []
+    for lr, hr in pairs:
+        sr = upscale(lr)
+        psnrs.append(psnr_y(sr, hr, crop_border=crop_border, convention=convention))
+        ssims.append(ssim_y(sr, hr, crop_border=crop_border, convention=convention))
+    return sum(psnrs) / len(psnrs), sum(ssims) / len(ssims)

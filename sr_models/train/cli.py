@@ -113,19 +113,19 @@ def build_validator(config):
         return None
     from sr_models.datasets import get_dataset
     from sr_models.inference import upscale_array
-    from sr_models.metrics import psnr_y, ssim_y
+    from sr_models.metrics import mean_psnr_ssim
 
     dataset = get_dataset(config.val_dataset, data_dir=config.val_data_dir, scale=config.scale)
     pairs = [dataset.load(image) for image in dataset.images]
 
     def validate(generator):
         device = next(generator.parameters()).device
-        psnrs, ssims = [], []
-        for lr, hr in pairs:
-            sr = upscale_array(generator, lr, device=device, amp=False)  # fp32: PSNR of the weights, not of bf16
-            psnrs.append(psnr_y(sr, hr, crop_border=config.scale))
-            ssims.append(ssim_y(sr, hr, crop_border=config.scale))
-        return {"psnr": sum(psnrs) / len(psnrs), "ssim": sum(ssims) / len(ssims)}
+
+        def upscale(lr):
+            return upscale_array(generator, lr, device=device, amp=False)  # fp32: PSNR of the weights, not of bf16
+
+        psnr, ssim = mean_psnr_ssim(upscale, pairs, crop_border=config.scale)
+        return {"psnr": psnr, "ssim": ssim}
 
     validate.sample = sample_crop(*pairs[0], config.scale)
     return validate

@@ -97,13 +97,13 @@ def test_without_provenance_nothing_is_added():
 def test_summary_says_which_rules_ran_and_warns_without_calibration_or_repeats():
     ratings = panel(datasets=("Set5",))
     text = summary_markdown(build_results(ratings, AnalysisOptions(subjective_model="none")))
-    assert "Rules run: bt500, calibration, retest, speed, constant." in text
+    assert "Rules run: bt500, calibration, gold, retest, speed, constant." in text
     assert "**Warning:** no rater could be judged by calibration trials or by repeated stimuli" in text
     raw = panel(datasets=("Set5",), raw=True).assign(kind="trial")
     repeated = pd.concat([raw, raw[raw["image"] == "img0"].assign(kind="repeat")], ignore_index=True)
     options = AnalysisOptions(subjective_model="none", screening=ScreeningOptions(rules=("bt500", "retest")))
     text = summary_markdown(build_results(prepare_ratings(repeated), options))
-    assert "Rules run: bt500, retest; switched off: calibration, speed, constant." in text
+    assert "Rules run: bt500, retest; switched off: calibration, gold, speed, constant." in text
     assert "**Warning:**" not in text
 
 

@@ -28,11 +28,12 @@ def test_the_command_prepares_a_study_in_process_end_to_end(bench_dirs):
         "--name", "inline", "--datasets", "Set5", "--methods", "nn", "--include-hr", "--calibration-images", "1"
     )
     study = Study.objects.get(name="inline")
-    assert "Created study 'inline' with 10 stimuli." in text and f"/s/{study.token}/" in text
+    # 5 images x (nn, hr), less the calibration image's two: calibration content is never a test trial
+    assert "Created study 'inline' with 8 stimuli." in text and f"/s/{study.token}/" in text
     assert study.status == Study.Status.OPEN and study.preparation_error == ""
     assert study.stimuli.filter(is_calibration=True).count() == 2
     assert BenchmarkRun.objects.get().status == BenchmarkRun.Status.DONE
-    assert start_session(study).trials.count() == 2 + 10
+    assert start_session(study).trials.count() == 2 + 8
 
 
 @pytest.mark.django_db(transaction=True)
