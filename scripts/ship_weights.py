@@ -15,6 +15,7 @@ import platform
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from benchmarks.cli_args import comma_list
@@ -22,6 +23,7 @@ from benchmarks.published import lookup
 from sr_models import methods
 from sr_models.datasets import get_dataset
 from sr_models.fileio import atomic_write
+from sr_models.imageio import write_png
 from sr_models.install import file_sha256, install
 from sr_models.metrics import mean_psnr_ssim
 
@@ -74,6 +76,23 @@ def ship(method, checkpoint, args):
     }
 
 
+def comparison_crop(methods_shipped, weights_dir, data_dir, output, dataset="Set14", index=0, box=(120, 120, 96)):
+    """One crop, side by side: bicubic | each shipped method | HR (x2 nearest-enlarged so texture is visible)."""
+    data = get_dataset(dataset, data_dir=data_dir)
+    lr, hr = data.load(data.images[index])
+    top, left, size = box
+    panels = [methods.load("bicubic").upscale(lr)]
+    panels += [
+        methods.load(m, weights=Path(weights_dir) / f"{m}.pt", device="cpu").upscale(lr) for m in methods_shipped
+    ]
+    panels.append(hr)
+    crops = [np.repeat(np.repeat(p[top : top + size, left : left + size], 2, 0), 2, 1) for p in panels]
+    gap = np.full((crops[0].shape[0], 6, 3), 255, np.uint8)
+    row = np.concatenate([part for crop in crops for part in (crop, gap)][:-1], axis=1)
+    write_png(Path(output), row)
+    return ["bicubic", *methods_shipped, "HR"]
+
+
 def cell(values):
     return f"{values[0]:.2f} / {values[1]:.4f}" if values else "-"
 
@@ -114,10 +133,15 @@ def main(argv=None):
     parser.add_argument("pairs", nargs="+", help="METHOD=CHECKPOINT")
     parser.add_argument("--data-dir", required=True, help="folder holding Set5, Set14 and BSD100")
     parser.add_argument("--output-dir", default=str(methods.SHIPPED_WEIGHTS_DIR), help="default sr_models/weights")
+    parser.add_argument("--crop", help="also write a bicubic | methods | HR crop comparison PNG here")
     parser.add_argument("--datasets", type=comma_list, default=list(DATASETS), help="default Set5,Set14,BSD100")
     args = parser.parse_args(argv)
     rows = [ship(*pair.split("=", 1), args) for pair in args.pairs]
     atomic_write(Path(args.output_dir) / "README.md", readme(rows))
+    if args.crop:
+        shown = [row["method"] for row in rows]
+        order = comparison_crop(shown, args.output_dir, args.data_dir, args.crop)
+        print(f"crop: {' | '.join(order)} -> {args.crop}")
     print(readme(rows))
     return 0
 

@@ -14,9 +14,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()  # read once: os.umask can only be read by setting it, which is not thread-safe
+
+
 def _temporary(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # mkstemp makes the file 0600; the final file gets the mode open() would give it (0666 less the umask), so a
+    # web server or another worker can read outputs and tables.
+    os.fchmod(fd, 0o666 & ~UMASK)
     return fd, Path(temporary)
 
 

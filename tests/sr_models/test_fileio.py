@@ -76,3 +76,9 @@ def test_link_puts_the_same_file_in_place_or_raises_oserror(tmp_path, monkeypatc
     with pytest.raises(OSError):
         atomic_link(source, tmp_path / "media" / "other.png")
     assert [p.name for p in (tmp_path / "media").iterdir()] == ["out.png"]
+
+
+def test_written_files_get_the_mode_open_would_give_them(tmp_path):
+    path = atomic_write(tmp_path / "table.csv", "a,b\n")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~fileio.UMASK
+    assert os.access(path, os.R_OK)
