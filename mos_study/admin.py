@@ -11,6 +11,7 @@ from . import models
 from .admin_scope import VisibleOnly
 from .forms import CreateStudyForm
 from .services import progress, sessions, study_setup
+from .services.study_planning import PLANNED_FIELDS, planning_hint_from
 
 
 @admin.register(models.Method)
@@ -141,7 +142,8 @@ class StudyAdmin(VisibleOnly, admin.ModelAdmin):
         preparing: a Celery task makes them (``tasks.prepare_study``), no benchmark runs in the request."""
         if not self.has_add_permission(request):
             return redirect("admin:index")
-        form = CreateStudyForm(request.POST if request.method == "POST" else None)
+        planned = {k: v for k, v in request.GET.items() if k in PLANNED_FIELDS}  # the planning hint's values
+        form = CreateStudyForm(request.POST if request.method == "POST" else None, initial=planned)
         if request.method == "POST" and form.is_valid():
             try:
                 study = study_setup.create_study(**form.cleaned_data, owner=request.user)
@@ -158,6 +160,7 @@ class StudyAdmin(VisibleOnly, admin.ModelAdmin):
             "form": form,
             "opts": self.model._meta,
             "title": "Create a study from benchmark outputs",
+            "plan": planning_hint_from(request.POST if request.method == "POST" else request.GET),
         }
         return render(request, "admin/mos_study/study/create.html", context)
 

@@ -11,7 +11,15 @@ from .results import AnalysisOptions, Results, build_results, read_provenance
 from .screening import RULES, ScreeningOptions
 
 
-FIGURE_NAMES = ("FIGURES", "mos_figure", "mos_psnr_figure", "score_distribution_figure")
+FIGURE_NAMES = (
+    "FIGURES",
+    "compact_letters",
+    "mos_figure",
+    "mos_letters_figure",
+    "mos_letters_figure",
+    "mos_psnr_figure",
+    "score_distribution_figure",
+)
 
 
 def __getattr__(name):
@@ -42,7 +50,9 @@ __all__ = [
     "ScreeningOptions",
     "build_results",
     "check_metrics",
+    "compact_letters",
     "mos_figure",
+    "mos_letters_figure",
     "mos_psnr_figure",
     "parse_columns",
     "parse_scale",

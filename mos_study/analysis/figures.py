@@ -5,6 +5,7 @@ global figure state; a Django view can call these functions directly.
 """
 
 import io
+import string
 
 import matplotlib
 import numpy as np
@@ -15,6 +16,7 @@ from matplotlib.figure import Figure
 from .metrics import STAND_IN_MARK, method_means
 from .order import datasets_in_order, paper_sort
 from .ratings import test_rows
+from .significance import PRIMARY_TEST, ROLES
 
 FORMATS = ("svg", "png")
 RC = {"svg.hashsalt": "srmos", "svg.fonttype": "path", "font.size": 9}
@@ -171,4 +173,91 @@ def mos_psnr_figure(results, fmt="svg"):
         return _render(figure, fmt)
 
 
-FIGURES = {"mos": mos_figure, "score_distribution": score_distribution_figure, "mos_psnr": mos_psnr_figure}
+LETTERS = string.ascii_lowercase + string.ascii_uppercase
+
+
+def compact_letters(methods, significant_pairs):
+    """Compact letter display (Piepho's insert-absorb): method -> letters, methods sharing a letter not
+    significantly different, each pair in ``significant_pairs`` sharing none. ``methods`` in display order; a pair
+    not listed (untested, or no evidence) counts as not different. Letters are given in order of each group's first
+    method, so the first method gets "a"; a~b, b~c, a≠c gives "a", "ab", "b"."""
+    methods = list(methods)
+    position = {m: k for k, m in enumerate(methods)}
+    groups = [frozenset(range(len(methods)))] if methods else []
+    for a, b in significant_pairs:
+        if a not in position or b not in position or a == b:
+            continue
+        i, j = position[a], position[b]
+        split = []
+        for group in groups:
+            split += [group - {i}, group - {j}] if i in group and j in group else [group]
+        unique = list(dict.fromkeys(g for g in split if g))
+        groups = [g for g in unique if not any(g < other for other in unique)]  # absorb groups inside others
+    groups.sort(key=lambda g: sorted(g))
+    for group in list(reversed(groups)):  # sweep: drop a letter whose every pair (and member) another one covers
+        others = [g for g in groups if g is not group]
+        if all(any({i, j} <= g for g in others) for i in group for j in group):
+            groups = others
+    if len(groups) > len(LETTERS):
+        raise ValueError(f"a compact letter display of {len(groups)} groups needs more than {len(LETTERS)} letters")
+    return {m: "".join(LETTERS[n] for n, g in enumerate(groups) if k in g) for m, k in position.items()}
+
+
+def primary_significant_pairs(significance, dataset):
+    """The pairs of ``dataset`` the primary test (per-image Wilcoxon, Holm-adjusted) finds different."""
+    if significance.empty:
+        return []
+    rows = significance[
+        (significance["dataset"].astype(str) == str(dataset))
+        & (significance["role"] == ROLES[PRIMARY_TEST])
+        & significance["significant"].astype(bool)
+    ]
+    return list(zip(rows["method_a"].astype(str), rows["method_b"].astype(str)))
+
+
+def mos_letters(results):
+    """The rows of the letters figure: dataset, method, mos, ci95_low, ci95_high and ``letters`` (compact letters of
+    the primary test within the dataset), datasets and methods in the paper's order."""
+    mos = _ordered(results.mos)[["dataset", "method", "mos", "ci95_low", "ci95_high"]]
+    letters = {}
+    for dataset, part in mos.groupby("dataset", sort=False):
+        pairs = primary_significant_pairs(results.significance, dataset)
+        letters.update({(dataset, m): v for m, v in compact_letters(part["method"], pairs).items()})
+    return mos.assign(letters=[letters[key] for key in zip(mos["dataset"], mos["method"])])
+
+
+def mos_letters_figure(results, fmt="svg"):
+    """The MOS table as papers print it: MOS per method with 95 % CI bars in the paper's order, each bar topped by
+    its compact letters from the primary test (methods sharing a letter do not differ), one panel per dataset."""
+    table = mos_letters(results)
+    datasets = datasets_in_order(table["dataset"].unique())
+    low, high = results.options.scale
+    with matplotlib.rc_context(RC):
+        figure, axes = _panels(len(datasets))
+        for ax, dataset in zip(axes, datasets):
+            part = table[table["dataset"] == dataset]
+            x = np.arange(len(part))
+            error = np.vstack([part["mos"] - part["ci95_low"], part["ci95_high"] - part["mos"]])
+            ax.bar(x, part["mos"], yerr=np.nan_to_num(error), capsize=3, color="#8da0cb")
+            tops = np.fmax(part["ci95_high"].to_numpy(dtype=float), part["mos"].to_numpy(dtype=float))
+            for xi, top, text in zip(x, tops, part["letters"]):
+                ax.text(xi, top + 0.03 * (high - low), text, ha="center", va="bottom", fontsize=8)
+            ax.set_xticks(x, _labels(results, part["method"]), rotation=45, ha="right")
+            ax.set_ylim(low, high + 0.15 * (high - low))
+            ax.set_title(dataset)
+            ax.set_ylabel("MOS (95% CI)")
+        figure.suptitle(
+            "Methods sharing a letter do not differ (per-image paired Wilcoxon, "
+            f"Holm-adjusted, alpha {results.options.alpha:g})",
+            fontsize=7,
+        )
+        _stand_in_note(figure, results)
+        return _render(figure, fmt)
+
+
+FIGURES = {
+    "mos": mos_figure,
+    "mos_letters": mos_letters_figure,
+    "score_distribution": score_distribution_figure,
+    "mos_psnr": mos_psnr_figure,
+}

@@ -52,6 +52,16 @@ def ratings_for_half_width(sd, half_width, confidence=0.95, approximation="t"):
     return n
 
 
+def half_width_for_ratings(sd, n_ratings, confidence=0.95, approximation="t"):
+    """The half-width ``q·sd/√n`` of the CI of a MOS over ``n_ratings`` ratings (``mos.mos_table``'s CI); NaN
+    below 2 ratings with ``t``."""
+    _check_approximation(approximation)
+    if n_ratings < 1 or (approximation == "t" and n_ratings < 2):
+        return math.nan
+    p = 1 - (1 - confidence) / 2
+    return _quantile(p, approximation, n_ratings - 1) * sd / math.sqrt(n_ratings)
+
+
 def ratings_per_stimulus_for_difference(
     difference, sd_rating, n_images, *, sd_image=0.0, alpha=0.05, power=0.8, approximation="normal"
 ):

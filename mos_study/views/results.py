@@ -34,6 +34,7 @@ TABLE_TITLES = {
 }
 FIGURE_TITLES = {
     "mos": "MOS with 95% CI per method",
+    "mos_letters": "MOS with significance letters (primary test)",
     "score_distribution": "Distribution of scores per method",
     "mos_psnr": "MOS against PSNR",
 }

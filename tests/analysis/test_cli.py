@@ -43,6 +43,7 @@ def test_writes_every_file_with_exact_columns(data, tmp_path):
         "export.json",
         "figures/mos.svg",
         "figures/mos.png",
+        "figures/mos_letters.svg",
         "figures/score_distribution.svg",
         "figures/mos_psnr.svg",
         "figures/mos_psnr.png",

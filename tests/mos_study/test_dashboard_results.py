@@ -98,7 +98,7 @@ def body(response):
     return b"".join(response.streaming_content) if response.streaming else response.content
 
 
-@pytest.mark.slow  # the analysis with its 3 figures in SVG and PNG, twice (command and dashboard)
+@pytest.mark.slow  # the analysis with its 4 figures in SVG and PNG, twice (command and dashboard)
 def test_every_download_is_the_commands_file_byte_for_byte(study, owner, tmp_path):
     add_raters(study, 4)
     out = tmp_path / "export"
@@ -113,6 +113,8 @@ def test_every_download_is_the_commands_file_byte_for_byte(study, owner, tmp_pat
         "export.json",
         "figures/mos.svg",
         "figures/mos.png",
+        "figures/mos_letters.svg",
+        "figures/mos_letters.png",
         "figures/score_distribution.svg",
         "figures/score_distribution.png",
         "figures/mos_psnr.svg",
@@ -144,7 +146,7 @@ def test_results_page_shows_every_table_and_figure_with_the_right_numbers(study,
     assert page.status_code == 200 and "error" not in page.context
     shown = {item["name"] for item in page.context["tables"]}
     assert set(RESULT_TABLES) <= shown
-    assert [f["name"] for f in page.context["figures"]] == ["mos", "score_distribution", "mos_psnr"]
+    assert [f["name"] for f in page.context["figures"]] == ["mos", "mos_letters", "score_distribution", "mos_psnr"]
     html = page.content.decode()
     for name in ("mos.svg", "score_distribution.svg", "mos_psnr.png", "table2.tex", "summary.md", "ratings.csv"):
         assert name in html, name
