@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from ..models import Study, Trial
+from ..models import Rating, Study, Trial
 from .sessions import assigned_counts, live_sessions
 
 ACTIVE_WINDOW = timedelta(minutes=5)  # "active now": a rating or a heartbeat of the open page this recent
@@ -21,6 +21,21 @@ def visible_studies(user):
 
 def can_view(user, study):
     return user.is_authenticated and visible_studies(user).filter(pk=study.pk).exists()
+
+
+def rating_breakdown(study):
+    """The study's stored ratings by kind, as the study page and the results page both show them: ``test`` (regular
+    test trials, what fills the per-stimulus target), ``calibration``, ``repeat`` and ``gold``, and ``total`` (every
+    rating: what the analysis and the export read)."""
+    kinds = Rating.objects.filter(trial__session__study=study).order_by().values("trial__kind").annotate(n=Count("pk"))
+    found = {row["trial__kind"]: row["n"] for row in kinds}
+    counts = {
+        "test": found.get(Trial.Kind.TRIAL, 0),
+        "calibration": found.get(Trial.Kind.CALIBRATION, 0),
+        "repeat": found.get(Trial.Kind.REPEAT, 0),
+        "gold": found.get(Trial.Kind.GOLD, 0),
+    }
+    return {**counts, "total": sum(found.values())}
 
 
 def study_progress(study, now=None):
@@ -48,11 +63,12 @@ def study_progress(study, now=None):
     sessions = study.sessions.all()
     # Active: the rater acted recently (a rating, or the page's heartbeat after input), whatever leases are held.
     active = sessions.filter(finished__isnull=True, last_seen__gte=now - ACTIVE_WINDOW)
-    total = sum(r["ratings"] for r in rows)
+    breakdown = rating_breakdown(study)
     return {
         "rows": rows,
         "target": study.ratings_per_stimulus,
-        "ratings": total,
+        "ratings": breakdown["test"],  # test trials only: what fills the target (the rest in "breakdown")
+        "breakdown": breakdown,
         "ratings_needed": study.ratings_per_stimulus * len(rows),
         "complete_stimuli": sum(r["ratings"] >= study.ratings_per_stimulus for r in rows),
         "raters": study.raters.count(),

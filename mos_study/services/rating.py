@@ -1,7 +1,8 @@
 """The rating path: one rater's score for one trial, stored in one transaction, answered with a frozen receipt.
 
 ``rate_trial`` runs a few SQL statements (the ORM's query building cost more CPU than the database's work); the
-view ``views.rater.submit`` translates its ``RatingReceipt`` or its ``StudyError`` into JSON.
+view ``views.rater.submit`` translates its ``RatingReceipt`` or its ``StudyError`` into JSON. The errors' messages are
+lazy translations (``gettext_lazy``): they take the rater's language when the view writes them, not when raised.
 """
 
 import math
@@ -10,6 +11,8 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from ..models import Rater, Rating, RatingSession, Study, Trial
 from .errors import InvalidRating, RatingConflict, SessionMovedOn, StudyNotOpen, TooFast, TrialNotFound
@@ -22,7 +25,9 @@ def clean_score(score):
     """A score is a JSON integer from 1 to 5 and nothing else: not "4", " 5\\n", "\u0663", 4.0 or true."""
     if type(score) is not int or not 1 <= score <= 5:
         shown = repr(score) if isinstance(score, (str, float)) and len(repr(score)) <= 40 else type(score).__name__
-        raise InvalidRating(f"score must be a JSON integer from 1 (bad) to 5 (excellent), not {shown}")
+        raise InvalidRating(
+            format_lazy(_("score must be a JSON integer from 1 (bad) to 5 (excellent), not {shown}"), shown=shown)
+        )
     return score
 
 
@@ -31,9 +36,9 @@ def clean_response_ms(value):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidRating("response_ms must be a non-negative number of milliseconds")
+        raise InvalidRating(_("response_ms must be a non-negative number of milliseconds"))
     if isinstance(value, float) and not math.isfinite(value) or value < 0:
-        raise InvalidRating("response_ms must be a non-negative number of milliseconds")
+        raise InvalidRating(_("response_ms must be a non-negative number of milliseconds"))
     return min(value, MAX_RESPONSE_MS) if isinstance(value, int) else min(int(round(value)), MAX_RESPONSE_MS)
 
 
@@ -102,7 +107,7 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
     response_ms = clean_response_ms(response_ms)
     trial_token = str(trial_token)
     if "\x00" in trial_token or "\x00" in str(rater_token):  # never a token; PostgreSQL refuses NUL in text
-        raise TrialNotFound("no such trial in your session")
+        raise TrialNotFound(_("no such trial in your session"))
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute(SQLITE_LOCK_SESSION, [trial_token])
@@ -111,13 +116,13 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
             cursor.execute(TRIAL_TO_RATE + " FOR UPDATE OF s", [trial_token, str(rater_token)])
         row = cursor.fetchone()
         if row is None:
-            raise TrialNotFound("no such trial in your session")
+            raise TrialNotFound(_("no such trial in your session"))
         trial_id, session_id, finished, status, rating_id, stored_score, on_close, min_view_ms, lease_minutes = row
         created = rating_id is None
         too_fast = created and response_ms is not None and response_ms < min_view_ms
         if created and not too_fast:
             if not takes_ratings(status, on_close):
-                raise StudyNotOpen("this study is not open for ratings at the moment")
+                raise StudyNotOpen(_("this study is not open for ratings at the moment"))
             now = timezone.now()
             stamp = connection.ops.adapt_datetimefield_value(now)
             lease = connection.ops.adapt_datetimefield_value(now + timedelta(minutes=lease_minutes))
@@ -133,13 +138,17 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
             cursor.execute(RATED_LATER, [session_id, trial_id])
             if cursor.fetchone() is not None:
                 raise SessionMovedOn(
-                    "this session continued in another tab or window: this image was rated there already; "
-                    "the page reloads to continue where the session is"
+                    _(
+                        "this session continued in another tab or window: this image was rated there already; "
+                        "the page reloads to continue where the session is"
+                    )
                 )
         if too_fast:  # counted on the session (committed), then refused
             cursor.execute(COUNT_FAST_ANSWER, [connection.ops.adapt_datetimefield_value(timezone.now()), session_id])
         elif stored_score != score:
-            raise RatingConflict(f"this image was already rated {stored_score}; a rating cannot be changed")
+            raise RatingConflict(
+                format_lazy(_("this image was already rated {score}; a rating cannot be changed"), score=stored_score)
+            )
         cursor.execute(SESSION_PROGRESS, [session_id])
         total, done = cursor.fetchone()
         if not finished and done == total:
@@ -147,8 +156,14 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
             finished = True
     if too_fast:
         raise TooFast(
-            f"answered {response_ms} ms after the image appeared: please look at each image for at least "
-            f"{min_view_ms} ms before rating it"
+            format_lazy(
+                _(
+                    "answered {response_ms} ms after the image appeared: please look at each image for at least "
+                    "{min_view_ms} ms before rating it"
+                ),
+                response_ms=response_ms,
+                min_view_ms=min_view_ms,
+            )
         )
     return RatingReceipt(rating_id, trial_token, score, created, done, total, finished)
 

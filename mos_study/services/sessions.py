@@ -240,9 +240,9 @@ def availability(study, now=None):
 def clean_participant_id(value):
     value = (value or "").strip()
     if len(value) > 200:
-        raise StudyError("the participant id is too long (200 characters at most)")
+        raise StudyError(_("the participant id is too long (200 characters at most)"))
     if "\x00" in value:  # PostgreSQL refuses NUL in text
-        raise StudyError("the participant id has a NUL byte")
+        raise StudyError(_("the participant id has a NUL byte"))
     return value
 
 

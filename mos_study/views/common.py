@@ -2,6 +2,8 @@
 
 import json
 
+from django.utils.translation import gettext_lazy as _
+
 from ..http import json_error
 from ..services.errors import StudyError
 
@@ -16,7 +18,7 @@ def read_json(request):
     try:
         payload = json.loads(request.body or b"")
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested thousands deep
-        raise StudyError('the request body must be JSON, e.g. {"trial": "...", "score": 3}') from None
+        raise StudyError(_('the request body must be JSON, e.g. {"trial": "...", "score": 3}')) from None
     if not isinstance(payload, dict):
-        raise StudyError("the request body must be a JSON object")
+        raise StudyError(_("the request body must be a JSON object"))
     return payload

@@ -14,6 +14,8 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
@@ -98,11 +100,18 @@ def preview_rate(request, pk):
         response_ms = rating.clean_response_ms(payload.get("response_ms"))
         token = str(payload.get("trial", ""))
         if token not in {trial["token"] for trial in plan["trials"]}:
-            raise TrialNotFound("no such trial in this preview")
+            raise TrialNotFound(gettext_lazy("no such trial in this preview"))
         if response_ms is not None and response_ms < study.min_view_ms:
-            raise TooFast(f"answered {response_ms} ms after the image appeared (minimum {study.min_view_ms} ms)")
+            raise TooFast(
+                format_lazy(
+                    gettext_lazy("answered {response_ms} ms after the image appeared (minimum {min_view_ms} ms)"),
+                    response_ms=response_ms,
+                    min_view_ms=study.min_view_ms,
+                )
+            )
     except StudyError as error:
-        return study_error_response(error)
+        with translation.override(rater_language(request, study)):  # the rater's words, as the study shows them
+            return study_error_response(error)
     created = token not in plan["done"]
     if created:
         plan["done"].append(token)

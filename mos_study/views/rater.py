@@ -117,8 +117,10 @@ def known_rater(request, study, participant_id):
         given = request.GET.get("SESSION_ID", "")
         if rater.token != remembered and not (panel_session and given and secrets.compare_digest(given, panel_session)):
             raise PanelIdTaken(
-                "This participant id has already started this study in another browser. Please continue in that "
-                "browser, or open the study again from the panel's own link."
+                _(
+                    "This participant id has already started this study in another browser. Please continue in "
+                    "that browser, or open the study again from the panel's own link."
+                )
             )
         return rater
     if not participant_id and remembered:
@@ -324,8 +326,9 @@ def submit(request, rater_token):
             rater_token, payload.get("trial", ""), payload.get("score"), payload.get("response_ms")
         )
     except StudyError as error:
-        rater_session(rater_token)  # an unknown rater link is a 404 whatever the body said (checked only on errors)
-        return study_error_response(error)
+        rater, _session = rater_session(rater_token)  # an unknown rater link is a 404 whatever the body said
+        with translation.override(rater_language(request, rater.study)):  # the message (lazy) in the rater's words
+            return study_error_response(error)
     return JsonResponse(
         {
             "ok": True,

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_safe
 
 from sr_models.errors import SRMOSError
 
-from ..services import exports
+from ..services import exports, progress
 from .dashboard import csv_stream, private, researcher_required, study_for
 
 POLL_SECONDS = 15  # the results page asks for new tables this often (setting SRMOS_RESULTS_POLL_SECONDS)
@@ -65,6 +65,7 @@ def results_context(study, export):
         "rejected": export.rejected,
         "all_rejected": export.all_rejected,
         "n_ratings": export.n_ratings,
+        "breakdown": progress.rating_breakdown(study),  # the study page's counts (one function for both pages)
         "tables": tables,
         "figures": figures,
         "downloads": sorted(files) + ["ratings.csv"],
@@ -82,6 +83,7 @@ def error_context(study, error):
     return {
         "study": study,
         "error": str(error),
+        "breakdown": progress.rating_breakdown(study),
         "poll_seconds": poll_seconds(),
         "version": exports.export_version(study),
     }

@@ -268,3 +268,100 @@ def test_rater_pages_speak_the_studys_language_or_the_browsers(outputs, client, 
     page = client.get(reverse("mos_study:rate", args=[rater.token])).content.decode()
     assert "schlecht" in page and "Bild {n} von {total}" in page and 'lang="de"' in page
     assert "Start" in Client().get(reverse("mos_study:dashboard")).content.decode() or True  # dashboard stays as it was
+
+
+# --------------------------------------------------------------------------- the study page and the results page
+
+
+def shown_counts(page):
+    """The rating counts a dashboard page shows (``_rating_counts.html``): {kind: number}."""
+    import re
+
+    html = page.content.decode()
+    return {
+        kind: int(re.search(rf'id="count-{kind}">(\d+)<', html).group(1))
+        for kind in ("test", "calibration", "repeat", "gold", "total")
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_cache")
+def test_study_and_results_pages_count_ratings_the_same_way(outputs, client, settings):
+    from collections import Counter
+
+    from django.test import Client
+    from django.urls import reverse
+
+    from mos_study.models import Rating
+    from tests.support.study_factory import study_people
+
+    settings.SRMOS_RATE_LIMITS = {}
+    study = make_study(images_per_session=3, calibration_images=1, repeated_trials=1, gold_trials=2)
+    for name in ("first", "second"):
+        rater = consent(Client(), study, f"?pid={name}")
+        for trial in rater.sessions.get().trials.select_related("stimulus"):
+            score = trial.stimulus.calibration_score or 3 + trial.position % 2
+            assert post_rating(client, rater, trial.token, score).status_code == 201
+    kinds = Counter(Rating.objects.filter(trial__session__study=study).values_list("trial__kind", flat=True))
+    assert all(kinds[kind] > 0 for kind in ("trial", "calibration", "repeat", "gold"))
+    expected = {
+        "test": kinds["trial"],
+        "calibration": kinds["calibration"],
+        "repeat": kinds["repeat"],
+        "gold": kinds["gold"],
+        "total": sum(kinds.values()),
+    }
+    researcher = Client()
+    researcher.force_login(study_people(study, settings)["owner"])
+    detail = researcher.get(reverse("mos_study:study_detail", args=[study.pk]))
+    results = researcher.get(reverse("mos_study:study_results", args=[study.pk]))
+    assert detail.status_code == results.status_code == 200
+    assert shown_counts(detail) == shown_counts(results) == expected
+    # The headline of the study page is the test ratings; the results page's analysed ratings are all of them.
+    assert f'id="stat-ratings">{kinds["trial"]}<' in detail.content.decode()
+    assert detail.context["progress"]["breakdown"] == results.context["breakdown"] == expected
+    assert results.context["n_ratings"] == expected["total"]
+    # The live refresh of the results shows the same counts.
+    live = researcher.get(reverse("mos_study:results_live", args=[study.pk]))
+    assert shown_counts(live) == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_cache")
+def test_rating_errors_the_panel_id_message_and_the_preview_banner_speak_german(outputs, client, settings):
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.support.study_factory import study_people
+
+    settings.SRMOS_RATE_LIMITS = {}
+    study = make_study(images_per_session=2, min_view_ms=300)
+    german = Client(HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9")
+    rater = consent(german, study, "?pid=panel-7")
+    token = rater.sessions.get().trials.first().token
+    # The rating service's errors reach the rater in the browser's language; English stays as it was.
+    wrong = post_rating(german, rater, token, "4")
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_rating"
+    assert wrong.json()["message"] == (
+        "die Bewertung muss eine ganze JSON-Zahl von 1 (schlecht) bis 5 (ausgezeichnet) sein, nicht '4'"
+    )
+    fast = post_rating(german, rater, token, 4, response_ms=12).json()
+    assert fast["message"].startswith("geantwortet 12 ms nach Erscheinen des Bildes") and "300 ms" in fast["message"]
+    english = post_rating(Client(), rater, token, "4").json()["message"]
+    assert english == "score must be a JSON integer from 1 (bad) to 5 (excellent), not '4'"
+    assert post_rating(german, rater, token, 4).status_code == 201
+    conflict = post_rating(german, rater, token, 2).json()["message"]
+    assert conflict == "dieses Bild wurde bereits mit 4 bewertet; eine Bewertung kann nicht geändert werden"
+    assert "already rated 4; a rating cannot be changed" in post_rating(Client(), rater, token, 2).json()["message"]
+    # The panel id that started in another browser, in German.
+    url = reverse("mos_study:start", args=[study.token]) + "?pid=panel-7"
+    taken = Client(HTTP_ACCEPT_LANGUAGE="de").get(url)
+    assert taken.status_code == 403 and "bereits in einem anderen Browser begonnen" in taken.content.decode()
+    assert "already started this study in another browser" in Client().get(url).content.decode()
+    # The preview banner, in the study's language.
+    study.language = "de"
+    study.save()
+    researcher = Client()
+    researcher.force_login(study_people(study, settings)["owner"])
+    page = researcher.get(reverse("mos_study:preview", args=[study.pk])).content.decode()
+    assert "Vorschau: Sie sehen die Studie so, wie Teilnehmende sie sehen" in page and "Neu beginnen" in page
