@@ -271,7 +271,9 @@ def test_researcher_pages_need_login_and_permission(world):
 
 
 def test_a_closed_study_takes_no_ratings(world):
-    Study.objects.filter(pk=world["study_a"].pk).update(status=Study.Status.CLOSED)
+    # Closed with screen-out: no rating from a session under way either (closed with "finish", the default, lets a
+    # rater in a session finish: tests/mos_study/test_study_views.py).
+    Study.objects.filter(pk=world["study_a"].pk).update(status=Study.Status.CLOSED, on_close=Study.OnClose.SCREEN_OUT)
     before = snapshot()
     response = post_json(Client(), rate_url(world["rater_1"]), {"trial": world["unrated"].token, "score": 3})
     assert_refused(response, {409})
