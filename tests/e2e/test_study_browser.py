@@ -194,7 +194,8 @@ def test_two_raters_complete_a_study_in_chromium(study_link, browser, live_serve
     carol.get_by_role("button", name="Start").click()
     carol.wait_for_selector("button.score:enabled")
     warning = carol.locator("#size-warning")
-    assert warning.is_visible() and "larger" in warning.text_content()
+    warning.wait_for(state="visible", timeout=15000)  # auto-waits: a loaded machine may be slow to lay out
+    assert "larger" in warning.text_content()
     natural, shown, ratio = carol.evaluate(
         "() => { const i = document.getElementById('stimulus');"
         " return [i.naturalWidth, i.getBoundingClientRect().width, window.devicePixelRatio]; }"

@@ -306,15 +306,15 @@ def test_the_open_results_page_updates_itself_as_ratings_arrive(
         page.goto(live_server.url + url("study_results", study))
         assert "no ratings yet" in page.locator("#results-error").text_content()
         add_raters(study, 3)
-        page.wait_for_selector("#mos-table tbody tr", timeout=30_000)  # no reload: the poll brought it
+        page.wait_for_selector("#mos-table tbody tr", timeout=90_000)  # no reload: the poll brought it
         assert page.locator("#mos-table tbody tr").count() == 4
-        page.wait_for_function("() => document.querySelector('#figure-mos img').naturalWidth > 0", timeout=30_000)
+        page.wait_for_function("() => document.querySelector('#figure-mos img').naturalWidth > 0", timeout=90_000)
         first = page.locator("#results-body").get_attribute("data-version")
         # A table the reader opened stays open across the refresh.
         page.click("#table-screeningcsv summary", position={"x": 4, "y": 8})
         add_raters(study, 1, first=3)
         page.wait_for_function(
-            f"() => document.getElementById('results-body').dataset.version !== '{first}'", timeout=30_000
+            f"() => document.getElementById('results-body').dataset.version !== '{first}'", timeout=90_000
         )
         assert page.locator("#results-body p").first.text_content().startswith(f"{4 * 23} ratings")
         assert page.locator("#table-screeningcsv").get_attribute("open") is not None
