@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # The quick start: set up, then run the main job on the embedded defaults (SQLite, tasks in-process, the Set5 copy
-# shipped in data/datasets): benchmark nn and bicubic on Set5, print the PSNR/SSIM table, create a demo MOS study and
-# print the rater link. With a terminal attached it then serves the app on http://127.0.0.1:8000/.
+# shipped in data/datasets): benchmark nn, bicubic and the shipped srresnet-mse and srgan-mse weights on Set5, print
+# the PSNR/SSIM table beside the paper's, create a demo MOS study of the four methods plus HR and print the rater
+# link. With a terminal attached it then serves the app on http://127.0.0.1:8000/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 PY=.venv/bin/python
 
-echo "==> benchmark: nn and bicubic x4 on Set5"
-$PY manage.py run_benchmark --datasets Set5 --methods nn,bicubic
+METHODS=nn,bicubic,srresnet-mse,srgan-mse
+echo "==> benchmark: $METHODS x4 on Set5"
+$PY manage.py run_benchmark --datasets Set5 --methods $METHODS
+
+echo "==> where the methods' weights come from"
+$PY -m benchmarks list | sed -n '/^methods:/,$p'
 
 if $PY manage.py help create_study >/dev/null 2>&1; then
   echo "==> demo MOS study"
-  $PY manage.py create_study --name demo --datasets Set5 --methods nn,bicubic --include-hr --calibration-images 2 --exist-ok
+  $PY manage.py create_study --name demo --datasets Set5 --methods $METHODS --include-hr --calibration-images 2 --exist-ok
 fi
 
 if [ -t 0 ] && [ -t 1 ]; then

@@ -109,7 +109,7 @@ def test_no_weights_anywhere_says_how_to_provide_them(tmp_path):
 def test_shipped_weights_folder_is_package_data():
     assert PACKAGE_WEIGHTS_DIR == Path(methods.__file__).resolve().parent / "weights"
     readme = (PACKAGE_WEIGHTS_DIR / "README.md").read_text()
-    assert readme.startswith("Inference-only checkpoints shipped with srmos; see docs/training.md")
+    assert readme.startswith("# Shipped weights") and "docs/training.md" in readme
 
 
 def test_learned_method_refusals(tmp_path):
