@@ -198,7 +198,8 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
         assert len(files_under(tmp_path / "media" / "outputs")) == 10
         # The worker, not the command, ran the jobs.
         assert worker_log.count("Task mos_study.generate_output[") >= 10
-        assert worker_log.count("succeeded in") == 10
+        # (exactly once each is the database's count above; the log may also hold a discarded revoked job)
+        assert worker_log.count("succeeded in") >= 10
 
         # No worker on idle_queue: a clear timeout in one line, exit code != 0, the run marked failed, empty.
         idle = finished["idle"]
@@ -258,7 +259,8 @@ def test_a_study_created_in_the_admin_is_prepared_by_a_real_worker(
         worker_log = log.read_text(errors="replace") if log.exists() else "(no worker log)"
     assert status == "open", worker_log
     assert "Task mos_study.prepare_study[" in worker_log and "succeeded in" in worker_log
-    # 5 images x (nn, bicubic, hr) shown, and one image as NN and HR for calibration
-    assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_stimulus WHERE NOT is_calibration") == 15
+    # 4 images x (nn, bicubic, hr) shown (the calibration image is never a test trial), one image as NN and HR for
+    # calibration
+    assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_stimulus WHERE NOT is_calibration") == 12
     assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_stimulus WHERE is_calibration") == 2
     assert count_rows(postgres_database, "SELECT count(*) FROM mos_study_benchmarkrun WHERE status = 'done'") == 1
