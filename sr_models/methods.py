@@ -109,7 +109,10 @@ def find_weights(name, weights=None) -> Path:
     ``weights`` (default: ``$SRMOS_WEIGHTS_DIR`` or ``<repository>/var/weights``), else the shipped
     ``sr_models/weights/<name>.pt``. A user's own file always wins over the shipped one."""
     given = Path(weights) if weights is not None else None
-    if given is not None and not given.is_dir():
+    # A folder that does not exist yet (a fresh var/weights) holds nothing of the user's: the shipped file serves.
+    # Checkpoint files have a suffix (.pt, .pth); a path without one is taken as a folder.
+    is_folder = given is not None and (given.is_dir() or (not given.exists() and not given.suffix))
+    if given is not None and not is_folder:
         if not given.is_file():
             raise WeightsError(f"weights for {name} not found: {given} does not exist")
         return given

@@ -90,6 +90,7 @@ def test_shipped_weights_come_after_the_users_own(tmp_path, monkeypatch):
     assert load("srresnet-mse", weights=own).info["weights"] == str(own)
     # A folder given by name (Django passes SRMOS_WEIGHTS_DIR so) without the method's file: the shipped one.
     assert load("srresnet-mse", weights=other).info["weights"] == str(shipped)
+    assert load("srresnet-mse", weights=tmp_path / "not-made-yet").info["weights"] == str(shipped)
     with pytest.raises(WeightsError, match="weights for srresnet-mse not found"):
         load("srresnet-mse", weights=other / "srresnet-mse.pt")  # a file given by name is taken at its word
 
