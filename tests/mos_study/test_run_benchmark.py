@@ -127,7 +127,7 @@ def test_float_convention_adds_metrics_to_the_same_outputs(bench_dirs):
     "options, message",
     [
         ({"methods": "nn,no-such-method"}, "no-such-method"),
-        ({"methods": "srresnet-mse"}, "weights"),
+        ({"methods": "srgan-vgg54"}, "weights"),  # srresnet-mse and srgan-mse ship weights
         ({"methods": "nn", "data_dir": "/nonexistent/datasets"}, "/nonexistent/datasets"),
         ({"methods": "nn", "datasets": "Set5,NoSuchSet"}, "NoSuchSet"),
     ],
