@@ -4,6 +4,7 @@ README beside them says, so a changed network, loader or metric cannot pass unno
 import hashlib
 import re
 
+import numpy as np
 import pytest
 
 from sr_models import methods
@@ -57,3 +58,15 @@ def test_the_shipped_checkpoint_reaches_the_readme_figure_on_set5(method, embedd
     measured = mean_psnr_ssim(upscaler.upscale, [dataset.load(image) for image in dataset.images])
     psnr, ssim = figures(readme_row(method)["Set5"])
     assert abs(measured[0] - psnr) < 0.01 and abs(measured[1] - ssim) < 0.0001
+
+
+def test_upscale_runs_with_the_shipped_weights_and_no_weights_flag(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from sr_models.__main__ import main
+
+    monkeypatch.setenv("SRMOS_WEIGHTS_DIR", str(tmp_path / "nothing-here-yet"))
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(photo)
+    assert main(["upscale", "--method", "srresnet-mse", str(photo), "--output-dir", str(tmp_path / "out")]) == 0
+    assert Image.open(tmp_path / "out" / "photo.png").size == (40, 48)
