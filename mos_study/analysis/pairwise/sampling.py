@@ -1,0 +1,121 @@
+"""Which pairs of conditions a rater compares next: ``next_pairs(conditions, wins, n_pairs, design=...)``.
+
+Designs:
+- ``active``: expected information gain with a minimum-spanning-tree batch, after ASAP's approximate batch mode
+  (Mikhailiuk, Wilmot, Perez-Ortiz, Yue & Mantiuk 2020, "Active Sampling for Pairwise Comparisons via Approximate
+  Message Passing and Information Gain Maximization"). Our posterior is not ASAP's message passing but the Laplace
+  approximation of the Thurstone Case V posterior (``scaling.posterior``: MAP scores with the weak Gaussian prior,
+  covariance from the Hessian). For a pair (i, j) the difference d = s_i - s_j is then N(m, v) and an outcome is a
+  Bernoulli draw with P = Φ(d); the expected information gain of comparing them is the mutual information between the
+  outcome and the scores, ``H(Φ(m / sqrt(1 + v))) - E_d[H(Φ(d))]`` (bits; the expectation by Gauss-Hermite
+  quadrature). It is large for pairs that are close (uncertain outcome) and poorly known (large v). As in ASAP's batch
+  mode, the batch is a minimum spanning tree of the complete graph with edge weights 1 / gain: n - 1 pairs that
+  connect every condition, preferring informative pairs. A batch larger than n - 1 takes the next spanning tree of
+  the pairs not yet chosen (and starts over when all are used); a smaller one the most informative edges of the tree.
+- ``random``: pairs drawn uniformly, distinct within a batch where possible.
+- ``full``: round robin, balanced: always the pairs compared least so far (ties in random order), so every pair is
+  compared equally often.
+Pairs come as ``(i, j)`` indices into ``conditions``, the two sides in random order (show ``i`` on the left).
+"""
+
+import numpy as np
+from scipy.sparse.csgraph import minimum_spanning_tree
+from scipy.stats import norm
+
+from ..ratings import RatingsError
+from .scaling import DEFAULT_PRIOR_SD, posterior
+
+DESIGNS = ("active", "random", "full")
+QUADRATURE_NODES, QUADRATURE_WEIGHTS = np.polynomial.hermite.hermgauss(32)
+
+
+def next_pairs(conditions, wins, n_pairs, *, design="active", rng=None, prior_sd=DEFAULT_PRIOR_SD):
+    """``n_pairs`` pairs ``(i, j)`` to show next; ``conditions`` a sequence (or their number), ``wins`` the n x n
+    matrix of points so far (wins[i, j] = times i beat j, ties 0.5 each); ``rng`` a numpy Generator or a seed."""
+    n = conditions if isinstance(conditions, (int, np.integer)) else len(conditions)
+    wins = np.asarray(wins, dtype=float)
+    _check(n, wins, n_pairs, design)
+    rng = np.random.default_rng(rng)
+    if n_pairs == 0 or n < 2:
+        return []
+    choose = {"active": _active, "random": _random, "full": _full}[design]
+    pairs = choose(n, wins, n_pairs, rng, prior_sd)
+    return [(int(j), int(i)) if rng.random() < 0.5 else (int(i), int(j)) for i, j in pairs]
+
+
+def _check(n, wins, n_pairs, design):
+    if design not in DESIGNS:
+        raise RatingsError(f"unknown sampling design {design!r}; use one of {', '.join(DESIGNS)}")
+    if wins.shape != (n, n):
+        raise RatingsError(f"wins must be a {n} x {n} matrix (one row and column per condition), not {wins.shape}")
+    if not np.isfinite(wins).all() or (wins < 0).any():
+        raise RatingsError("wins must hold counts of 0 or more (wins[i, j] = times i beat j)")
+    if int(n_pairs) != n_pairs or n_pairs < 0:
+        raise RatingsError(f"n_pairs must be a whole number of 0 or more, not {n_pairs!r}")
+
+
+def _upper_pairs(n):
+    i, j = np.triu_indices(n, 1)
+    return np.stack([i, j], axis=1)
+
+
+def _random(n, wins, n_pairs, rng, prior_sd):
+    pairs = _upper_pairs(n)
+    picks = []
+    while len(picks) < n_pairs:
+        picks.extend(rng.permutation(len(pairs))[: n_pairs - len(picks)])
+    return pairs[picks]
+
+
+def _full(n, wins, n_pairs, rng, prior_sd):
+    pairs = _upper_pairs(n)
+    counts = (wins + wins.T)[pairs[:, 0], pairs[:, 1]].astype(float)
+    chosen = []
+    for _ in range(n_pairs):
+        jitter = rng.random(len(pairs))  # random order among the least-compared pairs
+        best = np.lexsort((jitter, counts))[0]
+        chosen.append(best)
+        counts[best] += 1
+    return pairs[chosen]
+
+
+def _binary_entropy(p):
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
+def information_gain(mean, covariance):
+    """Expected information gain (bits) of one comparison of each pair: (n, n) symmetric, 0 on the diagonal."""
+    m = mean[:, None] - mean[None, :]
+    variance = np.diag(covariance)[:, None] + np.diag(covariance)[None, :] - 2 * covariance
+    variance = np.maximum(variance, 0.0)
+    outcome = _binary_entropy(norm.cdf(m / np.sqrt(1 + variance)))
+    d = m[..., None] + np.sqrt(2 * variance)[..., None] * QUADRATURE_NODES
+    expected = (_binary_entropy(norm.cdf(d)) @ QUADRATURE_WEIGHTS) / np.sqrt(np.pi)
+    gain = np.maximum(outcome - expected, 0.0)
+    np.fill_diagonal(gain, 0.0)
+    return gain
+
+
+def _active(n, wins, n_pairs, rng, prior_sd):
+    mean, covariance = posterior(wins, "thurstone", prior_sd)
+    gain = information_gain(mean, covariance)
+    # ties (e.g. before any data) broken at random, not by index
+    weight = np.triu(1.0 / np.maximum(gain, 1e-300) * (1 + 1e-9 * rng.random((n, n))), 1)
+    available = np.triu(np.ones((n, n), dtype=bool), 1)
+    chosen = []
+    while len(chosen) < n_pairs:
+        if not available.any():
+            available = np.triu(np.ones((n, n), dtype=bool), 1)
+        tree = _spanning_edges(np.where(available, weight, 0.0))
+        tree = sorted(tree, key=lambda e: -gain[e])  # most informative first, for a batch smaller than the tree
+        chosen.extend(tree[: n_pairs - len(chosen)])
+        for edge in tree:
+            available[edge] = False
+    return np.array(chosen)
+
+
+def _spanning_edges(weight):
+    """The edges (i < j) of a minimum spanning tree (a forest where the graph falls apart) of positive weights."""
+    tree = minimum_spanning_tree(weight).tocoo()
+    return [(min(i, j), max(i, j)) for i, j in zip(tree.row.tolist(), tree.col.tolist())]
