@@ -198,7 +198,33 @@ def summary_markdown(results):
             "",
         ]
         lines += _markdown(results.metric_correlation)
+    if results.agreement is not None:
+        lines += ["", *agreement_markdown(results.agreement)]
     return "\n".join(lines) + "\n"
+
+
+AGREEMENT_SHOWN = ["dataset", "metric", "direction", "n", "fit", "srocc", "krocc", "plcc", "rmse"]
+
+
+def agreement_markdown(agreement):
+    """The summary line and the pooled per-stimulus and per-method tables (CIs in metric_agreement*.csv)."""
+    lines = [
+        "## Metric agreement with MOS",
+        "",
+        agreement.summary,
+        "",
+        "SROCC, KROCC (tau-b) with their sign (a lower-is-better metric that agrees has a negative one), PLCC and "
+        "RMSE after the VQEG four-parameter logistic fit; 95 % bootstrap CIs and the fit's parameters in "
+        "metric_agreement.csv (per stimulus) and metric_agreement_per_method.csv; Williams' test and the bootstrap "
+        "of the |SROCC| difference against PSNR in metric_agreement_tests.csv.",
+        "",
+        "Per stimulus:",
+        "",
+    ]
+    lines += _markdown(agreement.per_stimulus[AGREEMENT_SHOWN])
+    lines += ["", "Per method:", ""]
+    lines += _markdown(agreement.per_method[AGREEMENT_SHOWN])
+    return lines
 
 
 def _rule_coverage(screening):

@@ -14,7 +14,8 @@ METRICS = ("psnr_y", "ssim_y")
 
 
 def read_metrics(path):
-    """Read a metrics_per_image.csv (dataset,image,method,psnr_y,ssim_y) as written by benchmarks.tables."""
+    """Read a metrics_per_image.csv (dataset,image,method,psnr_y,ssim_y[,more metrics]) as written by
+    benchmarks.tables."""
     try:
         table = pd.read_csv(path, dtype={"dataset": str, "image": str, "method": str})
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -23,18 +24,41 @@ def read_metrics(path):
 
 
 def check_metrics(table, source="metrics"):
+    """The keys, psnr_y, ssim_y and every other metric column (one with at least one number: lpips_alex, niqe...),
+    as numbers. A column without any number is a note, not a metric, and is left out; a metric column with a cell
+    that is not a number is an error naming its line."""
     missing = [c for c in METRIC_COLUMNS if c not in table.columns]
     if missing:
         raise RatingsError(f"{source}:1: missing column(s) {', '.join(missing)} (expected {','.join(METRIC_COLUMNS)})")
-    table = table[list(METRIC_COLUMNS)].copy()
-    for metric in METRICS:
+    extra = [c for c in table.columns if c not in METRIC_COLUMNS]
+    table = table.copy()
+    kept = list(METRIC_COLUMNS)
+    for metric in [*METRICS, *extra]:
         values = pd.to_numeric(table[metric], errors="coerce")
+        if metric in extra and not values.notna().any():
+            continue
         bad = values.isna() & table[metric].notna()
         if bad.any():
             line = int(np.flatnonzero(bad)[0]) + 2
             raise RatingsError(f"{source}:{line}: column {metric!r} is not a number: {table[metric][bad].iloc[0]!r}")
         table[metric] = values
-    return table
+        kept += [metric] if metric in extra else []
+    return table[kept]
+
+
+def metric_names(table):
+    """The metric columns of a metrics table: psnr_y and ssim_y first, then every other numeric column in the
+    table's order (the keys and boolean flags are not metrics)."""
+    keys = set(METRIC_COLUMNS[:3])
+    others = [
+        column
+        for column in table.columns
+        if column not in keys
+        and column not in METRICS
+        and pd.api.types.is_numeric_dtype(table[column])
+        and not pd.api.types.is_bool_dtype(table[column])
+    ]
+    return [m for m in METRICS if m in table.columns] + others
 
 
 def correlations(mos_per_image, mos, metrics):
@@ -68,8 +92,9 @@ def _coefficients(pair, metric):
         }
 
 
-def method_means(metrics):
-    return metrics.groupby(["dataset", "method"], as_index=False, sort=True)[list(METRICS)].mean()
+def method_means(metrics, columns=METRICS):
+    """Each method's mean of ``columns`` over its images, per dataset (Table 2 and the figures: PSNR/SSIM only)."""
+    return metrics.groupby(["dataset", "method"], as_index=False, sort=True)[list(columns)].mean()
 
 
 def table2(mos, metrics):

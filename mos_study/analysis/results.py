@@ -6,6 +6,7 @@ from typing import Optional
 
 import pandas as pd
 
+from .agreement import metric_agreement
 from .metrics import correlations, table2
 from .ratings import RatingsError, test_rows
 from .mos import METHOD, STIMULUS, bootstrap_ci, mos_table, remove_bias
@@ -61,6 +62,7 @@ class Results:
     metrics: Optional[pd.DataFrame] = None
     metric_correlation: Optional[pd.DataFrame] = None
     table2: Optional[pd.DataFrame] = None
+    agreement: Optional[object] = None  # agreement.Agreement: every metric against MOS (with metrics)
     provenance: Optional[pd.DataFrame] = None  # method,learned,stand_in_features,...,line (benchmarks' provenance.csv)
 
     @property
@@ -96,6 +98,10 @@ class Results:
         if self.metric_correlation is not None:
             tables["metric_correlation.csv"] = self.metric_correlation
             tables["table2.csv"] = self.table2
+        if self.agreement is not None:
+            tables["metric_agreement.csv"] = self.agreement.per_stimulus
+            tables["metric_agreement_per_method.csv"] = self.agreement.per_method
+            tables["metric_agreement_tests.csv"] = self.agreement.tests
         if self.provenance is not None:
             tables["provenance.csv"] = self.provenance
         return tables
@@ -195,4 +201,7 @@ def build_results(ratings, options=None, metrics=None, provenance=None):
         results.metrics = metrics
         results.metric_correlation = correlations(results.mos_per_image, results.mos, metrics)
         results.table2 = paper_sort(table2(results.mos, metrics), METHOD)
+        results.agreement = metric_agreement(
+            results.mos_per_image, results.mos, metrics, seed=options.seed, alpha=options.alpha
+        )
     return results
