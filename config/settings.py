@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "mos_study.middleware.SecurityHeadersMiddleware",  # Content-Security-Policy, Permissions-Policy
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "mos_study.middleware.RefuseNulBytesMiddleware",  # 400 before any query (PostgreSQL refuses NUL in text)
+    "mos_study.middleware.LoginFloodMiddleware",  # a login flood already refused: 429 before sessions and CSRF
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

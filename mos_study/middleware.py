@@ -2,6 +2,8 @@
 
 - ``SecurityHeadersMiddleware``: ``Content-Security-Policy`` and ``Permissions-Policy`` on every response
   (``settings.SRMOS_CSP``, ``settings.SRMOS_PERMISSIONS_POLICY``); a view that set its own keeps it.
+- ``LoginFloodMiddleware``: login POSTs that the login throttle already refused in this process are refused again
+  at once (429), before sessions, CSRF and the cache, so a flood costs the raters beside it little.
 - ``RefuseNulBytesMiddleware``: a NUL byte in the path, the query string, a form field or the User-Agent gets 400
   JSON before any view or query runs (PostgreSQL refuses NUL in text, which used to surface as a 500).
 - ``DatabaseOutageMiddleware``: a view that finds the database unreachable (``OperationalError``,
@@ -10,6 +12,7 @@
   unreachable, then once a minute how many requests it refused, and once that it is back.
 """
 
+import functools
 import logging
 import threading
 import time
@@ -19,6 +22,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 
 from .http import json_error
+from .security import known_login_refusal
 
 logger = logging.getLogger("mos_study.security")
 
@@ -65,6 +69,29 @@ def has_nul(request):
         if any("\x00" in key or any("\x00" in v for v in values) for key, values in request.POST.lists()):
             return "form"
     return None
+
+
+@functools.cache
+def login_paths():
+    from django.urls import reverse
+
+    return frozenset({reverse("mos_study:login"), reverse("admin:login")})
+
+
+class LoginFloodMiddleware:
+    """A login POST from an address or for an account this process already refused (mos_study.security
+    ``throttle_login``) is answered 429 here, before sessions, CSRF and the cache: a flood of refused attempts then
+    costs the raters beside it as little as a request can."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "POST" and request.path_info in login_paths():
+            refused = known_login_refusal(request)
+            if refused is not None:
+                return refused
+        return self.get_response(request)
 
 
 class RefuseNulBytesMiddleware:

@@ -179,6 +179,48 @@ def login_counters(request, limits, now):
     return counters
 
 
+# Counters known (in this process) to be over their limit, with the end of their window: a flood's further attempts
+# are refused by LoginFloodMiddleware before sessions, CSRF and the cache are touched. Exact, because a window's count
+# only grows: a counter over its limit stays over it until its window ends.
+_refused_until = {}
+REFUSED_MEMO_SIZE = 10_000
+
+
+def remember_refusal(key, until):
+    if len(_refused_until) >= REFUSED_MEMO_SIZE:
+        now = time.time()
+        for stale in [k for k, end in _refused_until.items() if end <= now]:
+            del _refused_until[stale]
+        if len(_refused_until) >= REFUSED_MEMO_SIZE:  # a flood from very many addresses: start again
+            _refused_until.clear()
+    _refused_until[key] = until
+
+
+def forget_login_refusals():
+    """Drop what this process knows of refused logins (the counters themselves are in the cache)."""
+    _refused_until.clear()
+
+
+def login_refused(kind, retry_after):
+    where = "for this account" if kind == "token" else "from this address"
+    response = HttpResponse(LOGIN_REFUSED_PAGE.format(where=where, seconds=retry_after), status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def known_login_refusal(request):
+    """The 429 page when this process already knows that one of the request's login counters is over its limit,
+    else None. Costs a dict lookup per counter: no session, no CSRF check, no cache round trip."""
+    if not _refused_until:
+        return None
+    now = time.time()
+    for kind, count, _, _, key in login_counters(request, settings.SRMOS_RATE_LIMITS.get("login", {}), now):
+        until = _refused_until.get(f"{key}:{count}", 0)
+        if until > now:
+            return login_refused(kind, max(1, math.ceil(until - now)))
+    return None
+
+
 def throttle_login(view):
     """Wrap a login view: after ``SRMOS_RATE_LIMITS["login"]`` failed attempts per account (``token``) or per
     address (``ip``) in a window, a login POST is answered 429 without the password being checked (no CPU spent on
@@ -198,11 +240,8 @@ def throttle_login(view):
             return view(request, *args, **kwargs)
         for kind, count, seconds, window, key in counters:
             if int(used.get(key) or 0) >= count:
-                retry_after = max(1, math.ceil((window + 1) * seconds - now))
-                where = "for this account" if kind == "token" else "from this address"
-                response = HttpResponse(LOGIN_REFUSED_PAGE.format(where=where, seconds=retry_after), status=429)
-                response["Retry-After"] = str(retry_after)
-                return response
+                remember_refusal(f"{key}:{count}", (window + 1) * seconds)
+                return login_refused(kind, max(1, math.ceil((window + 1) * seconds - now)))
         response = view(request, *args, **kwargs)
         failed = response.status_code == 200 and not request.user.is_authenticated  # the form again, with its error
         if failed and counters:
@@ -211,7 +250,9 @@ def throttle_login(view):
             except Exception:  # noqa: BLE001
                 logger.exception("login throttle: cache unavailable, failure not counted")
             else:
-                for (kind, count, seconds, _, _), n in zip(counters, counts):
+                for (kind, count, seconds, window, key), n in zip(counters, counts):
+                    if n >= count:
+                        remember_refusal(f"{key}:{count}", (window + 1) * seconds)
                     if n == count:
                         logger.warning("login throttle: %s failed logins %s per %ss", count, KEY_WORDS[kind], seconds)
         return response

@@ -82,9 +82,13 @@ def fresh_cache():
     """An empty Django cache (rate-limit counters, cached exports) for this test."""
     from django.core.cache import cache
 
+    from mos_study.security import forget_login_refusals
+
     cache.clear()
+    forget_login_refusals()
     yield
     cache.clear()
+    forget_login_refusals()
 
 
 @pytest.fixture(scope="session")

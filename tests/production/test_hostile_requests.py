@@ -630,6 +630,33 @@ def test_failed_logins_are_throttled_per_account_and_address(world, settings, mo
     assert snapshot() == before
 
 
+def test_a_refused_login_flood_is_answered_before_sessions_csrf_and_the_cache(world, settings, monkeypatch):
+    """Once an address is over its failed-login limit, its further login POSTs are 429 from the first middleware:
+    no CSRF check (a POST without a token is 429, not 403), no cache round trip, no password check; when the
+    window ends the address may try again."""
+    import time
+
+    import mos_study.security as security
+
+    settings.SRMOS_RATE_LIMITS = {**settings.SRMOS_RATE_LIMITS, "login": {"ip": "3/h", "token": "off"}}
+    answers = [Client().post("/login/", {"username": f"u{i}", "password": "x"}).status_code for i in range(4)]
+    assert answers == [200, 200, 200, 429]
+
+    class NoCache:
+        def __getitem__(self, name):
+            raise AssertionError("the cache was asked")
+
+    monkeypatch.setattr(security, "caches", NoCache())
+    no_token = Client(enforce_csrf_checks=True).post("/login/", {"username": "v", "password": "x"})
+    assert no_token.status_code == 429 and 1 <= int(no_token["Retry-After"]) <= 3600
+    assert Client().post("/admin/login/", {"username": "w", "password": "x"}).status_code == 429
+    assert Client(REMOTE_ADDR="10.4.4.4").post("/login/", {"username": "v", "password": "x"}).status_code == 200
+    monkeypatch.undo()  # the real cache again, and an hour later: a new window, the address starts from zero
+    later = time.time() + 3601
+    monkeypatch.setattr(security.time, "time", lambda: later)
+    assert Client().post("/login/", {"username": "u9", "password": "x"}).status_code == 200
+
+
 def test_consent_is_limited_per_address_and_a_lab_can_raise_it(world, settings):
     """One address cannot fill a study with empty sessions: after the per-address consent limit new raters from it
     get 429; the limit is a setting (SRMOS_RATE_LIMITS consent/ip) that a lab behind one NAT address raises."""
