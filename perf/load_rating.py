@@ -324,6 +324,14 @@ def parse_args(argv=None):
         metavar="THREADS",
         help="run twice, without and with this many threads flooding /login/ with wrong passwords",
     )
+    parser.add_argument(
+        "--login-flood-rate",
+        type=float,
+        default=0.0,
+        metavar="PER_S",
+        help="the flood's attempts per second, all threads together (default 0: each thread as fast as the server "
+        "answers, which on one machine also measures the attackers' own CPU)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
     base = urlsplit(args.base_url)
@@ -339,6 +347,8 @@ def parse_args(argv=None):
         parser.error("--username needs --password and --study-id")
     if not 0 <= args.login_flood <= 64:
         parser.error("--login-flood must be 0 to 64 threads")
+    if not 0 <= args.login_flood_rate <= 10_000:
+        parser.error("--login-flood-rate must be 0 to 10000 attempts per second")
     return args, base
 
 
@@ -455,8 +465,9 @@ def run(args, base, run_id=None, compare_export=True):
     return summary
 
 
-def flood_logins(base, stop, counts, lock, timeout):
-    """One attacker: wrong passwords POSTed to /login/ (one CSRF token, kept) until ``stop``; counts the statuses."""
+def flood_logins(base, stop, counts, lock, timeout, interval=0.0):
+    """One attacker: wrong passwords POSTed to /login/ (one CSRF token, kept) until ``stop``, one per ``interval``
+    seconds at most; counts the statuses."""
     client = Client(base.hostname, base.port or 80, timeout)
     try:
         _, _, html = client.request("GET", "/login/")
@@ -472,7 +483,10 @@ def flood_logins(base, stop, counts, lock, timeout):
             counts[f"error: {error}"] = counts.get(f"error: {error}", 0) + 1
         return
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    next_at = time.monotonic()
     while not stop.is_set():
+        next_at += interval
+        stop.wait(max(0.0, next_at - time.monotonic()))
         try:
             status = client.request("POST", "/login/", body=body, headers=headers)[0]
         except (OSError, http.client.HTTPException):
@@ -488,8 +502,9 @@ def run_with_login_flood(args, base):
     prefix = args.run_id or f"load-{uuid.uuid4().hex[:8]}"
     quiet = run(args, base, run_id=f"{prefix}-quiet")
     stop, lock, counts = threading.Event(), threading.Lock(), {}
+    interval = args.login_flood / args.login_flood_rate if args.login_flood_rate > 0 else 0.0
     flooders = [
-        threading.Thread(target=flood_logins, args=(base, stop, counts, lock, args.timeout), daemon=True)
+        threading.Thread(target=flood_logins, args=(base, stop, counts, lock, args.timeout, interval), daemon=True)
         for _ in range(args.login_flood)
     ]
     started = time.monotonic()
@@ -511,6 +526,7 @@ def run_with_login_flood(args, base):
     attempts = sum(n for status, n in counts.items() if not status.startswith("error"))
     flooded["login_flood"] = {
         "threads": args.login_flood,
+        "offered_per_s": args.login_flood_rate or "as fast as answered",
         "attempts": attempts,
         "attempts_per_s": round(attempts / seconds, 1) if seconds else 0.0,
         "statuses": counts,
@@ -568,7 +584,8 @@ def main(argv=None):
             print_summary(phases[0])
             flood = phases[1]["login_flood"]
             print(
-                f"== with a login flood: {flood['threads']} threads, {flood['attempts']} wrong-password POSTs "
+                f"== with a login flood: {flood['threads']} threads (offered: {flood['offered_per_s']}), "
+                f"{flood['attempts']} wrong-password POSTs "
                 f"({flood['attempts_per_s']}/s; statuses {flood['statuses']}); raters started "
                 f"{flood['warmup_seconds']} s after the flood, once the throttle refused "
                 f"(after {flood['attempts_in_warmup']} attempts)"
