@@ -14,8 +14,8 @@ from .screening import RULES, ScreeningOptions
 FIGURE_NAMES = (
     "FIGURES",
     "compact_letters",
+    "metric_agreement_figure",
     "mos_figure",
-    "mos_letters_figure",
     "mos_letters_figure",
     "mos_psnr_figure",
     "score_distribution_figure",
@@ -51,6 +51,7 @@ __all__ = [
     "build_results",
     "check_metrics",
     "compact_letters",
+    "metric_agreement_figure",
     "mos_figure",
     "mos_letters_figure",
     "mos_psnr_figure",

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .metrics import STAND_IN_MARK, method_means
 from .order import datasets_in_order, paper_sort
@@ -173,6 +174,53 @@ def mos_psnr_figure(results, fmt="svg"):
         return _render(figure, fmt)
 
 
+def metric_agreement_figure(results, fmt="svg"):
+    """MOS against each metric, small multiples: one dot per stimulus (per-image MOS; the reference stimuli left out,
+    as in the statistics), coloured by method, and the fitted VQEG logistic (or the fallback line) with SROCC and
+    PLCC in the title. None without metrics."""
+    agreement = results.agreement
+    if agreement is None or agreement.stimuli is None or agreement.stimuli.empty:
+        return None
+    stimuli, pooled = agreement.stimuli, agreement.per_stimulus.set_index("metric")
+    pooled = pooled[pooled["dataset"] == "all"]
+    names = [m for m in agreement.fits if np.isfinite(stimuli[m].to_numpy(dtype=float)).any()]
+    if not names:
+        return None
+    columns = min(4, len(names))
+    rows = -(-len(names) // columns)
+    methods = paper_sort(pd.DataFrame({"method": stimuli["method"].unique()}), ["method"])["method"].tolist()
+    colours = {m: matplotlib.colormaps["tab10"](k % 10) for k, m in enumerate(methods)}
+    with matplotlib.rc_context(RC):
+        figure = Figure(figsize=(3.2 * columns, 2.8 * rows), layout="constrained")
+        axes = figure.subplots(rows, columns, squeeze=False).ravel()
+        for ax, metric in zip(axes, names):
+            _agreement_panel(ax, stimuli, metric, agreement.fits[metric], pooled.loc[metric], colours)
+            ax.set_ylim(*results.options.scale)
+        for ax in axes[len(names) :]:
+            ax.set_axis_off()
+        handles = [Line2D([], [], ls="", marker="o", color=colours[m]) for m in methods]
+        figure.legend(handles, _labels(results, methods), loc="outside right center", frameon=False, fontsize=7)
+        figure.suptitle("MOS per stimulus against each metric, with the fitted VQEG logistic", fontsize=8)
+        _stand_in_note(figure, results)
+        return _render(figure, fmt)
+
+
+def _agreement_panel(ax, stimuli, metric, fit, row, colours):
+    finite = np.isfinite(stimuli[metric].to_numpy(dtype=float))
+    part = stimuli[finite]
+    ax.scatter(part[metric], part["mos"], s=7, alpha=0.6, linewidths=0, c=[colours[m] for m in part["method"]])
+    if len(part) >= 2:
+        x = np.linspace(part[metric].min(), part[metric].max(), 200)
+        ax.plot(x, fit.predict(x), color="k", lw=1.2)
+    curve = "logistic" if fit.kind == "logistic" else "line: no logistic fit"
+    ax.set_title(
+        f"{metric} ({row['direction']} is better)\nSROCC {row['srocc']:.3f}, PLCC {row['plcc']:.3f} ({curve})",
+        fontsize=7,
+    )
+    ax.set_xlabel(metric)
+    ax.set_ylabel("MOS")
+
+
 LETTERS = string.ascii_lowercase + string.ascii_uppercase
 
 
@@ -260,4 +308,5 @@ FIGURES = {
     "mos_letters": mos_letters_figure,
     "score_distribution": score_distribution_figure,
     "mos_psnr": mos_psnr_figure,
+    "metric_agreement": metric_agreement_figure,
 }
