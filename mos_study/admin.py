@@ -250,8 +250,30 @@ class StimulusAdmin(VisibleOnly, admin.ModelAdmin):
     readonly_fields = ["token"]
 
 
+class KeepsCounters:
+    """Raters and sessions deleted or edited here change what their study's stimuli hold (``Stimulus.assigned``,
+    kept by the services): the study's counters are counted again from its trials."""
+
+    def save_model(self, request, obj, form, change):
+        if isinstance(obj, models.RatingSession):
+            obj.holds_trials = True  # a lease edited here counts as given (or run out) from its new end
+        super().save_model(request, obj, form, change)
+        sessions.recount_assigned(obj.study)
+
+    def delete_model(self, request, obj):
+        study = obj.study
+        super().delete_model(request, obj)
+        sessions.recount_assigned(study)
+
+    def delete_queryset(self, request, queryset):
+        studies = list(models.Study.objects.filter(pk__in=queryset.values("study")))
+        super().delete_queryset(request, queryset)
+        for study in studies:
+            sessions.recount_assigned(study)
+
+
 @admin.register(models.Rater)
-class RaterAdmin(VisibleOnly, admin.ModelAdmin):
+class RaterAdmin(KeepsCounters, VisibleOnly, admin.ModelAdmin):
     list_display = ["__str__", "study", "participant_id", "panel_study_id", "panel_session_id", "consented_at"]
     list_filter = ["study"]
     search_fields = ["participant_id", "panel_session_id", "sessions__completion_code", "sessions__screen_out_code"]
@@ -264,12 +286,12 @@ class RaterAdmin(VisibleOnly, admin.ModelAdmin):
         rows = models.Rater.objects.filter(pk__in=queryset.values("pk"))
         n_ratings = models.Rating.objects.filter(trial__session__rater__in=rows).count()
         n_raters = rows.count()
-        rows.delete()
+        self.delete_queryset(request, rows)
         messages.success(request, f"Deleted {n_raters} raters and their {n_ratings} ratings.")
 
 
 @admin.register(models.RatingSession)
-class RatingSessionAdmin(VisibleOnly, admin.ModelAdmin):
+class RatingSessionAdmin(KeepsCounters, VisibleOnly, admin.ModelAdmin):
     list_display = ["pk", "rater", "study", "completion_code", "started", "finished", "lease_until", "fast_answers"]
     list_filter = ["study"]
     search_fields = ["completion_code", "screen_out_code", "rater__participant_id", "rater__panel_session_id"]

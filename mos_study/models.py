@@ -228,6 +228,10 @@ class Stimulus(models.Model):
     # score (1: NN, expected 1-2; 5: HR, expected 4-5); raters see it as any test trial.
     is_gold = models.BooleanField(default=False)
     calibration_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Test trials (kind "trial") of this stimulus that are rated or held by a session (``RatingSession.holds_trials``
+    # or finished): what ``services.sessions`` balances on, kept in the transactions that change it, so that a
+    # session start reads one row per stimulus instead of counting the study's trials.
+    assigned = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name_plural = "stimuli"
@@ -276,6 +280,20 @@ class RatingSession(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True, help_text="the rater's last rating or heartbeat")
     fast_answers = models.PositiveIntegerField(default=0, help_text="answers refused as faster than min_view_ms")
     viewing = models.JSONField(default=dict, blank=True, help_text="screen, window, devicePixelRatio, zoom, UA")
+    # Whether the unrated trials are in their stimuli's ``assigned``: true from the start; a session start clears it
+    # once the lease has run out (the trials go to others), a rating or heartbeat of the rater who came back sets it.
+    holds_trials = models.BooleanField(default=True, editable=False)
+
+    class Meta:
+        indexes = [
+            # The sessions whose leases a session start may find run out: few, however large the study.
+            models.Index(
+                fields=["study", "lease_until"],
+                condition=Q(holds_trials=True, finished__isnull=True),
+                name="session_holding_trials",
+            )
+        ]
+
 
     def __str__(self):
         return f"session {self.pk} of {self.rater}"

@@ -15,6 +15,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Rater, Rating, RatingSession, Study, Trial
+from . import sessions
 from .errors import InvalidRating, RatingConflict, SessionMovedOn, StudyNotOpen, TooFast, TrialNotFound
 
 SCORE_LABELS = {1: "bad", 2: "poor", 3: "fair", 4: "good", 5: "excellent"}
@@ -59,7 +60,7 @@ class RatingReceipt:
 # SQL because the ORM's query building cost more CPU than the database's work. Table names follow the models.
 TRIAL_TO_RATE = f"""
     SELECT t.id, t.session_id, s.finished IS NOT NULL, st.status, r.id, r.score, st.on_close, st.min_view_ms,
-           st.lease_minutes
+           st.lease_minutes, s.holds_trials, st.id
     FROM {Trial._meta.db_table} t
     JOIN {RatingSession._meta.db_table} s ON s.id = t.session_id
     JOIN {Rater._meta.db_table} p ON p.id = s.rater_id
@@ -117,7 +118,8 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
         row = cursor.fetchone()
         if row is None:
             raise TrialNotFound(_("no such trial in your session"))
-        trial_id, session_id, finished, status, rating_id, stored_score, on_close, min_view_ms, lease_minutes = row
+        trial_id, session_id, finished, status, rating_id, stored_score, on_close, min_view_ms, lease_minutes = row[:9]
+        holds_trials, study_id = row[9:]
         created = rating_id is None
         too_fast = created and response_ms is not None and response_ms < min_view_ms
         if created and not too_fast:
@@ -127,6 +129,8 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
             stamp = connection.ops.adapt_datetimefield_value(now)
             lease = connection.ops.adapt_datetimefield_value(now + timedelta(minutes=lease_minutes))
             cursor.execute(EXTEND_LEASE, [lease, stamp, session_id])
+            if not holds_trials and not finished:  # the rater came back after the lease ran out
+                sessions.take_back(session_id, study_id)
             cursor.execute(INSERT_RATING, [trial_id, score, response_ms, stamp])
             inserted = cursor.fetchone()
             if inserted is None:  # rated by a request that held the lock while this one read (read committed)

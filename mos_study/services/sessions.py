@@ -11,12 +11,19 @@ session's unrated trials stop counting as under way (``assigned_counts``), so th
 a rater who comes back still finishes the session (a stimulus may then get a rating more than its target).
 ``availability`` says, before the consent form, whether a new rater can start and, for a study full only because of
 live leases, in how many minutes to try again.
+
+Counters: each stimulus's ``assigned`` holds its test trials rated or held by a session (``holds_trials``), kept in
+the transactions that change them, so that a session start reads one row per stimulus, whatever the study's size.
+A session start first ends the holds of sessions whose lease ran out (``release_expired``, under the study lock);
+a rating or heartbeat of a rater who comes back takes them again (``take_back``). ``assigned_counts`` subtracts the
+holds run out since, so it equals the count of trials ``held`` now, exactly (``trial_counts``, the reference).
 """
 
 import math
 import random
 import secrets
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -25,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ..models import Rater, RatingSession, Study, Trial
+from ..models import Rater, Rating, RatingSession, Stimulus, Study, Trial
 from .errors import StudyError, StudyFull, StudyNotOpen
 
 SESSION_TIMEOUT = timedelta(hours=2)  # sessions from before leases (no lease_until) hold their trials this long
@@ -53,9 +60,120 @@ def assigned_counts(study, now=None):
     """Ratings each (non-calibration) stimulus has or is still expected to get: {stimulus pk: count}.
 
     A trial counts when rated, or when its session is finished or still fresh; trials of abandoned sessions
-    free their place so that later raters fill it.
+    free their place so that later raters fill it. Read from the counters (one row per stimulus), less the trials
+    of sessions whose lease ran out since the last session start: equal to ``trial_counts(study, held(now))``.
     """
-    return trial_counts(study, held(now or timezone.now()))
+    now = now or timezone.now()
+    counts = dict(test_stimuli(study).values_list("pk", "assigned"))
+    return subtract(counts, unrated_of_holding(study, expired_since=now))
+
+
+def given_counts(study):
+    """Trials of each test stimulus that are (or will surely be) rated: the counters less the unrated trials of
+    unfinished sessions that hold theirs (live leases); equal to ``trial_counts(study, given())``."""
+    counts = dict(test_stimuli(study).values_list("pk", "assigned"))
+    return subtract(counts, unrated_of_holding(study))
+
+
+def test_stimuli(study):
+    return Stimulus.objects.filter(study=study, is_calibration=False, is_gold=False)
+
+
+def subtract(counts, less):
+    for pk, n in less:
+        if pk in counts:
+            counts[pk] -= n
+    return counts
+
+
+# The counters' statements, in SQL shared by SQLite and PostgreSQL (UPDATE ... FROM, RETURNING). Table names follow
+# the models. A session "holds" its unrated test trials while unfinished with holds_trials set.
+SESSIONS = RatingSession._meta.db_table
+UNRATED_TEST_TRIALS = f"""
+    SELECT t.stimulus_id, count(*) AS n FROM {Trial._meta.db_table} t
+    LEFT JOIN {Rating._meta.db_table} r ON r.trial_id = t.id
+    WHERE t.kind = 'trial' AND r.id IS NULL AND t.session_id IN ({{sessions}}) GROUP BY t.stimulus_id"""
+HOLDS = "study_id = %s AND holds_trials AND finished IS NULL"
+HOLDING = f"SELECT id FROM {SESSIONS} WHERE {HOLDS}"
+RUN_OUT = " AND (lease_until < %s OR (lease_until IS NULL AND started < %s))"  # the negation of a live lease
+ADD_TO_ASSIGNED = f"""
+    UPDATE {Stimulus._meta.db_table} SET assigned = assigned + {{sign}} d.n FROM ({UNRATED_TEST_TRIALS}) d
+    WHERE {Stimulus._meta.db_table}.id = d.stimulus_id"""
+ONE_MORE = f"UPDATE {Stimulus._meta.db_table} SET assigned = assigned + 1 WHERE id IN ({{stimuli}})"
+RECOUNT = f"""
+    UPDATE {Stimulus._meta.db_table} SET assigned = (
+        SELECT count(*) FROM {Trial._meta.db_table} t JOIN {SESSIONS} s ON s.id = t.session_id
+        LEFT JOIN {Rating._meta.db_table} r ON r.trial_id = t.id
+        WHERE t.stimulus_id = {Stimulus._meta.db_table}.id AND t.kind = 'trial'
+          AND (r.id IS NOT NULL OR s.finished IS NOT NULL OR s.holds_trials))
+    WHERE study_id = %s"""
+
+
+def placeholders(values):
+    return ", ".join(["%s"] * len(values))
+
+
+def unrated_of_holding(study, expired_since=None):
+    """(stimulus pk, n) of the unrated test trials of the study's sessions that hold theirs; with ``expired_since``
+    only those whose lease had run out by then (few: a session start releases them)."""
+    sql, params = HOLDING, [study.pk]
+    if expired_since is not None:
+        sql, params = sql + RUN_OUT, [*params, *run_out_params(expired_since)]
+    with connection.cursor() as cursor:
+        cursor.execute(UNRATED_TEST_TRIALS.format(sessions=sql), params)
+        return cursor.fetchall()
+
+
+def run_out_params(now):
+    adapt = connection.ops.adapt_datetimefield_value
+    return [adapt(now), adapt(now - SESSION_TIMEOUT)]
+
+
+def release_expired(study, now):
+    """Under the study lock: the sessions whose lease ran out by ``now`` stop holding their unrated trials, which
+    leave their stimuli's counters. Returns how many sessions. Their rows are locked first, so that a rating of
+    one of them (which locks its session) comes before or after, never between."""
+    with connection.cursor() as cursor:
+        # The conditions stay in the UPDATE's own WHERE: PostgreSQL checks them again on a row a rating changed
+        # meanwhile (an extended lease is then skipped), which it would not do inside a subquery.
+        cursor.execute(
+            f"UPDATE {SESSIONS} SET holds_trials = %s WHERE {HOLDS}{RUN_OUT} RETURNING id",
+            [False, study.pk, *run_out_params(now)],
+        )
+        ended = [row[0] for row in cursor.fetchall()]
+        if ended:
+            cursor.execute(ADD_TO_ASSIGNED.format(sign="-", sessions=placeholders(ended)), ended)
+    return len(ended)
+
+
+def take_back(session_id, study_id):
+    """A session whose holds were released and whose rater came back (a rating or heartbeat extended its lease)
+    holds its unrated trials again. Called with the session's row locked; takes the study lock (session, then
+    study: the order of the rating path), so that counters change under the lock as at a session start."""
+    lock(Study, study_id, "status")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {SESSIONS} SET holds_trials = %s WHERE id = %s AND NOT holds_trials AND finished IS NULL "
+            "RETURNING id",
+            [True, session_id],
+        )
+        if cursor.fetchone() is not None:
+            cursor.execute(ADD_TO_ASSIGNED.format(sign="+", sessions="%s"), [session_id])
+
+
+def count_assigned(stimulus_pks):
+    """One more test trial assigned to each of these stimuli (a new session's)."""
+    if stimulus_pks:
+        with connection.cursor() as cursor:
+            cursor.execute(ONE_MORE.format(stimuli=placeholders(stimulus_pks)), list(stimulus_pks))
+
+
+def recount_assigned(study):
+    """Count the study's counters again from its trials (after rows were deleted, e.g. test raters)."""
+    with transaction.atomic():
+        lock_study(study)
+        with connection.cursor() as cursor:
+            cursor.execute(RECOUNT, [study.pk])
 
 
 def held(now):
@@ -88,6 +206,25 @@ def live_sessions(study, now):
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What planning a session needs of a stimulus: one plain row each, not a model object (studies are large)."""
+
+    pk: int
+    image_id: int
+    is_calibration: bool
+    is_gold: bool
+    calibration_score: int | None
+    assigned: int
+
+
+def candidates(study):
+    """The study's stimuli as ``Candidate`` rows, in primary-key order (a seed's plan depends on it)."""
+    rows = Stimulus.objects.filter(study=study).order_by("pk")
+    fields = ("pk", "output__image_id", "is_calibration", "is_gold", "calibration_score", "assigned")
+    return [Candidate(*row) for row in rows.values_list(*fields)]
+
+
 def choose_stimuli(stimuli, counts, k, rng):
     """The ``k`` stimuli with the fewest assigned ratings; ties broken at random, spread over test images."""
     shuffled = list(stimuli)
@@ -96,7 +233,7 @@ def choose_stimuli(stimuli, counts, k, rng):
     seen = Counter()
     keys = {}
     for index, stimulus in enumerate(shuffled):
-        tier = (counts[stimulus.pk], stimulus.output.image_id)
+        tier = (counts[stimulus.pk], stimulus.image_id)
         keys[stimulus.pk] = (counts[stimulus.pk], seen[tier], index)  # an image's 2nd stimulus after all 1st ones
         seen[tier] += 1
     return sorted(shuffled, key=lambda s: keys[s.pk])[:k]
@@ -145,7 +282,7 @@ def order_apart(items, image_of, rng, last=None):
 
 def image_of(pair):
     """The test image of a (stimulus, kind) pair."""
-    return pair[0].output.image_id
+    return pair[0].image_id
 
 
 def choose_gold(gold, n, rng):
@@ -210,7 +347,7 @@ def check_capacity(study, counts, now):
     the error says when the first of them runs out (``retry_after`` seconds)."""
     if not study_is_full(study, counts):
         return
-    if study_is_full(study, trial_counts(study, given())):
+    if study_is_full(study, given_counts(study)):
         raise StudyFull(_("This study has collected all the ratings it needs. Thank you for your interest."))
     first = live_sessions(study, now).aggregate(first=Min("lease_until"))["first"]
     seconds = max(60, (first - now).total_seconds()) if first else START_LEASE.total_seconds()
@@ -268,10 +405,10 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
         if rater is not None and current_session(rater) is not None:
             return current_session(rater)  # a known participant resumes, even in a paused or closed study
         check_open(study, now)
-        stimuli = list(study.stimuli.select_related("output").order_by("pk"))
-        calibration, trial_stimuli, gold = split_stimuli(stimuli)
         stamp = now or timezone.now()
-        counts = assigned_counts(study, now=stamp)
+        release_expired(study, stamp)  # the counters now hold exactly the trials held at ``stamp``
+        calibration, trial_stimuli, gold = split_stimuli(candidates(study))
+        counts = {s.pk: s.assigned for s in trial_stimuli}
         check_capacity(study, counts, stamp)
         rater = Rater.objects.create(
             study=study,
@@ -287,24 +424,27 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
         )
         plan = plan_session(study, calibration, trial_stimuli, counts, random.Random(seed), gold)
         Trial.objects.bulk_create(
-            [Trial(session=session, position=i, stimulus=s, kind=kind) for i, (s, kind) in enumerate(plan)]
+            [Trial(session=session, position=i, stimulus_id=s.pk, kind=kind) for i, (s, kind) in enumerate(plan)]
         )
+        count_assigned([s.pk for s, kind in plan if kind == Trial.Kind.TRIAL])
     return session
 
 
 def preview_trials(study, seed=None):
     """A session's trials as ``start_session`` would plan them now, stored nowhere (a researcher's preview): plain
     dicts with a position token, the stimulus token (its image URL), the size and the calibration label."""
-    calibration, trial_stimuli, gold = split_stimuli(list(study.stimuli.select_related("output").order_by("pk")))
+    calibration, trial_stimuli, gold = split_stimuli(candidates(study))
     rng = random.Random(secrets.randbits(62) if seed is None else seed)
     plan = plan_session(study, calibration, trial_stimuli, assigned_counts(study), rng, gold)
+    shown = Stimulus.objects.filter(pk__in={s.pk for s, _ in plan})
+    looks = {pk: rest for pk, *rest in shown.values_list("pk", "token", "output__width", "output__height")}
     return [
         {
             "token": f"p{position}",
-            "stimulus": stimulus.token,
+            "stimulus": looks[stimulus.pk][0],
             "position": position,
-            "width": stimulus.output.width,
-            "height": stimulus.output.height,
+            "width": looks[stimulus.pk][1],
+            "height": looks[stimulus.pk][2],
             "calibration_score": stimulus.calibration_score if kind == Trial.Kind.CALIBRATION else None,
         }
         for position, (stimulus, kind) in enumerate(plan)
@@ -360,7 +500,10 @@ def heartbeat(rater_token, viewing=None, now=None):
     cleaned = clean_viewing(viewing)
     if cleaned:
         update["viewing"] = {**session.viewing, **cleaned}
-    RatingSession.objects.filter(pk=session.pk).update(**update)
+    with transaction.atomic():
+        RatingSession.objects.filter(pk=session.pk).update(**update)  # locks the session's row
+        if "lease_until" in update and not RatingSession.objects.filter(pk=session.pk, holds_trials=True).exists():
+            take_back(session.pk, session.study_id)  # the rater came back after the lease ran out
     for key, value in update.items():
         setattr(session, key, value)
     return session
@@ -375,7 +518,12 @@ def release_abandoned(study, idle=ABANDON_IDLE, now=None):
         Q(last_seen__lt=idle_since) | Q(last_seen__isnull=True, started__lt=idle_since)
     )
     ended = now - timedelta(seconds=1)  # a lease is live up to and including lease_until
-    return RatingSession.objects.filter(pk__in=list(abandoned.values_list("pk", flat=True))).update(lease_until=ended)
+    with transaction.atomic():
+        lock_study(study)
+        released = RatingSession.objects.filter(pk__in=list(abandoned.values_list("pk", flat=True)))
+        count = released.update(lease_until=ended)
+        release_expired(study, now)
+    return count
 
 
 def session_state(session):
