@@ -4,7 +4,7 @@ Benchmark side: a ``Method`` run on a ``TestImage`` gives an ``Output`` (a conte
 nothing about the method); each ``BenchmarkRun`` records the outputs it made or reused and their ``Metric`` rows.
 Study side: a ``Study`` shows ``Stimulus`` items (one output each, or the HR original through the reference method
 ``hr``) to ``Rater``s; each ``RatingSession`` is an ordered list of ``Trial``s and each trial gets at most one
-``Rating``.
+``Rating`` (ACR studies) or ``Comparison`` (pairwise studies: two stimuli per trial).
 """
 
 import secrets
@@ -166,6 +166,15 @@ class Study(models.Model):
         FINISH = "finish", "raters in a session may finish it"
         SCREEN_OUT = "screen_out", "raters in a session get a screen-out code"
 
+    class Protocol(models.TextChoices):
+        ACR = "acr", "ACR: one image, scores 1-5"
+        PAIRWISE = "pairwise", "pairwise: two versions of one image, the better one chosen"
+
+    class PairDesign(models.TextChoices):
+        ACTIVE = "active", "active: the pairs whose order is least certain so far"
+        RANDOM = "random", "random pairs"
+        FULL = "full", "every pair of each image's methods"
+
     name = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200, blank=True, help_text="the researchers' title (raters never see it)")
     public_title = models.CharField(
@@ -205,6 +214,11 @@ class Study(models.Model):
     min_view_ms = models.PositiveIntegerField(default=300, help_text="answers sooner after the image are refused")
     grey_background = models.BooleanField(default=False, help_text="mid-grey page behind the images (BT.500/P.910)")
     on_close = models.CharField(max_length=20, choices=OnClose.choices, default=OnClose.FINISH)
+    protocol = models.CharField(max_length=20, choices=Protocol.choices, default=Protocol.ACR)
+    # Pairwise studies only: how sessions choose their pairs, and whether raters may answer "no preference"
+    # (half a win each in the scaling).
+    pair_design = models.CharField(max_length=20, choices=PairDesign.choices, default=PairDesign.ACTIVE)
+    allow_tie = models.BooleanField(default=False, help_text="pairwise: raters may answer 'no preference'")
     config = models.JSONField(default=dict, blank=True)
     preparation_error = models.TextField(blank=True, help_text="why making the study's outputs failed")
     created = models.DateTimeField(auto_now_add=True)
@@ -305,12 +319,22 @@ class Trial(models.Model):
         TRIAL = "trial"
         REPEAT = "repeat"
         GOLD = "gold"  # a hidden trial of known answer: shown as any test trial, judged only in screening
+        PAIR = "pair"  # a pairwise study's test pair (its "trial"; balanced by services.pairwise_sessions)
 
     session = models.ForeignKey(RatingSession, on_delete=models.CASCADE, related_name="trials")
     position = models.PositiveIntegerField()
     stimulus = models.ForeignKey(Stimulus, on_delete=models.PROTECT, related_name="trials")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TRIAL)
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    # Pairwise trials show ``stimulus`` (A) and ``stimulus_b`` (B) of one test image; ``left_is_a`` (random per
+    # trial) puts A on the left. Each side's image has its own opaque token, so the page knows neither which side
+    # is A nor either method. ACR trials leave these empty.
+    stimulus_b = models.ForeignKey(
+        Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="trials_as_b"
+    )
+    left_is_a = models.BooleanField(default=True)
+    image_token_a = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    image_token_b = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["session", "position"]
@@ -327,6 +351,24 @@ class Rating(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="score_1_to_5")]
+
+
+class Comparison(models.Model):
+    """A rater's choice on one pairwise trial: one per trial, ``a`` or ``b`` (the trial's stimulus or stimulus_b
+    preferred) or ``tie`` (no preference, where the study allows it)."""
+
+    class Choice(models.TextChoices):
+        A = "a"
+        B = "b"
+        TIE = "tie"
+
+    trial = models.OneToOneField(Trial, on_delete=models.CASCADE, related_name="comparison")
+    choice = models.CharField(max_length=3, choices=Choice.choices)
+    response_ms = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(choice__in=["a", "b", "tie"]), name="choice_a_b_tie")]
 
 
 class DeviceRefusal(models.Model):

@@ -14,6 +14,7 @@ urlpatterns = [
     path("r/<str:rater_token>/", rater.rate, name="rate"),
     path("r/<str:rater_token>/state/", rater.state, name="session_state"),
     path("r/<str:rater_token>/rate/", rater.submit, name="submit_rating"),
+    path("r/<str:rater_token>/choose/", rater.submit_choice, name="submit_choice"),
     path("r/<str:rater_token>/heartbeat/", rater.heartbeat, name="heartbeat"),
     path("i/<str:token>.png", stimuli.image, name="image"),
     # Researchers.

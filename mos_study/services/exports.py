@@ -17,7 +17,8 @@ from django.db.models import Count, Max, Sum
 
 from sr_models.csvcells import safe_row
 
-from ..models import Method, Metric, Rating, Stimulus, Trial
+from ..models import Method, Metric, Rating, Stimulus, Study, Trial
+from . import pairwise_exports
 from .errors import StudyError
 from .rating_table import RATING_COLUMNS, rating_records
 
@@ -146,7 +147,10 @@ def build_export(
     gold_given=False,
 ):
     """Analyse the study's ratings (``rows``, or all of them read now) and render every file of export_results:
-    the analysis files (``analysis.render_files``), ratings.csv and metrics_summary.csv."""
+    the analysis files (``analysis.render_files``), ratings.csv and metrics_summary.csv. A pairwise study's
+    export is its comparisons and their statistics (``pairwise_exports``)."""
+    if study.protocol == Study.Protocol.PAIRWISE:
+        return pairwise_exports.build_pairwise_export(study, figures=figures)
     import pandas as pd
 
     from benchmarks.tables import SUMMARY_COLUMNS, csv_text, summarise
@@ -193,6 +197,8 @@ def _metrics_version(study):
 def export_version(study, rows=None):
     """Names the data an export is built from: the ratings' last id, count and sums of scores and response times (of
     ``rows``, or as stored now; the sums notice ratings edited in place, e.g. in the admin), and the metrics."""
+    if study.protocol == Study.Protocol.PAIRWISE:
+        return pairwise_exports.comparisons_version(study)
     if rows is None:
         found = Rating.objects.filter(trial__session__study=study).aggregate(
             last=Max("pk"), n=Count("pk"), scores=Sum("score"), ms=Sum("response_ms")
@@ -217,6 +223,8 @@ def dashboard_export(study, rows=None):
     where screening rejects every rater), from the cache when the ratings have not changed since it was built.
 
     Raises StudyError while the study has no ratings."""
+    if study.protocol == Study.Protocol.PAIRWISE:
+        return pairwise_exports.dashboard_pairwise_export(study)
     version = export_version(study, rows)
     export = cache.get(_cache_key(study, version))
     if export is not None:
@@ -235,9 +243,13 @@ def dashboard_export(study, rows=None):
 def export_zip(study, spool):
     """Write the whole export (ratings.csv included, from the same ratings as the statistics) as a zip to ``spool``;
     member names sorted, dates fixed. Returns the export."""
-    rows = list(rating_records(study))
-    export = dashboard_export(study, rows)
-    files = {**export.files, "ratings.csv": "".join(ratings_csv_lines(study, rows)).encode()}
+    if study.protocol == Study.Protocol.PAIRWISE:  # its comparisons.csv is one of the export's files
+        export = pairwise_exports.dashboard_pairwise_export(study)
+        files = export.files
+    else:
+        rows = list(rating_records(study))
+        export = dashboard_export(study, rows)
+        files = {**export.files, "ratings.csv": "".join(ratings_csv_lines(study, rows)).encode()}
     with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=ZIP_DATE)

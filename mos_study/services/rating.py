@@ -66,7 +66,7 @@ TRIAL_TO_RATE = f"""
     JOIN {Rater._meta.db_table} p ON p.id = s.rater_id
     JOIN {Study._meta.db_table} st ON st.id = s.study_id
     LEFT JOIN {Rating._meta.db_table} r ON r.trial_id = t.id
-    WHERE t.token = %s AND p.token = %s"""
+    WHERE t.token = %s AND p.token = %s AND t.stimulus_b_id IS NULL"""  # pairwise trials: services.comparing
 # SQLite has no row locks: a no-op write on the session takes the database's write lock before anything is read.
 SQLITE_LOCK_SESSION = f"""
     UPDATE {RatingSession._meta.db_table} SET seed = seed
@@ -179,7 +179,8 @@ def submit_rating(rater, trial_token, score, response_ms=None):
 
 
 def mark_finished(session):
-    """Stamp the session finished once every trial has its rating."""
-    if not session.finished and not session.trials.filter(rating__isnull=True).exists():
+    """Stamp the session finished once every trial has its rating (pairwise trials: their comparison)."""
+    unanswered = session.trials.filter(rating__isnull=True, comparison__isnull=True)
+    if not session.finished and not unanswered.exists():
         session.finished = timezone.now()
         session.save(update_fields=["finished"])

@@ -196,7 +196,20 @@ def trial_counts(study, condition):
     live = Trial.objects.filter(session__study=study, kind=Trial.Kind.TRIAL).filter(condition)
     for row in live.values("stimulus").annotate(n=Count("pk")):
         counts[row["stimulus"]] = row["n"]
+    if study.protocol == Study.Protocol.PAIRWISE:  # a pair counts for both its stimuli; a choice holds it too
+        live = Trial.objects.filter(session__study=study, kind=Trial.Kind.PAIR)
+        live = live.filter(condition | Q(comparison__isnull=False))
+        for side in ("stimulus", "stimulus_b"):
+            for row in live.values(side).annotate(n=Count("pk")):
+                if row[side] in counts:
+                    counts[row[side]] += row["n"]
     return counts
+
+
+def pair_counts(study, now):
+    """Comparisons each test stimulus of a pairwise study has or is still expected to take part in (both sides of a
+    test pair count; pairwise studies are balanced on these, not on the ACR counters)."""
+    return trial_counts(study, held(now))
 
 
 def live_sessions(study, now):
@@ -347,7 +360,8 @@ def check_capacity(study, counts, now):
     the error says when the first of them runs out (``retry_after`` seconds)."""
     if not study_is_full(study, counts):
         return
-    if study_is_full(study, given_counts(study)):
+    pairwise = study.protocol == Study.Protocol.PAIRWISE
+    if study_is_full(study, trial_counts(study, given()) if pairwise else given_counts(study)):
         raise StudyFull(_("This study has collected all the ratings it needs. Thank you for your interest."))
     first = live_sessions(study, now).aggregate(first=Min("lease_until"))["first"]
     seconds = max(60, (first - now).total_seconds()) if first else START_LEASE.total_seconds()
@@ -368,7 +382,8 @@ def availability(study, now=None):
     now = now or timezone.now()
     try:
         check_open(study, now)
-        check_capacity(study, assigned_counts(study, now=now), now)
+        pairwise = study.protocol == Study.Protocol.PAIRWISE
+        check_capacity(study, pair_counts(study, now) if pairwise else assigned_counts(study, now=now), now)
     except StudyNotOpen as error:
         return error
     return None
@@ -409,6 +424,8 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
         release_expired(study, stamp)  # the counters now hold exactly the trials held at ``stamp``
         calibration, trial_stimuli, gold = split_stimuli(candidates(study))
         counts = {s.pk: s.assigned for s in trial_stimuli}
+        if study.protocol == Study.Protocol.PAIRWISE:  # both sides of a pair count: services.pairwise_sessions
+            counts = pair_counts(study, stamp)
         check_capacity(study, counts, stamp)
         rater = Rater.objects.create(
             study=study,
@@ -422,6 +439,11 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
         session = RatingSession.objects.create(
             rater=rater, study=study, seed=seed, lease_until=stamp + lease, last_seen=stamp
         )
+        if study.protocol == Study.Protocol.PAIRWISE:
+            from .pairwise_sessions import create_pair_trials
+
+            create_pair_trials(study, session, calibration, trial_stimuli, counts, random.Random(seed), gold)
+            return session
         plan = plan_session(study, calibration, trial_stimuli, counts, random.Random(seed), gold)
         Trial.objects.bulk_create(
             [Trial(session=session, position=i, stimulus_id=s.pk, kind=kind) for i, (s, kind) in enumerate(plan)]
@@ -458,7 +480,8 @@ def current_session(rater):
 
 def session_of(rater_token):
     """The latest session of the rater with this link token, or None; one query, for the page's state reads."""
-    return RatingSession.objects.filter(rater__token=rater_token).order_by("-started", "-pk").first()
+    sessions = RatingSession.objects.select_related("study").filter(rater__token=rater_token)
+    return sessions.order_by("-started", "-pk").first()
 
 
 VIEWING_KEYS = {  # what the page may report of its viewing conditions: name -> kind

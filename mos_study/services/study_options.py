@@ -14,6 +14,12 @@ from .errors import StudyError
 SLUG, TEXT, LONG_TEXT, URL, NAMES, INTEGER, FLAG = "slug", "text", "long_text", "url", "names", "integer", "flag"
 DATETIME, CHOICE = "datetime", "choice"  # an ISO date and time (local time zone unless given); one of ``choices``
 LANGUAGES = (("", "the rater's browser (English or German)"), ("en", "English"), ("de", "German"))
+PROTOCOLS = (("acr", "ACR: one image at a time, scores 1-5"), ("pairwise", "pairwise: two versions, choose the better"))
+PAIR_DESIGNS = (
+    ("active", "active: the pairs least certain from the comparisons so far"),
+    ("random", "random pairs"),
+    ("full", "every pair of an image's methods"),
+)
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,41 @@ STUDY_OPTIONS = (
         suggested=True,
         label="Include the HR originals",
     ),
-    StudyOption("images_per_session", INTEGER, "0: every stimulus in each session", default=0, minimum=0),
     StudyOption(
-        "ratings_per_stimulus", INTEGER, "ratings each stimulus should get (the paper: 26)", default=26, minimum=1
+        "protocol",
+        CHOICE,
+        "acr: each trial one image rated 1-5 (the paper's MOS); pairwise: each trial two versions of one image, "
+        "the rater chooses the better (scaled by Thurstone / Bradley-Terry)",
+        default="acr",
+        choices=PROTOCOLS,
+    ),
+    StudyOption(
+        "pair_design",
+        CHOICE,
+        "pairwise studies: how each session chooses its pairs",
+        default="active",
+        choices=PAIR_DESIGNS,
+    ),
+    StudyOption(
+        "allow_tie",
+        FLAG,
+        "pairwise studies: raters may answer 'no preference' (half a win each in the scaling)",
+        default=False,
+        label="Allow 'no preference'",
+    ),
+    StudyOption(
+        "images_per_session",
+        INTEGER,
+        "0: every stimulus in each session (pairwise: trials, i.e. pairs, per session; 0: one pair per test image)",
+        default=0,
+        minimum=0,
+    ),
+    StudyOption(
+        "ratings_per_stimulus",
+        INTEGER,
+        "ratings each stimulus should get (the paper: 26; pairwise: comparisons each stimulus takes part in)",
+        default=26,
+        minimum=1,
     ),
     StudyOption(
         "calibration_images", INTEGER, "test images each shown as NN (score 1) and HR (score 5)", default=0, minimum=0

@@ -187,6 +187,8 @@ def create_study(name, datasets, methods, *, owner=None, data_dir=None, run_miss
     if name_taken(name):
         raise StudyError(f"a study named {name!r} already exists: choose another name")
     options = check_options({**options, "name": name, "datasets": datasets, "methods": methods})
+    if options["protocol"] == Study.Protocol.PAIRWISE and len(methods) < 2:
+        raise StudyError("a pairwise study compares at least two methods: name another (or add --include-hr)")
     seed = secrets.randbits(62) if options["seed"] is None else options["seed"]
     fields = {
         "name": name,
@@ -208,6 +210,9 @@ def create_study(name, datasets, methods, *, owner=None, data_dir=None, run_miss
         "window_fits_images": bool(options["window_fits_images"]),
         "closes_at": options["closes_at"],
         "language": options["language"] or "",
+        "protocol": options["protocol"] or Study.Protocol.ACR,
+        "pair_design": options["pair_design"] or Study.PairDesign.ACTIVE,
+        "allow_tie": bool(options["allow_tie"]),
         "config": {"datasets": datasets, "methods": methods, "seed": seed, "completion_url": options["completion_url"]},
     }
     anchors = needed_methods(methods, options["calibration_images"], options["gold_trials"])

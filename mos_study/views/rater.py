@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from ..forms import ConsentForm
 from ..models import DeviceRefusal, Rater, Study
 from ..security import consent_limited, rate_limit
-from ..services import rating, sessions
+from ..services import comparing, pairwise_sessions, rating, sessions
 from ..services.errors import StudyError
 from .common import read_json, study_error_response
 
@@ -54,6 +54,36 @@ def page_text():
         "tryAgain": _("try again"),
         "refused": _("The server refused the rating ({status})."),
         "movedOn": _("This session continued in another tab or window. The page reloads to continue from there…"),
+    }
+
+
+def pair_text():
+    """The pairwise page's words (compare.js reads them from its config), in the active language."""
+    return {
+        **page_text(),
+        "progress": _("Pair {n} of {total}"),
+        "sizeWarning": _(
+            "To see both images at their true size side by side, please make the window larger; meanwhile they are "
+            "shown one at a time: press T (or space) to switch."
+        ),
+        "wait": _("Please wait until both images are shown."),
+        "tooFast": _("Too fast: please look at both images a little longer before you choose."),
+        "calibration": _("Example: the {side} image is clearly the better one. Please choose it."),
+        "left": _("left"),
+        "right": _("right"),
+        "showing": _("Showing the {side} image (press T or space for the other)"),
+    }
+
+
+def pairwise_config(rater):
+    """What the pairwise page (compare.js) reads: its URLs, timing, whether 'no preference' is offered, its words."""
+    return {
+        "stateUrl": reverse("mos_study:session_state", args=[rater.token]),
+        "submitUrl": reverse("mos_study:submit_choice", args=[rater.token]),
+        "heartbeatUrl": reverse("mos_study:heartbeat", args=[rater.token]),
+        "minViewMs": rater.study.min_view_ms,
+        "allowTie": rater.study.allow_tie,
+        "text": pair_text(),
     }
 
 
@@ -275,6 +305,9 @@ def rate(request, rater_token):
     if not rating.takes_ratings(study.status, study.on_close):  # closed, raters screened out: their code
         context = {"session": session, "study": study, "screened_out": True}
         return render(request, "mos_study/rater/done.html", context)
+    if study.protocol == Study.Protocol.PAIRWISE:
+        context = {"config": pairwise_config(rater), "study": study}
+        return render(request, "mos_study/rater/compare.html", context)
     config = {
         "stateUrl": reverse("mos_study:session_state", args=[rater.token]),
         "submitUrl": reverse("mos_study:submit_rating", args=[rater.token]),
@@ -307,9 +340,15 @@ def state(request, rater_token):
     session = sessions.session_of(rater_token)
     if session is None:
         raise Http404("no session")
-    data = sessions.session_state(session)
-    # One reverse() for all images: trial tokens are URL-safe, so each URL is the same with its token put in.
+    # One reverse() for all images: tokens are URL-safe, so each URL is the same with its token put in.
     before, _, after = reverse("mos_study:image", args=["TOKEN"]).rpartition("TOKEN")
+    if session.study.protocol == Study.Protocol.PAIRWISE:
+        data = pairwise_sessions.pair_state(session)
+        for trial in data["trials"]:
+            for side in ("left", "right"):
+                trial[side]["image"] = f"{before}{trial[side].pop('image_token')}{after}"
+        return JsonResponse(data)
+    data = sessions.session_state(session)
     for trial in data["trials"]:
         trial["image"] = f"{before}{trial['token']}{after}"
     return JsonResponse(data)
@@ -335,6 +374,35 @@ def submit(request, rater_token):
             "created": receipt.created,
             "trial": receipt.trial,
             "score": receipt.score,
+            "done": receipt.done,
+            "total": receipt.total,
+            "finished": receipt.finished,
+        },
+        status=201 if receipt.created else 200,
+    )
+
+
+@never_cache
+@require_POST
+@rate_limit("rating", token_kwarg="rater_token")
+def submit_choice(request, rater_token):
+    """One choice on a pairwise trial (``{"trial", "choice": "left"|"right"|"none", "response_ms"}``); the answer
+    carries the session's progress only, never which side showed which stimulus."""
+    try:
+        payload = read_json(request)
+        receipt = comparing.choose_side(
+            rater_token, payload.get("trial", ""), payload.get("choice"), payload.get("response_ms")
+        )
+    except StudyError as error:
+        rater, _session = rater_session(rater_token)  # an unknown rater link is a 404 whatever the body said
+        with translation.override(rater_language(request, rater.study)):
+            return study_error_response(error)
+    return JsonResponse(
+        {
+            "ok": True,
+            "created": receipt.created,
+            "trial": receipt.trial,
+            "choice": receipt.side,
             "done": receipt.done,
             "total": receipt.total,
             "finished": receipt.finished,

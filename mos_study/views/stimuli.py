@@ -1,4 +1,5 @@
-"""Stimulus images under opaque URLs: /i/<trial or stimulus token>.png, with no hint of the method in name or bytes.
+"""Stimulus images under opaque URLs: /i/<token>.png (a trial's, a pairwise side's or a stimulus's token), with
+no hint of the method in name or bytes.
 
 Blinding covers the bytes too. Every stimulus of one test image in a study is served at the same byte length: the
 PNG gets one private ancillary chunk ``srMo`` (ignored by decoders, pixels unchanged) padding it to the largest of
@@ -19,6 +20,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
 from ..models import Stimulus, Trial
+from ..services import pairwise_sessions
 
 PAD_CHUNK = b"srMo"  # ancillary (s), private (r), reserved bit clear (M), safe to copy (o): decoders skip it
 NONCE_BYTES = 16
@@ -30,7 +32,12 @@ def stimulus_for_token(token):
     """The stimulus behind a trial token (what raters get) or a stimulus token (previews)."""
     trial = Trial.objects.select_related("stimulus__output").filter(token=token).first()
     if trial is not None:
+        if trial.stimulus_b_id is not None:  # a pairwise trial's images have their own tokens, one per side
+            raise Http404("no such image")
         return trial.stimulus
+    side = pairwise_sessions.trial_for_image_token(token)
+    if side is not None:
+        return side[1]
     stimulus = Stimulus.objects.select_related("output").filter(token=token).first()
     if stimulus is None:
         raise Http404("no such image")

@@ -16,6 +16,7 @@ from ...analysis import write_files
 from ...analysis.__main__ import add_analysis_arguments, options_from_args
 from ...models import Study
 from ...services.exports import build_export
+from ...services.pairwise_exports import describe
 
 
 class Command(BaseCommand):
@@ -49,6 +50,9 @@ class Command(BaseCommand):
             write_files(export.files, options["output_dir"])
         except SRMOSError as exc:
             raise CommandError(str(exc)) from exc
+        if study.protocol == Study.Protocol.PAIRWISE:
+            self.stdout.write(f"{describe(export)}; results in {options['output_dir']}")
+            return
         ratings, rejected = export.results.ratings, export.results.rejected_raters
         self.stdout.write(
             f"{len(ratings)} ratings from {ratings['rater'].nunique()} raters "

@@ -1,0 +1,244 @@
+"""A pairwise study's export: comparisons.csv, trap-pair screening and the statistics of
+``mos_study.analysis.pairwise`` (scale per method and per image with CIs, win matrix, rater screening, significance,
+summary, figures), for ``manage.py export_results`` and the dashboard alike (``services.exports`` hands pairwise
+studies to this module).
+
+Screening: a trap pair shows an image's HR original against its nearest-neighbour upscale; choosing nearest
+neighbour fails it (``no preference`` fails too: the difference is obvious). A rater who passes fewer than the
+study's ``gold_pass_percent`` of their trap pairs is screened out of the statistics (their choices stay in
+comparisons.csv). The statistics use test pairs only: calibration examples, trap pairs and repeats are left out
+(repeats are reported as each rater's test-retest agreement).
+"""
+
+import csv
+import io
+
+from django.core.cache import cache
+from django.db.models import Count, Max, Sum
+
+from sr_models.csvcells import safe_row
+
+from ..models import HR_METHOD, Comparison, Trial
+from .errors import StudyError
+
+CACHE_SECONDS = 3600
+COMPARISON_COLUMNS = (
+    "study",
+    "rater",
+    "session",
+    "position",
+    "kind",
+    "dataset",
+    "image",
+    "method_a",
+    "method_b",
+    "choice",
+    "left_is_a",  # the side A was shown on (researchers only: for side-bias checks)
+    "response_ms",
+    "timestamp",
+    "completion_code",
+)
+SCREENING_COLUMNS = (
+    "rater",
+    "trap_pairs",
+    "trap_failed",
+    "trap_passed_percent",
+    "repeats",
+    "repeats_agreeing",
+    "rejected",
+    "reasons",
+)
+COMPARISON_FIELDS = (
+    "pk",
+    "trial__session__rater__participant_id",
+    "trial__session__rater_id",
+    "trial__session_id",
+    "trial__position",
+    "trial__kind",
+    "trial__stimulus__output__image__dataset",
+    "trial__stimulus__output__image__name",
+    "trial__stimulus__output__method__name",
+    "trial__stimulus_b__output__method__name",
+    "choice",
+    "trial__left_is_a",
+    "response_ms",
+    "created",
+    "trial__session__completion_code",
+)
+
+
+def comparison_records(study):
+    """One dict per stored choice of the study (every kind), in session and trial order, streamed."""
+    rows = (
+        Comparison.objects.filter(trial__session__study=study)
+        .order_by("trial__session", "trial__position")
+        .values_list(*COMPARISON_FIELDS)
+    )
+    for (
+        pk,
+        pid,
+        rater_id,
+        session,
+        position,
+        kind,
+        dataset,
+        image,
+        a,
+        b,
+        choice,
+        left,
+        ms,
+        created,
+        code,
+    ) in rows.iterator(chunk_size=2000):
+        yield {
+            "comparison_id": pk,
+            "study": study.name,
+            "rater": (pid or f"rater-{rater_id}").strip(),
+            "session": session,
+            "position": position,
+            "kind": kind,
+            "dataset": dataset,
+            "image": image,
+            "method_a": a,
+            "method_b": b,
+            "choice": choice,
+            "left_is_a": "true" if left else "false",
+            "response_ms": "" if ms is None else ms,
+            "timestamp": created.isoformat(),
+            "completion_code": code,
+        }
+
+
+def csv_text(rows, columns):
+    """CSV text, every cell through ``sr_models.csvcells`` (``\\n`` line ends, as the other exports)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(safe_row(columns))
+    for row in rows:
+        writer.writerow(safe_row([row[c] for c in columns]))
+    return buffer.getvalue()
+
+
+def trap_passed(row):
+    """Whether a trap pair's choice prefers HR (the trap pairs put HR on A; checked by name all the same)."""
+    chosen = {"a": row["method_a"], "b": row["method_b"]}.get(row["choice"])
+    return chosen == HR_METHOD
+
+
+def repeat_agreements(rows):
+    """{rater: (repeats, agreeing)}: a repeat agrees when it prefers the same method as the first showing."""
+    first = {}
+    for row in rows:
+        if row["kind"] == Trial.Kind.PAIR:
+            first[(row["session"], row["image"], frozenset((row["method_a"], row["method_b"])))] = preferred(row)
+    found = {}
+    for row in rows:
+        if row["kind"] == Trial.Kind.REPEAT:
+            key = (row["session"], row["image"], frozenset((row["method_a"], row["method_b"])))
+            n, agreeing = found.get(row["rater"], (0, 0))
+            found[row["rater"]] = (n + 1, agreeing + (key in first and first[key] == preferred(row)))
+    return found
+
+
+def preferred(row):
+    return {"a": row["method_a"], "b": row["method_b"]}.get(row["choice"], "tie")
+
+
+def trap_screening(rows, pass_percent):
+    """Per rater: trap pairs seen and failed, the percent passed, repeats agreeing, and whether screened out."""
+    raters = sorted({row["rater"] for row in rows})
+    repeats = repeat_agreements(rows)
+    table = []
+    for rater in raters:
+        traps = [row for row in rows if row["rater"] == rater and row["kind"] == Trial.Kind.GOLD]
+        failed = sum(not trap_passed(row) for row in traps)
+        percent = 100.0 * (len(traps) - failed) / len(traps) if traps else 100.0
+        rejected = bool(traps) and percent < pass_percent
+        n_repeats, agreeing = repeats.get(rater, (0, 0))
+        reasons = f"failed {failed} of {len(traps)} trap pairs (HR against nearest neighbour)" if rejected else ""
+        table.append(
+            {
+                "rater": rater,
+                "trap_pairs": len(traps),
+                "trap_failed": failed,
+                "trap_passed_percent": f"{percent:.1f}",
+                "repeats": n_repeats,
+                "repeats_agreeing": agreeing,
+                "rejected": "true" if rejected else "false",
+                "reasons": reasons,
+            }
+        )
+    return table
+
+
+class PairwiseExport:
+    """The files of a pairwise export and what the results page shows (as ``exports.StudyExport`` for ACR)."""
+
+    protocol = "pairwise"
+
+    def __init__(self, files, results, screening, n_comparisons, all_rejected):
+        self.files = files
+        self.results = results  # analysis.pairwise.PairwiseResults; dropped before caching
+        self.screening = screening
+        self.n_ratings = n_comparisons  # the choices analysed (test pairs of raters kept)
+        self.scale = results.scale_per_method.to_dict("records")
+        self.rejected = [{"rater": r["rater"], "reasons": r["reasons"]} for r in screening if r["rejected"] == "true"]
+        self.all_rejected = all_rejected
+        self.version = ""
+
+
+def comparisons_frame(rows):
+    """The test comparisons in the columns ``analysis.pairwise.read_comparisons`` reads."""
+    import pandas as pd
+
+    columns = ["dataset", "rater", "image", "method_a", "method_b", "choice"]
+    return pd.DataFrame([[str(row[c]) for c in columns] for row in rows], columns=columns)
+
+
+def build_pairwise_export(study, *, figures=True, bootstrap=1000, seed=0, rows=None):
+    """Every file of a pairwise study's export; raises ``StudyError`` while it has no test choices."""
+    from ..analysis.pairwise import build_pairwise_results, render_pairwise_files
+
+    rows = list(comparison_records(study)) if rows is None else rows
+    tests = [row for row in rows if row["kind"] == Trial.Kind.PAIR]
+    if not tests:
+        raise StudyError(f"study {study.name!r} has no choices yet: results appear once raters have compared images")
+    screening = trap_screening(rows, study.gold_pass_percent)
+    rejected = {row["rater"] for row in screening if row["rejected"] == "true"}
+    kept = [row for row in tests if row["rater"] not in rejected]
+    all_rejected = not kept
+    kept = kept or tests  # screening rejected everyone (a pilot): keep them all, and say so
+    results = build_pairwise_results(comparisons_frame(kept), bootstrap=bootstrap, seed=seed)
+    files = render_pairwise_files(results, figures=figures)
+    files["comparisons.csv"] = csv_text(rows, COMPARISON_COLUMNS).encode()
+    files["pairwise_screening.csv"] = csv_text(screening, SCREENING_COLUMNS).encode()
+    return PairwiseExport(files, results, screening, len(kept), all_rejected)
+
+
+def comparisons_version(study):
+    """Names the choices an export is built from: last id, count, and the sum of response times (edits in place)."""
+    found = Comparison.objects.filter(trial__session__study=study).aggregate(
+        last=Max("pk"), n=Count("pk"), ms=Sum("response_ms")
+    )
+    return f"pairwise-{found['last'] or 0}-{found['n']}-{found['ms'] or 0}"
+
+
+def dashboard_pairwise_export(study):
+    """The pairwise export with the default options, from the cache while no choice has come since it was built."""
+    version = comparisons_version(study)
+    key = f"srmos:pairwise-export:v1:{study.pk}:{version}"
+    export = cache.get(key)
+    if export is None:
+        export = build_pairwise_export(study)
+        export.results, export.version = None, version
+        cache.set(key, export, CACHE_SECONDS)
+    return export
+
+
+def describe(export):
+    """The command's one line about what it exported."""
+    raters = {row["rater"] for row in export.screening}
+    return (
+        f"{export.n_ratings} comparisons from {len(raters)} raters ({len(export.rejected)} screened out by trap pairs)"
+    )

@@ -1,0 +1,371 @@
+// The pairwise page: two versions of one image at one image pixel per device pixel, side by side where both fit in
+// the window, else one at a time in the same place with a toggle (T or space). The rater chooses with Left/Right or
+// 1/2 (0 or Down: no preference, where the study allows it) or the buttons. The same gating as the ACR page
+// (rate.js): choices work only once both images are decoded and have been on screen (in toggle mode: both sides
+// shown at least once), and not before the study's minimum viewing time; failed POSTs are retried, so no choice is
+// lost; failed images are retried, then reported, never chosen; a heartbeat keeps the session's lease. The page posts
+// "left", "right" or "none": which side shows which stimulus is known to the server only.
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("compare-config").textContent);
+  const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+  const sides = ["left", "right"];
+  const images = { left: document.getElementById("image-left"), right: document.getElementById("image-right") };
+  const boxes = { left: document.getElementById("side-left"), right: document.getElementById("side-right") };
+  const loading = document.getElementById("loading");
+  const buttons = Array.from(document.querySelectorAll("button.choice"));
+  const toggleButton = document.getElementById("toggle-side");
+  const statusLine = document.getElementById("status");
+  const sizeWarning = document.getElementById("size-warning");
+  const calibrationLabel = document.getElementById("calibration-label");
+  const showingLine = document.getElementById("showing");
+  const buttonBox = document.getElementById("buttons");
+
+  let trials = [];
+  let current = 0;
+  let done = 0;
+  let total = 0;
+  let loaded = false;       // both images of the current trial decoded
+  let inPlace = false;      // one side at a time (the pair does not fit side by side)
+  let visible = "left";     // the side shown in place
+  let seen = new Set();     // sides that have been on screen for the current trial
+  let shownAt = null;       // performance.now() once both sides have been on screen; null before
+  let sending = false;
+  let movedOn = false;
+  let imageFailures = 0;
+  let lastActivity = performance.now();
+  let lastHeartbeat = -Infinity;
+  const minViewMs = Number(config.minViewMs) || 0;
+  const IMAGE_ATTEMPTS = 3;
+  const HEARTBEAT_MS = 60000;
+  const GAP_PX = 48;        // CSS pixels between and around the two images
+  const CHROME_PX = 200;    // CSS pixels of page above and below the images (progress, labels, buttons)
+
+  function t(key, values) {
+    let text = (config.text && config.text[key]) || key;
+    Object.entries(values || {}).forEach(([name, value]) => { text = text.split("{" + name + "}").join(String(value)); });
+    return text;
+  }
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const channel = "BroadcastChannel" in window ? new BroadcastChannel("srmos:" + config.submitUrl) : null;
+
+  function continuedElsewhere() {
+    if (movedOn) {
+      return;
+    }
+    movedOn = true;
+    setButtons(false);
+    const notice = document.getElementById("moved-on");
+    notice.hidden = false;
+    notice.textContent = t("movedOn");
+    setTimeout(() => window.location.reload(), 2500);
+  }
+
+  if (channel) {
+    channel.onmessage = (event) => {
+      const answered = event.data && event.data.rated;
+      if (answered && trials.slice(current).some((trial) => trial.token === answered)) {
+        continuedElsewhere();
+      }
+    };
+  }
+
+  // fetch, retried on network errors, 5xx and 429 with growing waits (at least the server's Retry-After).
+  async function fetchRetrying(url, options) {
+    for (let attempt = 0; ; attempt++) {
+      let wait = Math.min(10000, 500 * 2 ** attempt);
+      let message = t("connection");
+      try {
+        const response = await fetch(url, options);
+        if (response.status < 500 && response.status !== 429) {
+          return response;
+        }
+        const retryAfter = parseInt(response.headers.get("Retry-After") || "", 10);
+        if (retryAfter > 0) {
+          wait = Math.max(wait, Math.min(60, retryAfter) * 1000);
+        }
+        if (response.status === 503 || response.status === 429) {
+          message = t("busy");
+        }
+      } catch (error) {
+        // offline or connection reset: retry below
+      }
+      statusLine.textContent = message;
+      await sleep(wait);
+    }
+  }
+
+  function setButtons(enabled) {
+    buttons.forEach((button) => { button.disabled = !enabled; });
+  }
+
+  function updateProgress() {
+    const percent = total ? Math.round((100 * done) / total) : 0;
+    document.getElementById("progress-bar").style.width = percent + "%";
+    document.getElementById("progress").setAttribute("aria-valuenow", String(percent));
+    document.getElementById("progress-text").textContent = t("progress", { n: Math.min(done + 1, total), total: total });
+  }
+
+  // One image pixel per device pixel (CSS size = natural size / devicePixelRatio). Side by side where both fit in
+  // the window, else one at a time in the same place (and a warning while even one does not fit).
+  function layout() {
+    const trial = trials[current];
+    if (!trial) {
+      return;
+    }
+    const ratio = window.devicePixelRatio || 1;
+    sides.forEach((side) => {
+      const img = images[side];
+      img.width = trial[side].width;
+      img.height = trial[side].height;
+      img.style.width = trial[side].width / ratio + "px";
+      img.style.height = trial[side].height / ratio + "px";
+    });
+    const width = (trial.left.width + trial.right.width) / ratio + GAP_PX;
+    const height = Math.max(trial.left.height, trial.right.height) / ratio;
+    const fitsBoth = window.innerWidth >= width + GAP_PX && window.innerHeight >= height + CHROME_PX;
+    inPlace = !fitsBoth;
+    const fitsOne = window.innerWidth >= width - trial.right.width / ratio && window.innerHeight >= height + CHROME_PX;
+    sizeWarning.hidden = fitsBoth;
+    sizeWarning.textContent = fitsBoth ? "" : t("sizeWarning");
+    sizeWarning.classList.toggle("severe", !fitsOne);
+    toggleButton.hidden = !inPlace;
+    showSides();
+  }
+
+  function showSides() {
+    document.getElementById("pair").classList.toggle("in-place", inPlace);
+    sides.forEach((side) => {
+      const shown = loaded && (!inPlace || side === visible);
+      boxes[side].hidden = loaded && !shown;
+      images[side].hidden = !shown;
+    });
+    showingLine.hidden = !(loaded && inPlace);
+    showingLine.textContent = loaded && inPlace ? t("showing", { side: t(visible) }) : "";
+    if (loaded) {
+      markSeen();
+    }
+  }
+
+  // A side counts as seen once it has been painted; choices open once both have been.
+  function markSeen() {
+    const index = current;
+    const now = inPlace ? [visible] : sides;
+    requestAnimationFrame(() => {
+      if (current !== index || !loaded) {
+        return;
+      }
+      now.forEach((side) => seen.add(side));
+      if (shownAt === null && seen.size === 2) {
+        shownAt = performance.now();
+        setButtons(true);
+        statusLine.textContent = "";
+        buttonBox.classList.toggle("waiting", minViewMs > 0);
+        if (minViewMs > 0) {
+          setTimeout(() => { if (current === index) { buttonBox.classList.remove("waiting"); } }, minViewMs);
+        }
+      }
+    });
+  }
+
+  function toggle() {
+    activity();
+    if (!inPlace || !loaded) {
+      return;
+    }
+    visible = visible === "left" ? "right" : "left";
+    showSides();
+  }
+
+  function viewing() {
+    const ratio = window.devicePixelRatio || 1;
+    return {
+      screen_width: window.screen.width,
+      screen_height: window.screen.height,
+      window_width: window.innerWidth,
+      window_height: window.innerHeight,
+      device_pixel_ratio: ratio,
+      zoom_estimate: window.outerWidth > 0 ? window.outerWidth / window.innerWidth : ratio,
+      user_agent: navigator.userAgent,
+      image_failures: imageFailures,
+    };
+  }
+
+  function heartbeat(force) {
+    const now = performance.now();
+    if (!force && (now - lastHeartbeat < HEARTBEAT_MS || now - lastActivity > HEARTBEAT_MS)) {
+      return;
+    }
+    lastHeartbeat = now;
+    fetch(config.heartbeatUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken },
+      body: JSON.stringify({ viewing: viewing() }),
+    }).catch(() => {});
+  }
+
+  function activity() {
+    lastActivity = performance.now();
+  }
+
+  function ignored(message) {
+    statusLine.textContent = message;
+    statusLine.classList.remove("flash");
+    void statusLine.offsetWidth;
+    statusLine.classList.add("flash");
+  }
+
+  async function loadSide(img, view, attempt) {
+    img.src = attempt ? `${view.image}?attempt=${attempt}` : view.image;
+    try {
+      await img.decode();
+    } catch (error) {
+      // trust only complete pixels, checked below
+    }
+    return img.complete && img.naturalWidth === view.width && img.naturalHeight === view.height;
+  }
+
+  function preload(index) {
+    if (index < trials.length) {
+      sides.forEach((side) => { new Image().src = trials[index][side].image; });
+    }
+  }
+
+  async function show(index) {
+    current = index;
+    shownAt = null;
+    loaded = false;
+    seen = new Set();
+    visible = "left";
+    setButtons(false);
+    updateProgress();
+    if (current >= trials.length) {
+      window.location.reload(); // the server shows the completion code
+      return;
+    }
+    const trial = trials[current];
+    calibrationLabel.hidden = !trial.better;
+    calibrationLabel.textContent = trial.better ? t("calibration", { side: t(trial.better) }) : "";
+    buttons.forEach((button) => {
+      button.classList.toggle("expected", Boolean(trial.better) && button.dataset.side === trial.better);
+    });
+    loading.hidden = false;
+    loading.textContent = t("loading");
+    layout();
+    let ok = false;
+    for (let attempt = 0; attempt < IMAGE_ATTEMPTS && !ok; attempt++) {
+      if (attempt) {
+        statusLine.textContent = t("imageRetry");
+        await sleep(500 * 2 ** attempt);
+      }
+      const results = await Promise.all(sides.map((side) => loadSide(images[side], trial[side], attempt)));
+      ok = results.every(Boolean);
+      if (current !== index) {
+        return;
+      }
+    }
+    if (!ok) {
+      imageFailures += 1;
+      heartbeat(true);
+      statusLine.textContent = "";
+      loading.textContent = t("imageFailed") + " ";
+      const retry = document.createElement("button");
+      retry.type = "button";
+      retry.id = "retry-image";
+      retry.className = "link";
+      retry.textContent = t("tryAgain");
+      retry.addEventListener("click", () => show(index));
+      loading.appendChild(retry);
+      loading.appendChild(document.createTextNode("."));
+      return;
+    }
+    loading.hidden = true;
+    loaded = true;
+    layout();
+    preload(current + 1);
+  }
+
+  async function choose(side) {
+    activity();
+    if (sending || movedOn) {
+      return;
+    }
+    if (side === "none" && !config.allowTie) {
+      return;
+    }
+    if (shownAt === null) {
+      ignored(t("wait"));
+      return;
+    }
+    if (performance.now() - shownAt < minViewMs) {
+      ignored(t("tooFast"));
+      return;
+    }
+    sending = true;
+    setButtons(false);
+    const trial = trials[current];
+    const body = JSON.stringify({ trial: trial.token, choice: side, response_ms: performance.now() - shownAt });
+    statusLine.textContent = t("saving");
+    const response = await fetchRetrying(config.submitUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken },
+      body: body,
+    });
+    const answer = await response.json().catch(() => ({}));
+    sending = false;
+    if (response.ok) {
+      done = answer.done;
+      total = answer.total;
+      statusLine.textContent = "";
+      if (channel) {
+        channel.postMessage({ rated: trial.token });
+      }
+      show(current + 1);
+    } else if (answer.error === "session_moved_on" || answer.error === "rating_conflict") {
+      continuedElsewhere();
+    } else {
+      statusLine.textContent = answer.message || t("refused", { status: response.status });
+      if (response.status === 400) {
+        setButtons(true);
+      }
+    }
+  }
+
+  const KEYS = { ArrowLeft: "left", "1": "left", ArrowRight: "right", "2": "right", ArrowDown: "none", "0": "none" };
+  buttons.forEach((button) => {
+    button.addEventListener("click", () => choose(button.dataset.side));
+  });
+  toggleButton.addEventListener("click", toggle);
+  document.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.repeat) {
+      return;
+    }
+    if (event.key in KEYS) {
+      event.preventDefault();
+      choose(KEYS[event.key]);
+    } else if (event.key === " " || event.key === "t" || event.key === "T") {
+      event.preventDefault();  // space would scroll the page
+      toggle();
+    }
+  });
+  window.addEventListener("resize", layout);
+  ["pointerdown", "pointermove", "keydown", "touchstart", "scroll"].forEach((name) => {
+    window.addEventListener(name, activity, { passive: true });
+  });
+  setInterval(() => heartbeat(false), 15000);
+
+  async function start() {
+    const response = await fetchRetrying(config.stateUrl, { headers: { "Accept": "application/json" } });
+    const state = await response.json();
+    trials = state.trials;
+    total = state.total;
+    done = state.done;
+    heartbeat(true);
+    show(0);
+  }
+
+  start();
+})();
