@@ -117,6 +117,7 @@ class StudyExport:
     rejected: list = field(default_factory=list)
     all_rejected: bool = False  # screening rejected everyone, so the export keeps them all (a pilot)
     version: str = ""
+    agreement_summary: str = ""  # which metric agrees best with MOS (analysis.agreement), with metrics only
 
 
 def study_provenance(study):
@@ -183,6 +184,7 @@ def build_export(
         mos=results.mos.to_dict("records"),
         rejected=screening.loc[screening["rejected"], ["rater", "reasons"]].to_dict("records"),
         all_rejected=results.options.keep_screened and not options.keep_screened,
+        agreement_summary=results.agreement.summary if results.agreement is not None else "",
     )
 
 

@@ -26,6 +26,9 @@ TABLE_TITLES = {
     "significance.csv": "Significance (Wilcoxon, Mann-Whitney U, Holm)",
     "table2.csv": "PSNR, SSIM and MOS (Table 2)",
     "metric_correlation.csv": "Correlation of PSNR/SSIM with MOS",
+    "metric_agreement.csv": "Metric agreement with MOS per stimulus (SROCC, KROCC, PLCC, RMSE, 95% CIs)",
+    "metric_agreement_per_method.csv": "Metric agreement with MOS per method",
+    "metric_agreement_tests.csv": "Metrics against PSNR (Williams' test, bootstrap of the SROCC difference)",
     "metrics_summary.csv": "PSNR/SSIM of the outputs",
     "subjective_model_stimuli.csv": "Subjective model (P.910): quality per stimulus",
     "subjective_model_raters.csv": "Subjective model (P.910): rater bias and inconsistency",
@@ -37,6 +40,7 @@ FIGURE_TITLES = {
     "mos_letters": "MOS with significance letters (primary test)",
     "score_distribution": "Distribution of scores per method",
     "mos_psnr": "MOS against PSNR",
+    "metric_agreement": "MOS against each metric, with the fitted logistic",
 }
 
 
@@ -44,6 +48,14 @@ def display_table(data):
     """CSV bytes -> (header, rows) for a HTML table, six-decimal floats shortened to three."""
     header, *rows = csv.reader(io.StringIO(data.decode()))
     return header, [[f"{float(v):.3f}" if SIX_DECIMALS.fullmatch(v) else v for v in row] for row in rows]
+
+
+def agreement_rows(files):
+    """The pooled per-stimulus rows of metric_agreement.csv (all datasets), as the results page's table shows them."""
+    if "metric_agreement.csv" not in files:
+        return []
+    header, rows = display_table(files["metric_agreement.csv"])
+    return [row for row in (dict(zip(header, values)) for values in rows) if row["dataset"] == "all"]
 
 
 def results_context(study, export):
@@ -68,6 +80,8 @@ def results_context(study, export):
         "breakdown": progress.rating_breakdown(study),  # the study page's counts (one function for both pages)
         "tables": tables,
         "figures": figures,
+        "agreement": agreement_rows(files),
+        "agreement_summary": getattr(export, "agreement_summary", ""),
         "downloads": sorted(files) + ["ratings.csv"],
         "summary": files["summary.md"].decode(),
         "poll_seconds": poll_seconds(),

@@ -146,7 +146,13 @@ def test_results_page_shows_every_table_and_figure_with_the_right_numbers(study,
     assert page.status_code == 200 and "error" not in page.context
     shown = {item["name"] for item in page.context["tables"]}
     assert set(RESULT_TABLES) <= shown
-    assert [f["name"] for f in page.context["figures"]] == ["mos", "mos_letters", "score_distribution", "mos_psnr"]
+    assert [f["name"] for f in page.context["figures"]] == [
+        "mos",
+        "mos_letters",
+        "score_distribution",
+        "mos_psnr",
+        "metric_agreement",
+    ]
     html = page.content.decode()
     for name in ("mos.svg", "score_distribution.svg", "mos_psnr.png", "table2.tex", "summary.md", "ratings.csv"):
         assert name in html, name
