@@ -61,10 +61,28 @@ def add_analysis_arguments(parser):
     )
 
 
+PROTOCOLS = ("acr", "pairwise")
+
+
+def wants_pairwise(argv):
+    """Whether the command line asks for ``--protocol pairwise`` (which has its own options)."""
+    protocol = argparse.ArgumentParser(add_help=False)
+    protocol.add_argument("--protocol", default="acr")
+    known, _ = protocol.parse_known_args(argv)
+    return known.protocol == "pairwise"
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m mos_study.analysis", description=__doc__)
     parser.add_argument("ratings", help="CSV, one row per rating: rater,image,method,score[,dataset,kind,...]")
     parser.add_argument("--output-dir", required=True)
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="acr",
+        help="acr: 1-5 ratings (default); pairwise: forced-choice comparisons rater,image,method_a,method_b,choice "
+        "(its options: --protocol pairwise --help)",
+    )
     parser.add_argument("--columns", default="", help="map names: rater=subject,image=content,...")
     parser.add_argument("--dataset", help="dataset name when the table has no dataset column (default: file name)")
     parser.add_argument("--metrics", help="metrics_per_image.csv (dataset,image,method,psnr_y,ssim_y)")
@@ -114,6 +132,10 @@ def main(argv=None):
         from .plan_cli import main as plan_main
 
         return plan_main(argv[1:])
+    if wants_pairwise(argv):
+        from .pairwise.cli import main as pairwise_main
+
+        return pairwise_main(argv)
     args = build_parser().parse_args(argv)
     try:
         options = options_from_args(args)

@@ -80,8 +80,9 @@ def _choices(frame, source):
     choice[lower == "b"] = "b"
     choice[lower.isin(TIE_WORDS)] = "tie"
     named = choice == ""
-    choice[named & (text == frame["method_a"])] = "a"
-    choice[named & (text == frame["method_b"])] = "b"
+    # a method's name, in any case ("a", "b" and the tie words always mean the side or a tie)
+    choice[named & (lower == frame["method_a"].str.lower())] = "a"
+    choice[named & (lower == frame["method_b"].str.lower())] = "b"
     _fail_where(
         frame,
         choice == "",

@@ -4,13 +4,13 @@ Designs:
 - ``active``: expected information gain with a minimum-spanning-tree batch, after ASAP's approximate batch mode
   (Mikhailiuk, Wilmot, Perez-Ortiz, Yue & Mantiuk 2020, "Active Sampling for Pairwise Comparisons via Approximate
   Message Passing and Information Gain Maximization"). Our posterior is not ASAP's message passing but the Laplace
-  approximation of the Thurstone Case V posterior (``scaling.posterior``: MAP scores with the weak Gaussian prior,
-  covariance from the Hessian). For a pair (i, j) the difference d = s_i - s_j is then N(m, v) and an outcome is a
-  Bernoulli draw with P = Φ(d); the expected information gain of comparing them is the mutual information between the
-  outcome and the scores, ``H(Φ(m / sqrt(1 + v))) - E_d[H(Φ(d))]`` (bits; the expectation by Gauss-Hermite
-  quadrature). It is large for pairs that are close (uncertain outcome) and poorly known (large v). As in ASAP's batch
-  mode, the batch is a minimum spanning tree of the complete graph with edge weights 1 / gain: n - 1 pairs that
-  connect every condition, preferring informative pairs. A batch larger than n - 1 takes the next spanning tree of
+  approximation of the Thurstone Case V posterior (``scaling.posterior``: MAP scores with a Gaussian prior of sd
+  ``prior_sd`` = 2 JOD, covariance from the Hessian). For a pair (i, j) the difference d = s_i - s_j is then N(m, v) and
+  an outcome is a Bernoulli draw with P = Φ(d); the expected information gain of comparing them is the mutual
+  information between the outcome and the scores, ``H(Φ(m / sqrt(1 + v))) - E_d[H(Φ(d))]`` (bits; the expectation by
+  Gauss-Hermite quadrature). It is large for pairs that are close (uncertain outcome) and poorly known (large v). As in
+  ASAP's batch mode, the batch is a minimum spanning tree of the complete graph with edge weights 1 / gain: n - 1 pairs
+  that connect every condition, preferring informative pairs. A batch larger than n - 1 takes the next spanning tree of
   the pairs not yet chosen (and starts over when all are used); a smaller one the most informative edges of the tree.
 - ``random``: pairs drawn uniformly, distinct within a batch where possible.
 - ``full``: round robin, balanced: always the pairs compared least so far (ties in random order), so every pair is
@@ -19,17 +19,20 @@ Pairs come as ``(i, j)`` indices into ``conditions``, the two sides in random or
 """
 
 import numpy as np
-from scipy.sparse.csgraph import minimum_spanning_tree
-from scipy.stats import norm
+from scipy.special import ndtr
 
 from ..ratings import RatingsError
-from .scaling import DEFAULT_PRIOR_SD, posterior
+from .scaling import posterior
 
 DESIGNS = ("active", "random", "full")
+# The posterior that picks pairs uses a tighter prior than the reported scale (10 JOD): quality spreads of a few JOD
+# are what studies see, and a broad prior makes the first, unanimous answers look like huge, uncertain differences
+# (in the simulation of perf/pairwise_sampling.py, 2 JOD needed fewer comparisons than 1 or 4).
+SAMPLING_PRIOR_SD = 2.0
 QUADRATURE_NODES, QUADRATURE_WEIGHTS = np.polynomial.hermite.hermgauss(32)
 
 
-def next_pairs(conditions, wins, n_pairs, *, design="active", rng=None, prior_sd=DEFAULT_PRIOR_SD):
+def next_pairs(conditions, wins, n_pairs, *, design="active", rng=None, prior_sd=SAMPLING_PRIOR_SD):
     """``n_pairs`` pairs ``(i, j)`` to show next; ``conditions`` a sequence (or their number), ``wins`` the n x n
     matrix of points so far (wins[i, j] = times i beat j, ties 0.5 each); ``rng`` a numpy Generator or a seed."""
     n = conditions if isinstance(conditions, (int, np.integer)) else len(conditions)
@@ -89,9 +92,9 @@ def information_gain(mean, covariance):
     m = mean[:, None] - mean[None, :]
     variance = np.diag(covariance)[:, None] + np.diag(covariance)[None, :] - 2 * covariance
     variance = np.maximum(variance, 0.0)
-    outcome = _binary_entropy(norm.cdf(m / np.sqrt(1 + variance)))
+    outcome = _binary_entropy(ndtr(m / np.sqrt(1 + variance)))
     d = m[..., None] + np.sqrt(2 * variance)[..., None] * QUADRATURE_NODES
-    expected = (_binary_entropy(norm.cdf(d)) @ QUADRATURE_WEIGHTS) / np.sqrt(np.pi)
+    expected = (_binary_entropy(ndtr(d)) @ QUADRATURE_WEIGHTS) / np.sqrt(np.pi)
     gain = np.maximum(outcome - expected, 0.0)
     np.fill_diagonal(gain, 0.0)
     return gain
@@ -116,6 +119,24 @@ def _active(n, wins, n_pairs, rng, prior_sd):
 
 
 def _spanning_edges(weight):
-    """The edges (i < j) of a minimum spanning tree (a forest where the graph falls apart) of positive weights."""
-    tree = minimum_spanning_tree(weight).tocoo()
-    return [(min(i, j), max(i, j)) for i, j in zip(tree.row.tolist(), tree.col.tolist())]
+    """The edges (i < j) of a minimum spanning tree of the positive entries of the upper triangle of ``weight`` (0: no
+    edge), by Prim's algorithm on the dense matrix (a few conditions: faster than a sparse-graph library); where the
+    graph falls apart, a tree of each part (a forest)."""
+    n = len(weight)
+    cost = np.where(weight > 0, weight, np.inf)
+    cost = np.minimum(cost, cost.T)
+    in_tree = np.zeros(n, dtype=bool)
+    in_tree[0] = True
+    best, parent = cost[0].copy(), np.zeros(n, dtype=int)
+    edges = []
+    for _ in range(n - 1):
+        candidates = np.where(in_tree, np.inf, best)
+        node = int(np.argmin(candidates))
+        if np.isinf(candidates[node]):  # the rest is not connected: start a new tree there
+            node = int(np.flatnonzero(~in_tree)[0])
+        else:
+            edges.append((min(node, parent[node]), max(node, parent[node])))
+        in_tree[node] = True
+        closer = cost[node] < best
+        best, parent = np.where(closer, cost[node], best), np.where(closer, node, parent)
+    return [(int(i), int(j)) for i, j in edges]

@@ -40,13 +40,20 @@ def check_model(model):
     return model
 
 
+LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
+
+
+def log_probability(model, d):
+    """log P(preferred) for score difference d (model units)."""
+    return special.log_ndtr(d) if model == "thurstone" else -np.logaddexp(0.0, -d)
+
+
 def log_preference(model, d):
     """log P(preferred) for score difference d (model units), and its first and second derivatives."""
+    log_p = log_probability(model, d)
     if model == "thurstone":
-        log_p = special.log_ndtr(d)
-        ratio = np.exp(norm.logpdf(d) - log_p)  # φ/Φ, stable far in the tails
+        ratio = np.exp(-0.5 * d * d - LOG_SQRT_2PI - log_p)  # φ/Φ, stable far in the tails
         return log_p, ratio, -ratio * (d + ratio)
-    log_p = -np.logaddexp(0.0, -d)
     lose = special.expit(-d)
     return log_p, lose, -lose * special.expit(d)
 
@@ -57,7 +64,7 @@ def _differences(scores):
 
 def log_likelihood(wins, scores, model):
     """Σ_ij wins_ij · log P(i preferred to j) for scores in model units (per stacked matrix)."""
-    log_p, _, _ = log_preference(model, _differences(scores))
+    log_p = log_probability(model, _differences(scores))
     return np.sum(np.where(wins > 0, wins * log_p, 0.0), axis=(-2, -1))
 
 
@@ -100,28 +107,38 @@ def fit_model_units(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD):
     current = _objective(wins, scores, model, ridge)
     for _ in range(MAX_ITERATIONS):
         grad, hess = _derivatives(wins, scores, model, ridge)
-        step = np.einsum("...ij,...j->...i", np.linalg.pinv(hess, hermitian=True), grad)
+        step = _solve(hess, grad, ridge)
         scores, current, moved = _line_search(wins, scores, step, current, model, ridge)
         if moved <= TOLERANCE:
             break
     return scores
 
 
+def _solve(hess, grad, ridge):
+    """The Newton step: the Hessian is positive definite with a prior (a plain solve), else possibly singular (a
+    condition never compared): the pseudo-inverse's least-norm step."""
+    if ridge > 0:
+        return np.linalg.solve(hess, grad[..., None])[..., 0]
+    return np.einsum("...ij,...j->...i", np.linalg.pinv(hess, hermitian=True), grad)
+
+
 def _line_search(wins, scores, step, current, model, ridge):
-    """Newton step, halved per stacked matrix until the objective does not increase; returns the largest move."""
+    """Newton step, halved per stacked matrix until the objective does not increase (at most 40 halvings, then no
+    move); returns the new scores and objective, and the largest move."""
     size = np.ones(scores.shape[:-1])
+    done = np.zeros(scores.shape[:-1], dtype=bool)
+    best = current.copy()
     for _ in range(40):
-        trial = scores - size[..., None] * step
-        value = _objective(wins, trial, model, ridge)
-        worse = ~(value <= current + 1e-12 * np.abs(current))
-        if not worse.any():
+        value = _objective(wins, scores - size[..., None] * step, model, ridge)
+        better = ~done & (value <= current + 1e-12 * np.abs(current))
+        best = np.where(better, value, best)
+        done |= better
+        if done.all():
             break
-        size = np.where(worse, size / 2, size)
-    moved = np.max(np.abs(size[..., None] * step)) if step.size else 0.0
-    trial = scores - size[..., None] * step
-    value = _objective(wins, trial, model, ridge)
-    keep = value <= current + 1e-12 * np.abs(current)
-    return np.where(keep[..., None], trial, scores), np.where(keep, value, current), moved
+        size = np.where(done, size, size / 2)
+    size = np.where(done, size, 0.0)
+    moved = float(np.max(np.abs(size[..., None] * step))) if step.size else 0.0
+    return scores - size[..., None] * step, best, moved
 
 
 def fit_scale(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD):
@@ -134,8 +151,10 @@ def posterior(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD):
     inverse of the negative log-posterior's Hessian without the mean-fixing term (pseudo-inverse without a prior)."""
     scores = fit_model_units(wins, model, prior_sd)
     n = scores.shape[-1]
-    _, hess = _derivatives(np.asarray(wins, dtype=float), scores, model, ridge_for(model, prior_sd))
-    return scores, np.linalg.pinv(hess - np.ones((n, n)) / n, hermitian=True)
+    ridge = ridge_for(model, prior_sd)
+    _, hess = _derivatives(np.asarray(wins, dtype=float), scores, model, ridge)
+    hess = hess - np.ones((n, n)) / n
+    return scores, np.linalg.inv(hess) if ridge > 0 else np.linalg.pinv(hess, hermitian=True)
 
 
 def anchor(scores, reference=0):

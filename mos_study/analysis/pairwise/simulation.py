@@ -1,0 +1,88 @@
+"""Simulated pairwise studies: Thurstone Case V observers choosing between conditions of known quality, and the
+sampling-design experiment behind ``python -m perf.pairwise_sampling`` (also used by the tests).
+
+An observer sees the two conditions with independent Gaussian noise on their qualities and picks the better: in JOD,
+``P(i preferred to j) = Φ(0.6745 · (q_i - q_j))`` (unit-variance noise on the difference in Thurstone's unit, pwcmp's
+σ = 1.4826 JOD), so a difference of 1 JOD is preferred 75 % of the time.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .sampling import next_pairs
+from .scaling import fit_scale, win_probability
+
+
+def simulate_choices(quality, pairs, rng):
+    """For each pair (i, j), whether i was preferred (bool array)."""
+    pairs = np.asarray(pairs, dtype=int).reshape(-1, 2)
+    difference = quality[pairs[:, 0]] - quality[pairs[:, 1]]
+    return rng.random(len(pairs)) < win_probability(difference)
+
+
+def simulate_study(quality, n_raters, pairs_per_rater, *, images=("img",), methods=None, seed=0, design="random"):
+    """A comparisons table (``rater,image,method_a,method_b,choice``) of simulated raters; each rater's pairs come from
+    ``next_pairs`` on that rater's image's wins so far (``design``)."""
+    rng = np.random.default_rng(seed)
+    quality = np.asarray(quality, dtype=float)
+    methods = list(methods or [f"m{i}" for i in range(len(quality))])
+    wins = {image: np.zeros((len(quality), len(quality))) for image in images}
+    rows = []
+    for rater in range(n_raters):
+        for image in images:
+            pairs = next_pairs(len(quality), wins[image], pairs_per_rater, design=design, rng=rng)
+            for (i, j), first in zip(pairs, simulate_choices(quality, pairs, rng)):
+                wins[image][(i, j) if first else (j, i)] += 1
+                rows.append([f"r{rater:03d}", image, methods[i], methods[j], "a" if first else "b"])
+    return pd.DataFrame(rows, columns=["rater", "image", "method_a", "method_b", "choice"])
+
+
+def rmse(estimate, truth):
+    """RMSE of a scale against the truth after removing each one's mean (a scale is defined up to a shift)."""
+    return float(np.sqrt(np.mean(((estimate - estimate.mean()) - (truth - truth.mean())) ** 2)))
+
+
+@dataclass(frozen=True)
+class DesignRun:
+    design: str
+    comparisons: np.ndarray  # checkpoints: comparisons made so far
+    rmse: np.ndarray  # (repeats, checkpoints) RMSE of the recovered scale (JOD)
+
+    def needed(self, target):
+        """Comparisons at which the mean RMSE over repeats first falls to ``target`` (linear interpolation between
+        checkpoints); NaN when it never does."""
+        curve = self.rmse.mean(axis=0)
+        below = np.flatnonzero(curve <= target)
+        if len(below) == 0:
+            return float("nan")
+        k = below[0]
+        if k == 0:
+            return float(self.comparisons[0])
+        x0, x1, y0, y1 = self.comparisons[k - 1], self.comparisons[k], curve[k - 1], curve[k]
+        return float(x0 + (y0 - target) / (y0 - y1) * (x1 - x0))
+
+
+def true_qualities(n_conditions, spread, rng):
+    """Qualities (JOD) spread uniformly at random over [0, spread], fixed first and last so the range is the same."""
+    inner = rng.uniform(0.0, spread, n_conditions - 2)
+    return np.sort(np.concatenate([[0.0, spread], inner]))
+
+
+def run_design(design, *, n_conditions=10, spread=4.0, budget=1500, batch=None, repeats=10, seed=0):
+    """RMSE after every batch of ``batch`` comparisons (default n - 1, one spanning tree), up to ``budget``
+    comparisons, over ``repeats`` simulated studies (the same true qualities and seeds for every design)."""
+    batch = batch or n_conditions - 1
+    steps = budget // batch
+    errors = np.zeros((repeats, steps))
+    for repeat in range(repeats):
+        truth = true_qualities(n_conditions, spread, np.random.default_rng([seed, repeat]))
+        rng = np.random.default_rng([seed, repeat, 1])
+        wins = np.zeros((n_conditions, n_conditions))
+        for step in range(steps):
+            pairs = next_pairs(n_conditions, wins, batch, design=design, rng=rng)
+            for (i, j), first in zip(pairs, simulate_choices(truth, pairs, rng)):
+                wins[(i, j) if first else (j, i)] += 1
+            errors[repeat, step] = rmse(fit_scale(wins), truth)
+    return DesignRun(design, batch * np.arange(1, steps + 1), errors)

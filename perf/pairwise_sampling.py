@@ -1,0 +1,87 @@
+"""Sampling designs for pairwise studies: comparisons needed to recover a known quality scale.
+
+    .venv/bin/python -m perf.pairwise_sampling [--quick] [--conditions 10] [--spread 4] [--repeats 24]
+
+Known true qualities (``--conditions`` spread uniformly at random over ``--spread`` JOD, new ones each repeat),
+simulated Thurstone Case V observers (unit-variance noise in Thurstone's unit, 1 JOD = 75 % preference), batches of
+n - 1 comparisons chosen by each design (``active``: expected information gain with a minimum-spanning-tree batch;
+``random``; ``full``: balanced round robin); after each batch the scale is fitted (Thurstone MLE, the reported
+scale's prior) and its RMSE to the truth taken (both centred). The RMSE is averaged over repeats (same true
+qualities and seeds for every design), and the comparisons at which that mean curve reaches each target are printed
+with the ratios active/random and active/full.
+
+It also times one ``next_pairs`` call (8 conditions, 7 pairs, some data: what a web request does) and, for context
+(project rule), this machine's torch.mm rate in the same run.
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from mos_study.analysis.pairwise.sampling import DESIGNS, next_pairs
+from mos_study.analysis.pairwise.simulation import run_design, simulate_choices
+from perf.machine import mm_rate
+
+TARGETS = (0.3, 0.2)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m perf.pairwise_sampling", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small run for the smoke test (seconds)")
+    parser.add_argument("--conditions", type=int, default=10)
+    parser.add_argument("--spread", type=float, default=4.0, help="range of the true qualities, JOD")
+    parser.add_argument("--repeats", type=int, default=24)
+    parser.add_argument("--budget", type=int, default=1500, help="comparisons per simulated study")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.conditions, args.repeats, args.budget = 8, 4, 420
+    return args
+
+
+def request_latency(n_conditions=8, n_pairs=7, repeats=30):
+    """Median seconds of one active ``next_pairs`` call on a study with 3 answers per pair so far."""
+    rng = np.random.default_rng(0)
+    quality = np.linspace(0, 3, n_conditions)
+    wins = np.zeros((n_conditions, n_conditions))
+    pairs = [(i, j) for i in range(n_conditions) for j in range(i + 1, n_conditions)] * 3
+    for (i, j), first in zip(pairs, simulate_choices(quality, pairs, rng)):
+        wins[(i, j) if first else (j, i)] += 1
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        next_pairs(n_conditions, wins, n_pairs, design="active", rng=rng)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    options = dict(
+        n_conditions=args.conditions, spread=args.spread, budget=args.budget, repeats=args.repeats, seed=args.seed
+    )
+    print(
+        f"{args.conditions} conditions over {args.spread:g} JOD, {args.repeats} repeats, up to {args.budget} "
+        f"comparisons, batches of {args.conditions - 1}"
+    )
+    needed = {}
+    print(f"{'design':<8s}" + "".join(f"  to RMSE {t:.1f} JOD" for t in TARGETS) + "   seconds")
+    for design in DESIGNS:
+        start = time.perf_counter()
+        run = run_design(design, **options)
+        needed[design] = [run.needed(t) for t in TARGETS]
+        cells = "".join(f"  {n:>15.0f}" for n in needed[design])
+        print(f"{design:<8s}{cells}   {time.perf_counter() - start:7.1f}")
+    for other in ("random", "full"):
+        ratios = "".join(f"  {a / b:>15.2f}" for a, b in zip(needed["active"], needed[other]))
+        print(f"{'active/' + other:<8s}{ratios}")
+    latency = request_latency()
+    print(f"next_pairs, active, 8 conditions, 7 pairs: {latency * 1e3:.1f} ms per call (goal <= 20 ms)")
+    print(f"machine context: torch.mm 2048x2048 float32 {mm_rate(torch.device('cpu')) / 1e9:.1f} GFLOP/s")
+    return needed
+
+
+if __name__ == "__main__":
+    main()
