@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from .metrics import metric_names
+from .metrics import check_metrics, metric_names
 from .order import datasets_in_order, paper_sort
 
 REFERENCE_METRIC = "psnr_y"
@@ -397,6 +397,7 @@ def tests_table(units, names, resamples, seed):
 def metric_agreement(mos_per_image, mos, metrics, *, resamples=RESAMPLES, seed=0, alpha=0.05):
     """Every metric of ``metrics`` (``metrics.metric_names``) against MOS at both levels, the tests against PSNR
     and the summary line."""
+    metrics = check_metrics(metrics)  # a study's frame may hold a metric as objects (None where not computed)
     names = metric_names(metrics)
     stimuli = stimulus_units(mos_per_image, metrics)
     per_stimulus, fits = agreement_table(stimuli, names, "stimulus", resamples, seed)

@@ -267,3 +267,12 @@ def test_the_command_line_writes_the_agreement_and_its_figure(tmp_path):
     assert set(table["metric"]) == {"psnr_y", "ssim_y", "lpips_alex", "niqe"}
     assert (out / "figures/metric_agreement.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in (out / "figures/metric_agreement.svg").read_bytes()[:500]
+
+
+def test_a_metric_held_as_objects_with_gaps_is_still_a_metric():
+    ratings, metrics = panel(images=3, datasets=("Set5",))
+    metrics["dists"] = pd.Series([None if k % 5 == 0 else 0.5 - 0.01 * k for k in range(len(metrics))], dtype=object)
+    table = build_results(ratings, NO_SCREENING, metrics=metrics).agreement.per_stimulus.set_index("metric")
+    assert table.loc["dists", "direction"] == "lower"
+    # 3 images x 5 methods in order nn..hr: HR rows (4, 9, 14) have infinite PSNR, the nn rows (0, 5, 10) no dists
+    assert table.loc["dists", "n"] == 15 - 3 - 3
