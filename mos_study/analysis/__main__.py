@@ -85,7 +85,11 @@ def build_parser():
     )
     parser.add_argument("--columns", default="", help="map names: rater=subject,image=content,...")
     parser.add_argument("--dataset", help="dataset name when the table has no dataset column (default: file name)")
-    parser.add_argument("--metrics", help="metrics_per_image.csv (dataset,image,method,psnr_y,ssim_y)")
+    parser.add_argument(
+        "--metrics",
+        help="metrics_per_image.csv (dataset,image,method,psnr_y,ssim_y[,more metric columns: lpips_alex, niqe...]): "
+        "Table 2, correlations, and which metric agrees with MOS (metric_agreement*.csv, summary.md)",
+    )
     parser.add_argument(
         "--provenance",
         help="provenance.csv of the benchmark folder (default: the one beside --metrics, where there is one): "

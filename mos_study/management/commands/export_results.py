@@ -22,8 +22,8 @@ from ...services.pairwise_exports import describe
 class Command(BaseCommand):
     help = (
         "Export a study's ratings (ratings.csv) and its statistics: MOS with CIs, rater screening, subjective "
-        "model, significance, metric correlations, Table 2, summary.md and figures, as python -m "
-        "mos_study.analysis writes them."
+        "model, significance, metric correlations, Table 2, the agreement of every recorded metric with MOS "
+        "(metric_agreement*.csv), summary.md and figures, as python -m mos_study.analysis writes them."
     )
 
     def add_arguments(self, parser):
