@@ -22,9 +22,10 @@ holds run out since, so it equals the count of trials ``held`` now, exactly (``t
 import math
 import random
 import secrets
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections import defaultdict
+from itertools import groupby
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q
@@ -32,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ..models import Rater, Rating, RatingSession, Stimulus, Study, Trial
+from ..models import Output, Rater, Rating, RatingSession, Stimulus, Study, Trial
 from .errors import StudyError, StudyFull, StudyNotOpen
 
 SESSION_TIMEOUT = timedelta(hours=2)  # sessions from before leases (no lease_until) hold their trials this long
@@ -219,8 +220,7 @@ def live_sessions(study, now):
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """What planning a session needs of a stimulus: one plain row each, not a model object (studies are large)."""
 
     pk: int
@@ -231,25 +231,46 @@ class Candidate:
     assigned: int
 
 
+CANDIDATES = f"""
+    SELECT s.id, o.image_id, s.is_calibration, s.is_gold, s.calibration_score, s.assigned
+    FROM {Stimulus._meta.db_table} s JOIN {Output._meta.db_table} o ON o.id = s.output_id
+    WHERE s.study_id = %s ORDER BY s.id"""
+
+
 def candidates(study):
-    """The study's stimuli as ``Candidate`` rows, in primary-key order (a seed's plan depends on it)."""
-    rows = Stimulus.objects.filter(study=study).order_by("pk")
-    fields = ("pk", "output__image_id", "is_calibration", "is_gold", "calibration_score", "assigned")
-    return [Candidate(*row) for row in rows.values_list(*fields)]
+    """The study's stimuli as ``Candidate`` rows, in primary-key order (a seed's plan depends on it); plain SQL, as
+    a study may hold tens of thousands (the ORM's rows cost several times the database's work)."""
+    with connection.cursor() as cursor:
+        cursor.execute(CANDIDATES, [study.pk])
+        return list(map(Candidate._make, cursor.fetchall()))
 
 
 def choose_stimuli(stimuli, counts, k, rng):
     """The ``k`` stimuli with the fewest assigned ratings; ties broken at random, spread over test images."""
     shuffled = list(stimuli)
     rng.shuffle(shuffled)
-    shuffled.sort(key=lambda s: counts[s.pk])  # stable sort: random order within each count
-    seen = Counter()
-    keys = {}
-    for index, stimulus in enumerate(shuffled):
-        tier = (counts[stimulus.pk], stimulus.image_id)
-        keys[stimulus.pk] = (counts[stimulus.pk], seen[tier], index)  # an image's 2nd stimulus after all 1st ones
-        seen[tier] += 1
-    return sorted(shuffled, key=lambda s: keys[s.pk])[:k]
+    if not shuffled or k <= 0:
+        return []
+    levels = [counts[s.pk] for s in shuffled]
+    by_count = sorted(range(len(shuffled)), key=levels.__getitem__)  # stable: random order within each count
+    chosen = []
+    for _count, tier in groupby(by_count, key=levels.__getitem__):  # fewest first; only as many tiers as needed
+        chosen += spread_over_images([shuffled[i] for i in tier])
+        if len(chosen) >= k:
+            break
+    return chosen[:k]
+
+
+def spread_over_images(tier):
+    """One count's stimuli (in their random order), each image's 1st before any image's 2nd, and so on."""
+    rounds, seen = [], {}
+    for stimulus in tier:
+        n = seen.get(stimulus.image_id, 0)
+        seen[stimulus.image_id] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(stimulus)
+    return [stimulus for one_round in rounds for stimulus in one_round]
 
 
 def arrangeable(counts, first_not=None):
@@ -262,6 +283,17 @@ def arrangeable(counts, first_not=None):
     return not (n % 2 == 1 and first_not is not None and counts.get(first_not, 0) == (n + 1) // 2)
 
 
+def arrangeable_after_taking(k, n, top, holders, second):
+    """``arrangeable`` of counts that sum to ``n`` (the largest ``top``, held by ``holders`` images, the next
+    ``second``) once one item is taken from an image holding ``k``, with that image not first: in O(1)."""
+    rest = n - 1
+    others = top if (k < top or holders > 1) else second
+    biggest = max(k - 1, others)
+    if biggest > rest // 2 + rest % 2:  # (rest + 1) // 2
+        return False
+    return not (rest % 2 == 1 and k - 1 == (rest + 1) // 2)
+
+
 def order_apart(items, image_of, rng, last=None):
     """A random order of ``items`` in which no image follows itself (nor ``last``), wherever one exists."""
     groups = defaultdict(list)
@@ -270,14 +302,17 @@ def order_apart(items, image_of, rng, last=None):
     for group in groups.values():
         rng.shuffle(group)
     order = []
+    n = len(items)
     while groups:
         counts = {image: len(group) for image, group in groups.items()}
+        sizes = sorted(counts.values(), reverse=True)
+        top, second = sizes[0], sizes[1] if len(sizes) > 1 else 0
+        holders = sizes.count(top)
         candidates = []
         for image in groups:
             if image == last:
                 continue
-            after = {**counts, image: counts[image] - 1}
-            if arrangeable(after, first_not=image):
+            if arrangeable_after_taking(counts[image], n, top, holders, second):
                 candidates.append(image)
         if not candidates:
             # No arrangement exists (too many items of one image): spend the biggest group first, so that as few
@@ -287,6 +322,7 @@ def order_apart(items, image_of, rng, last=None):
             candidates = [image for image in others if counts[image] == biggest]
         image = rng.choices(candidates, weights=[counts[c] for c in candidates])[0]
         order.append(groups[image].pop())
+        n -= 1
         if not groups[image]:
             del groups[image]
         last = image
@@ -351,6 +387,13 @@ def check_open(study, now=None):
         raise StudyNotOpen(_("This study is not open for ratings at the moment."))
 
 
+def surely_not_full(study):
+    """Whether a test stimulus's counter is below the target: then so is its count of held trials (never above the
+    counter), and the study is not full. One aggregate in the database instead of a row per stimulus."""
+    lowest = test_stimuli(study).aggregate(lowest=Min("assigned"))["lowest"]
+    return lowest is not None and lowest < study.ratings_per_stimulus
+
+
 def study_is_full(study, counts):
     return bool(counts) and min(counts.values()) >= study.ratings_per_stimulus
 
@@ -382,6 +425,8 @@ def availability(study, now=None):
     now = now or timezone.now()
     try:
         check_open(study, now)
+        if study.protocol != Study.Protocol.PAIRWISE and surely_not_full(study):
+            return None
         pairwise = study.protocol == Study.Protocol.PAIRWISE
         check_capacity(study, pair_counts(study, now) if pairwise else assigned_counts(study, now=now), now)
     except StudyNotOpen as error:
