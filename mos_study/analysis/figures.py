@@ -85,13 +85,11 @@ def score_distribution_figure(results, fmt="svg"):
     levels, labels = _score_levels(kept["score"], results.options.scale)
     datasets = datasets_in_order(kept["dataset"].unique())
     colours = matplotlib.colormaps["RdYlGn"](np.linspace(0.05, 0.95, len(labels)))
+    tables = score_counts(kept, levels[kept.index], len(labels))
     with matplotlib.rc_context(RC):
         figure, axes = _panels(len(datasets), height=0.4 * kept["method"].nunique() + 1.5)
         for ax, dataset in zip(axes, datasets):
-            part = kept[kept["dataset"].astype(str) == dataset]
-            counts = pd.crosstab(part["method"].astype(str), levels[part.index]).reindex(
-                columns=range(len(labels)), fill_value=0
-            )
+            counts = tables[dataset]
             order = paper_sort(pd.DataFrame({"method": counts.index}), ["method"])["method"]
             counts = counts.loc[list(order)]
             shares = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True)
@@ -107,6 +105,27 @@ def score_distribution_figure(results, fmt="svg"):
         _stand_in_note(figure, results)
         axes[-1].legend(title="score", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
         return _render(figure, fmt)
+
+
+def score_counts(ratings, levels, n_levels):
+    """dataset -> counts of each score level (columns 0..n_levels-1) per method rated in it (rows, sorted names):
+    ``pd.crosstab`` of each dataset's rows, as one ``np.bincount`` over the key codes of all rows."""
+    dataset, method = (as_categories(ratings[key]) for key in ("dataset", "method"))
+    n_methods = len(method.cat.categories)
+    flat = (dataset.cat.codes.to_numpy(np.int64) * n_methods + method.cat.codes.to_numpy()) * n_levels + levels
+    shape = (len(dataset.cat.categories), n_methods, n_levels)
+    counts = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
+    tables = {}
+    for d, name in enumerate(dataset.cat.categories):
+        rated = counts[d].sum(axis=1) > 0
+        methods = pd.Index(method.cat.categories[rated], name="method")
+        tables[str(name)] = pd.DataFrame(counts[d][rated], index=methods, columns=range(n_levels))
+    return tables
+
+
+def as_categories(values):
+    """The column as a categorical (kept if it is one: ``results.sort_ratings`` makes the keys so)."""
+    return values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype(str).astype("category")
 
 
 def _score_levels(scores, scale):

@@ -92,8 +92,8 @@ def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
     if frame.empty:
         raise RatingsError(f"{source}: the table has no ratings")
     for key in ("dataset", "rater", "image", "method"):
-        frame[key] = frame[key].astype(str).str.strip()
-        _fail_where(frame, frame[key] == "", source, key, "is empty")
+        frame[key] = per_value(frame[key], lambda values: values.astype(str).str.strip())
+        _fail_where(frame, is_empty(frame[key]), source, key, "is empty")
     frame["score"] = _numbers(frame, "score", source)
     _fail_where(frame, frame["score"].isna(), source, "score", "is empty")
     low, high = scale
@@ -109,32 +109,52 @@ def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
         frame[name] = _numbers(frame, name, source) if name in frame.columns else np.nan
     _fail_where(frame, frame["response_ms"] < 0, source, "response_ms", "is negative")
     for name in ("session", "timestamp"):
-        frame[name] = frame[name].astype(str).str.strip() if name in frame.columns else ""
+        frame[name] = per_value(frame[name], lambda values: values.astype(str).str.strip()) if name in frame else ""
     return frame[list(CANONICAL)].reset_index(drop=True)
 
 
+def per_value(series, transform):
+    """``transform(series)`` for an elementwise ``transform``, computed once per distinct value and spread back by
+    the value's code: a million ratings hold a few thousand raters, images and methods, and string methods cost
+    per row."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    done = transform(pd.Series(uniques, dtype=series.dtype))
+    return done.take(codes).set_axis(series.index)
+
+
+def is_empty(text):
+    """``text == ""`` as a numpy mask, compared once per distinct value."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=False)
+    return (pd.Series(uniques, dtype=text.dtype) == "").to_numpy(dtype=bool)[codes]
+
+
 def _numbers(frame, column, source):
-    text = frame[column].astype(str).str.strip()
-    values = pd.to_numeric(text.replace("", np.nan), errors="coerce")
-    _fail_where(
-        frame,
-        values.isna() & (text != "") & (text.str.lower() != "nan") | np.isinf(values),
-        source,
-        column,
-        "is not a number",
-        text,
-    )
-    return values.astype(float)
+    """The column as floats; empty cells and "nan" are missing, anything else that is not a finite number fails.
+
+    pandas parses numbers with surrounding blanks as they are, so only the rows it cannot parse (empty or bad cells)
+    go through the slow text checks."""
+    values = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    missing = values.isna().to_numpy()
+    bad = np.isinf(values.to_numpy())
+    if missing.any():
+        text = frame[column][missing].astype(str).str.strip()
+        again = pd.to_numeric(text.replace("", np.nan), errors="coerce").astype(float)
+        values[missing] = again.to_numpy()
+        unparsed = again.isna() & text.notna() & (text != "") & (text.str.lower() != "nan")  # NaN given: missing
+        bad[missing] |= unparsed.to_numpy(dtype=bool)
+    if bad.any():
+        _fail_where(frame, bad, source, column, "is not a number", frame[column].astype(str).str.strip())
+    return values
 
 
 def _kinds(frame, source):
     kind = pd.Series("trial", index=frame.index)
     if "kind" in frame.columns:
-        given = frame["kind"].astype(str).str.strip().str.lower()
+        given = per_value(frame["kind"], lambda values: values.astype(str).str.strip().str.lower())
         _fail_where(frame, ~given.isin(KINDS + ("",)), source, "kind", f"must be one of {', '.join(KINDS)}", given)
         kind = given.where(given != "", "trial")
     if "is_calibration" in frame.columns:
-        flag = frame["is_calibration"].astype(str).str.strip().str.lower()
+        flag = per_value(frame["is_calibration"], lambda values: values.astype(str).str.strip().str.lower())
         _fail_where(
             frame, ~flag.isin(TRUE_WORDS | FALSE_WORDS), source, "is_calibration", "must be true or false", flag
         )

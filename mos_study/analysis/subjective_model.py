@@ -22,11 +22,26 @@ Z95 = 1.95996
 STIMULUS = ["dataset", "image", "method"]
 
 
+def stimulus_codes(ratings):
+    """(the distinct stimuli sorted by dataset, image, method; each rating's row in them), from one group-by over
+    the key columns (categoricals after ``results.sort_ratings``) instead of matching a MultiIndex per rating."""
+    group = ratings.groupby(STIMULUS, sort=True, observed=True)
+    keys = group.size().index.to_frame(index=False)[STIMULUS]
+    return keys.astype({key: ratings[key].dtype for key in STIMULUS}), group.ngroup().to_numpy()
+
+
+def rater_codes(rater):
+    """``np.unique(rater as str, return_inverse=True)``, from the categorical's codes where it is one."""
+    if not isinstance(rater.dtype, pd.CategoricalDtype) or not rater.cat.categories.is_monotonic_increasing:
+        return np.unique(rater.to_numpy(dtype=str), return_inverse=True)
+    used, i = np.unique(rater.cat.codes.to_numpy(), return_inverse=True)
+    return rater.cat.categories.to_numpy(dtype=str)[used], i
+
+
 def fit_p910(ratings, tolerance=1e-8, max_iterations=1000):
     """Fit the model to a ratings table; returns (stimuli DataFrame, raters DataFrame, iterations used)."""
-    stimulus_keys = ratings[STIMULUS].drop_duplicates().sort_values(STIMULUS).reset_index(drop=True)
-    j = pd.MultiIndex.from_frame(stimulus_keys).get_indexer(pd.MultiIndex.from_frame(ratings[STIMULUS]))
-    rater_names, i = np.unique(ratings["rater"].to_numpy(dtype=str), return_inverse=True)
+    stimulus_keys, j = stimulus_codes(ratings)
+    rater_names, i = rater_codes(ratings["rater"])
     u = ratings["score"].to_numpy(dtype=float)
     n_j = np.bincount(j, minlength=len(stimulus_keys)).astype(float)
     n_i = np.bincount(i, minlength=len(rater_names)).astype(float)

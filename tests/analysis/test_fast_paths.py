@@ -1,0 +1,240 @@
+"""The vectorised analysis (issue 17: 1.2 million ratings in seconds) gives what the previous implementation gave.
+
+Each ``slow_*`` function below is the implementation the fast path replaced, kept verbatim as the reference; the
+tests run both on random, untidy tables (blanks around keys, empty and "nan" cells, mixed-case kinds, calibration,
+gold and repeated rows, raters who only calibrated) and require equal frames, equal bytes of every file.
+"""
+
+import hashlib
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mos_study.analysis import AnalysisOptions, build_results, prepare_ratings, render_files
+from mos_study.analysis import figures, ratings as ratings_module, results as results_module
+from mos_study.analysis.figures import score_counts
+from mos_study.analysis.ratings import KINDS, RatingsError
+from mos_study.analysis.ratings import test_rows as trial_rows
+from mos_study.analysis.results import KEYS, sort_ratings
+from mos_study.analysis.significance import COLUMNS, ROLES, TEST_ORDER, _wilcoxon, holm, significance
+from mos_study.analysis.order import methods_in_order, paper_sort
+from mos_study.analysis.subjective_model import fit_p910
+
+METHODS = ["nn", "bicubic", "srresnet-mse", "srgan-vgg54", "hr", "mine"]
+
+
+def untidy_table(seed, n=3000):
+    """A raw table as a CSV reader gives it: every cell text, some with blanks, some empty."""
+    rng = np.random.default_rng(seed)
+    rater = rng.integers(0, 40, n)
+    image = rng.integers(0, 25, n)
+    method = rng.integers(0, len(METHODS), n)
+    score = np.clip(np.rint(1 + method * 0.7 + rng.normal(0, 1, n)), 1, 5)
+    kind = rng.choice(["trial", " Trial", "repeat", "calibration", "gold", ""], n, p=[0.6, 0.1, 0.1, 0.08, 0.07, 0.05])
+    frame = pd.DataFrame(
+        {
+            "dataset": np.where(image < 12, "Set14", " BSD100"),
+            "rater": [f" r{r}" if r % 7 == 0 else f"r{r}" for r in rater],
+            "image": [f"img{i:03d}" for i in image],
+            "method": [METHODS[m] + (" " if m == 2 else "") for m in method],
+            "score": [f"{s:g}" if k % 9 else f" {s:g} " for k, s in enumerate(score)],
+            "kind": kind,
+            "expected_score": np.where(np.isin(kind, ["gold", "calibration"]), np.where(method < 3, "1", "5"), ""),
+            "response_ms": np.where(rng.random(n) < 0.05, "", rng.gamma(4.0, 400.0, n).round(1).astype(str)),
+            "trial": np.arange(n).astype(str),
+            "repetition": np.where(kind == "repeat", "1", np.where(rng.random(n) < 0.1, "nan", "0")),
+            "session": [f" s{r}" for r in rater],
+        }
+    )
+    frame.loc[frame.index % 11 == 0, "response_ms"] = "nan"
+    # A rater who only calibrated: a category that test rows never use.
+    frame.loc[n - 5 :, ["rater", "kind"]] = ["calibrator", "calibration"]
+    return frame
+
+
+# --------------------------------------------------------------------------- the previous implementations
+
+
+def slow_prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
+    frame = frame.copy()
+    if "line" not in frame.columns:
+        frame["line"] = np.arange(len(frame)) + 2
+    for key in ("dataset", "rater", "image", "method"):
+        frame[key] = frame[key].astype(str).str.strip()
+    frame["score"] = slow_numbers(frame, "score")
+    frame["kind"] = slow_kinds(frame)
+    for name in ("expected_score", "trial", "repetition", "response_ms"):
+        frame[name] = slow_numbers(frame, name) if name in frame.columns else np.nan
+    for name in ("session", "timestamp"):
+        frame[name] = frame[name].astype(str).str.strip() if name in frame.columns else ""
+    return frame[list(ratings_module.CANONICAL)].reset_index(drop=True)
+
+
+def slow_numbers(frame, column):
+    text = frame[column].astype(str).str.strip()
+    values = pd.to_numeric(text.replace("", np.nan), errors="coerce")
+    assert not (values.isna() & (text != "") & (text.str.lower() != "nan") | np.isinf(values)).any()
+    return values.astype(float)
+
+
+def slow_kinds(frame):
+    if "kind" not in frame.columns:
+        return pd.Series("trial", index=frame.index)
+    given = frame["kind"].astype(str).str.strip().str.lower()
+    assert given.isin(KINDS + ("",)).all()
+    return given.where(given != "", "trial")
+
+
+def slow_significance(ratings, mos_per_image, alpha=0.05):
+    rows = []
+    ratings = ratings.astype({"dataset": str, "method": str})
+    mos_per_image = mos_per_image.astype({"dataset": str, "image": str, "method": str})
+    for dataset, per_image in mos_per_image.groupby("dataset", sort=True):
+        wide = per_image.pivot(index="image", columns="method", values="mos")
+        scores = ratings[ratings["dataset"] == dataset].groupby("method")["score"]
+        for a, b in itertools.combinations(methods_in_order(wide.columns), 2):
+            paired = wide[[a, b]].dropna()
+            rows.append([dataset, a, b, "wilcoxon", *_wilcoxon(paired[a], paired[b]), len(paired), len(paired)])
+            xa, xb = scores.get_group(a).to_numpy(), scores.get_group(b).to_numpy()
+            test = stats.mannwhitneyu(xa, xb, alternative="two-sided")
+            rows.append([dataset, a, b, "mannwhitney", float(test.statistic), float(test.pvalue), len(xa), len(xb)])
+    table = pd.DataFrame(
+        rows, columns=["dataset", "method_a", "method_b", "test", "statistic", "p_value", "n_a", "n_b"]
+    )
+    table["p_holm"] = np.nan
+    for _, index in table.groupby(["dataset", "test"]).groups.items():
+        table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"])
+    table["significant"] = table["p_holm"] < alpha
+    table["role"] = table["test"].map(ROLES)
+    table["test_order"] = table["test"].map(TEST_ORDER)
+    return paper_sort(table, ["dataset", "test_order", "method_a", "method_b"])[COLUMNS]
+
+
+def slow_indices(ratings):
+    """How the P.910 fit numbered stimuli and raters before: a MultiIndex lookup and np.unique of the names."""
+    stimulus = ["dataset", "image", "method"]
+    stimulus_keys = ratings[stimulus].drop_duplicates().sort_values(stimulus).reset_index(drop=True)
+    j = pd.MultiIndex.from_frame(stimulus_keys).get_indexer(pd.MultiIndex.from_frame(ratings[stimulus]))
+    rater_names, i = np.unique(ratings["rater"].to_numpy(dtype=str), return_inverse=True)
+    return stimulus_keys, j, rater_names, i
+
+
+def slow_score_counts(kept, levels, n_levels, dataset):
+    part = kept[kept["dataset"].astype(str) == dataset]
+    return pd.crosstab(part["method"].astype(str), levels[part.index]).reindex(columns=range(n_levels), fill_value=0)
+
+
+def slow_input_sha256(results):
+    canonical = results.ratings.drop(columns="line").astype({key: str for key in KEYS})
+    return hashlib.sha256(pd.util.hash_pandas_object(canonical, index=False).to_numpy().tobytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_prepare_ratings_equals_the_previous_parsing(seed):
+    raw = untidy_table(seed)
+    pd.testing.assert_frame_equal(prepare_ratings(raw), slow_prepare_ratings(raw))
+
+
+def test_prepare_ratings_keeps_numbers_given_as_numbers():
+    raw = pd.DataFrame({"rater": ["a", "b"], "image": [1, 2], "method": ["m", "m"], "dataset": ["d", "d"]})
+    raw["score"], raw["response_ms"] = [3, 4.5], [800, 1200.0]
+    pd.testing.assert_frame_equal(prepare_ratings(raw), slow_prepare_ratings(raw))
+    raw["response_ms"] = [np.nan, 1200.0]  # a missing number given as NaN is missing (it failed before)
+    assert prepare_ratings(raw)["response_ms"].isna().tolist() == [True, False]
+
+
+@pytest.mark.parametrize(
+    "cell, message",
+    [
+        (" three ", "'score' is not a number: 'three'"),
+        ("inf", "'score' is not a number: 'inf'"),
+        (" ", "'score' is empty"),
+    ],
+)
+def test_bad_numbers_still_name_the_line(cell, message):
+    raw = untidy_table(0, n=50)
+    raw.loc[7, "score"] = cell
+    with pytest.raises(RatingsError, match=f"ratings:9: column {message}"):
+        prepare_ratings(raw)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_significance_equals_the_previous_loop(seed):
+    trials = trial_rows(sort_ratings(prepare_ratings(untidy_table(seed))))
+    mos_per_image = build_results(prepare_ratings(untidy_table(seed))).mos_per_image_all_raters
+    fast, slow = significance(trials, mos_per_image), slow_significance(trials, mos_per_image)
+    assert len(fast) > 20
+    pd.testing.assert_frame_equal(fast, slow)
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_p910_numbers_stimuli_and_raters_as_before(as_text, monkeypatch):
+    trials = trial_rows(sort_ratings(prepare_ratings(untidy_table(3))))
+    if as_text:  # plain strings, as a caller outside build_results may pass
+        trials = trials.astype({key: str for key in KEYS})
+    fast = fit_p910(trials)
+    keys, j, names, i = slow_indices(trials)
+    monkeypatch.setattr(
+        "mos_study.analysis.subjective_model.stimulus_codes", lambda ratings: (slow_indices(ratings)[0], j)
+    )
+    monkeypatch.setattr("mos_study.analysis.subjective_model.rater_codes", lambda rater: (names, i))
+    slow = fit_p910(trials)
+    assert "calibrator" not in set(fast[1]["rater"])  # a category without test rows is not a rater of the model
+    pd.testing.assert_frame_equal(fast[0], slow[0])
+    pd.testing.assert_frame_equal(fast[1], slow[1])
+    assert fast[2] == slow[2]
+
+
+def test_score_counts_equal_crosstab():
+    kept = trial_rows(sort_ratings(prepare_ratings(untidy_table(4))))
+    levels = (kept["score"].to_numpy() - 1).astype(int)
+    lookup = np.full(kept.index.max() + 1, -1)
+    lookup[kept.index] = levels
+    fast = score_counts(kept, levels, 5)
+    assert sorted(fast) == ["BSD100", "Set14"]
+    for dataset, table in fast.items():
+        slow = slow_score_counts(kept, lookup, 5, dataset)
+        np.testing.assert_array_equal(table.to_numpy(), slow.to_numpy())
+        assert list(table.index) == list(slow.index)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [5, 6])
+def test_every_file_equals_the_previous_implementation(seed, monkeypatch):
+    """The whole analysis, then the same with each replaced function swapped back for its slow reference."""
+    raw = untidy_table(seed)
+    options = AnalysisOptions()
+    fast_results = build_results(prepare_ratings(raw), options)
+    fast = render_files(fast_results, figures=True)
+    assert fast_results.input_sha256 == slow_input_sha256(fast_results)
+    monkeypatch.setattr(results_module, "significance", slow_significance)
+    monkeypatch.setattr("mos_study.analysis.subjective_model.stimulus_codes", lambda r: slow_indices(r)[:2])
+    monkeypatch.setattr("mos_study.analysis.subjective_model.rater_codes", lambda rater: slow_indices_raters(rater))
+    monkeypatch.setattr(results_module.Results, "input_sha256", property(slow_input_sha256))
+    monkeypatch.setattr(
+        figures,
+        "score_counts",
+        lambda kept, levels, n: {
+            str(d): slow_score_counts(kept, pd_lookup(kept, levels), n, str(d)) for d in kept["dataset"].unique()
+        },
+    )
+    slow = render_files(build_results(slow_prepare_ratings(raw), options), figures=True)
+    assert sorted(fast) == sorted(slow)
+    for name in fast:
+        assert fast[name] == slow[name], name
+
+
+def slow_indices_raters(rater):
+    return np.unique(rater.to_numpy(dtype=str), return_inverse=True)
+
+
+def pd_lookup(kept, levels):
+    lookup = np.full(kept.index.max() + 1, -1)
+    lookup[kept.index.to_numpy()] = levels
+    return lookup
