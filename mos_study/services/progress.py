@@ -5,8 +5,8 @@ from datetime import timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from ..models import Rating, Study, Trial
-from .sessions import assigned_counts, live_sessions
+from ..models import Comparison, Rating, Study, Trial
+from .sessions import assigned_counts, live_sessions, pair_counts
 
 ACTIVE_WINDOW = timedelta(minutes=5)  # "active now": a rating or a heartbeat of the open page this recent
 
@@ -27,10 +27,11 @@ def rating_breakdown(study):
     """The study's stored ratings by kind, as the study page and the results page both show them: ``test`` (regular
     test trials, what fills the per-stimulus target), ``calibration``, ``repeat`` and ``gold``, and ``total`` (every
     rating: what the analysis and the export read)."""
-    kinds = Rating.objects.filter(trial__session__study=study).order_by().values("trial__kind").annotate(n=Count("pk"))
+    answers = Comparison if study.protocol == Study.Protocol.PAIRWISE else Rating  # pairwise: choices, by kind
+    kinds = answers.objects.filter(trial__session__study=study).order_by().values("trial__kind").annotate(n=Count("pk"))
     found = {row["trial__kind"]: row["n"] for row in kinds}
     counts = {
-        "test": found.get(Trial.Kind.TRIAL, 0),
+        "test": found.get(Trial.Kind.TRIAL, 0) + found.get(Trial.Kind.PAIR, 0),
         "calibration": found.get(Trial.Kind.CALIBRATION, 0),
         "repeat": found.get(Trial.Kind.REPEAT, 0),
         "gold": found.get(Trial.Kind.GOLD, 0),
@@ -42,13 +43,18 @@ def study_progress(study, now=None):
     """Dashboard figures: per-stimulus ratings against the target, sessions, active raters."""
     now = now or timezone.now()
     rated = Count("trials__rating", filter=Q(trials__kind=Trial.Kind.TRIAL))
+    if study.protocol == Study.Protocol.PAIRWISE:  # choices on test pairs, the stimulus on either side
+        pair = Trial.Kind.PAIR
+        rated = Count("trials__comparison", filter=Q(trials__kind=pair), distinct=True) + Count(
+            "trials_as_b__comparison", filter=Q(trials_as_b__kind=pair), distinct=True
+        )
     stimuli = (
         study.stimuli.filter(is_calibration=False, is_gold=False)
         .select_related("output__method", "output__image")
         .annotate(ratings=rated)
         .order_by("output__image__dataset", "output__image__name", "output__method__name")
     )
-    counts = assigned_counts(study, now=now)
+    counts = pair_counts(study, now) if study.protocol == Study.Protocol.PAIRWISE else assigned_counts(study, now=now)
     rows = [
         {
             "stimulus": s,
@@ -64,10 +70,13 @@ def study_progress(study, now=None):
     # Active: the rater acted recently (a rating, or the page's heartbeat after input), whatever leases are held.
     active = sessions.filter(finished__isnull=True, last_seen__gte=now - ACTIVE_WINDOW)
     breakdown = rating_breakdown(study)
+    # A pairwise choice fills the target of the stimuli on both sides: count it for each, as the target does.
+    pairwise = study.protocol == Study.Protocol.PAIRWISE
+    filled = sum(r["ratings"] for r in rows) if pairwise else breakdown["test"]
     return {
         "rows": rows,
         "target": study.ratings_per_stimulus,
-        "ratings": breakdown["test"],  # test trials only: what fills the target (the rest in "breakdown")
+        "ratings": filled,  # test trials only: what fills the target (the rest in "breakdown")
         "breakdown": breakdown,
         "ratings_needed": study.ratings_per_stimulus * len(rows),
         "complete_stimuli": sum(r["ratings"] >= study.ratings_per_stimulus for r in rows),

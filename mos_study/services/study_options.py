@@ -190,7 +190,8 @@ def check_options(values):
     checked = {}
     for option in STUDY_OPTIONS:
         value = values.get(option.name)
-        value = option.default if value is None else value  # absent or empty (a blank form field): the default
+        if value is None or (value == "" and option.kind == CHOICE):  # absent, or a blank form field: the default
+            value = option.default
         if option.minimum is not None and value is not None and value < option.minimum:
             bound = "0 or more" if option.minimum == 0 else f"at least {option.minimum}"
             raise StudyError(f"{option.words} must be {bound}, not {value}")

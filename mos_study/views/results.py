@@ -14,7 +14,9 @@ from django.views.decorators.http import require_safe
 
 from sr_models.errors import SRMOSError
 
+from ..models import Study
 from ..services import exports, progress
+from .pairwise_results import pairwise_results_context
 from .dashboard import csv_stream, private, researcher_required, study_for
 
 POLL_SECONDS = 15  # the results page asks for new tables this often (setting SRMOS_RESULTS_POLL_SECONDS)
@@ -59,6 +61,8 @@ def agreement_rows(files):
 
 
 def results_context(study, export):
+    if study.protocol == Study.Protocol.PAIRWISE:  # a scale from comparisons, not MOS: its own page body
+        return pairwise_results_context(study, export, poll_seconds())
     files = export.files
     tables = [
         {"name": name, "title": TABLE_TITLES[name], "table": display_table(files[name])}

@@ -328,3 +328,44 @@ def test_a_formula_in_a_participant_id_is_quoted_in_comparisons_csv(outputs):
         choose_side(session.rater.token, trial.token, "left")
     text = pairwise_exports.build_pairwise_export(study, figures=False, bootstrap=0).files["comparisons.csv"]
     assert ",'=HYPERLINK(1)," in text.decode()
+
+
+def test_dashboard_shows_scale_win_matrix_screening_and_files(outputs, fresh_cache, settings):
+    import zipfile
+
+    from django.contrib.auth.models import User
+
+    study = pairwise_study(name="pw-dash", gold_trials=1, images_per_session=8)
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    empty = client.get(reverse("mos_study:study_results", args=[study.pk]))
+    assert empty.status_code == 200 and "no choices yet" in empty.content.decode()
+    rate_panel(study, 4, cheat={"P1"})
+    page = client.get(reverse("mos_study:study_results", args=[study.pk])).content.decode()
+    scale = re.search(r'<table class="data" id="scale-table">.*?</table>', page, re.S).group(0)
+    assert scale.count("<tr>") == 1 + 4 and "hr" in scale and " – " in scale  # 4 methods with CIs
+    matrix = re.search(r'id="win-matrix-1">.*?</table>', page, re.S).group(0)
+    assert matrix.count("<tr>") == 1 + 4 and " / " in matrix
+    assert re.search(r'id="screening">[^<]*P1 \(failed 1 of 1 trap pairs', page)
+    assert 'id="count-test">32<' in page and 'id="count-gold">4<' in page  # choices stored, by kind
+    comparisons = client.get(reverse("mos_study:export_file", args=[study.pk, "comparisons.csv"]))
+    assert comparisons.status_code == 200 and len(comparisons.content.decode().splitlines()) == 1 + 4 * 9
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get(reverse("mos_study:export_zip", args=[study.pk])))))
+    assert {"comparisons.csv", "pairwise_scale.csv", "pairwise_screening.csv"} <= set(archive.namelist())
+    assert archive.read("comparisons.csv") == comparisons.content
+    detail = client.get(reverse("mos_study:study_detail", args=[study.pk])).content.decode()
+    # Pairwise progress counts a stimulus once per test choice it took part in (either side): 32 choices, 64.
+    assert 'id="stat-ratings">64<' in detail
+
+
+def test_the_admin_form_creates_a_pairwise_study(outputs, client):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    form = {"name": "pw-admin", "datasets": "Set5", "methods": "nn, bicubic", "include_hr": "on"}
+    response = client.post(reverse("admin:mos_study_study_create"), {**form, "protocol": "pairwise", "allow_tie": "on"})
+    assert response.status_code == 302
+    study = Study.objects.get(name="pw-admin")
+    assert (study.protocol, study.pair_design, study.allow_tie) == ("pairwise", "active", True)
+    bad = client.post(reverse("admin:mos_study_study_create"), {**form, "name": "x", "pair_design": "clever"})
+    assert bad.status_code == 200 and b"clever" in bad.content and not Study.objects.filter(name="x").exists()
