@@ -6,12 +6,13 @@ Designs:
   Message Passing and Information Gain Maximization"). Our posterior is not ASAP's message passing but the Laplace
   approximation of the Thurstone Case V posterior (``scaling.posterior``: MAP scores with a Gaussian prior of sd
   ``prior_sd`` = 2 JOD, covariance from the Hessian). For a pair (i, j) the difference d = s_i - s_j is then N(m, v) and
-  an outcome is a Bernoulli draw with P = Φ(d); the expected information gain of comparing them is the mutual
-  information between the outcome and the scores, ``H(Φ(m / sqrt(1 + v))) - E_d[H(Φ(d))]`` (bits; the expectation by
-  Gauss-Hermite quadrature). It is large for pairs that are close (uncertain outcome) and poorly known (large v). As in
-  ASAP's batch mode, the batch is a minimum spanning tree of the complete graph with edge weights 1 / gain: n - 1 pairs
-  that connect every condition, preferring informative pairs. A batch larger than n - 1 takes the next spanning tree of
-  the pairs not yet chosen (and starts over when all are used); a smaller one the most informative edges of the tree.
+  an answer is a Bernoulli draw with P = Φ(d). The expected information gain of comparing them is ASAP's: the expected
+  KL divergence between the posterior after the answer and the one before, the update done as one assumed-density
+  (EP/TrueSkill-style) step in closed form. Only d's marginal changes, so it is a 1-D KL. It is large for pairs that are
+  close (uncertain outcome) and poorly known (large v). As in ASAP's batch mode, the batch is a minimum spanning tree of
+  the complete graph with edge weights 1 / gain: n - 1 pairs that connect every condition, preferring informative pairs.
+  A batch larger than n - 1 takes the next spanning tree of the pairs not yet chosen (and starts over when all are
+  used); a smaller one the most informative edges of the tree.
 - ``random``: pairs drawn uniformly, distinct within a batch where possible.
 - ``full``: round robin, balanced: always the pairs compared least so far (ties in random order), so every pair is
   compared equally often.
@@ -19,6 +20,7 @@ Pairs come as ``(i, j)`` indices into ``conditions``, the two sides in random or
 """
 
 import numpy as np
+from scipy import special
 from scipy.special import ndtr
 
 from ..ratings import RatingsError
@@ -29,7 +31,6 @@ DESIGNS = ("active", "random", "full")
 # are what studies see, and a broad prior makes the first, unanimous answers look like huge, uncertain differences
 # (in the simulation of perf/pairwise_sampling.py, 2 JOD needed fewer comparisons than 1 or 4).
 SAMPLING_PRIOR_SD = 2.0
-QUADRATURE_NODES, QUADRATURE_WEIGHTS = np.polynomial.hermite.hermgauss(32)
 
 
 def next_pairs(conditions, wins, n_pairs, *, design="active", rng=None, prior_sd=SAMPLING_PRIOR_SD):
@@ -82,20 +83,31 @@ def _full(n, wins, n_pairs, rng, prior_sd):
     return pairs[chosen]
 
 
-def _binary_entropy(p):
-    p = np.clip(p, 1e-15, 1 - 1e-15)
-    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
+
+
+def _updated_difference(m, v, sign):
+    """Mean and variance of the difference d ~ N(m, v) after one answer (sign +1: i preferred, -1: j), P = Φ(d):
+    the moments of N(m, v)·Φ(±d), in closed form (assumed-density filtering, as one EP/TrueSkill update)."""
+    z = sign * m / np.sqrt(1 + v)
+    ratio = np.exp(-0.5 * z * z - LOG_SQRT_2PI - special.log_ndtr(z))  # φ(z)/Φ(z)
+    mean = m + sign * v * ratio / np.sqrt(1 + v)
+    variance = np.maximum(v - v * v * ratio * (z + ratio) / (1 + v), 1e-12)
+    return ndtr(z), mean, variance
 
 
 def information_gain(mean, covariance):
-    """Expected information gain (bits) of one comparison of each pair: (n, n) symmetric, 0 on the diagonal."""
+    """Expected information gain (nats) of one comparison of each pair: (n, n) symmetric, 0 on the diagonal. The
+    expectation over the two answers of the KL divergence from the current Gaussian posterior to the one updated by
+    the answer; only the pair's difference changes, so the KL is that of its 1-D marginal."""
     m = mean[:, None] - mean[None, :]
-    variance = np.diag(covariance)[:, None] + np.diag(covariance)[None, :] - 2 * covariance
-    variance = np.maximum(variance, 0.0)
-    outcome = _binary_entropy(ndtr(m / np.sqrt(1 + variance)))
-    d = m[..., None] + np.sqrt(2 * variance)[..., None] * QUADRATURE_NODES
-    expected = (_binary_entropy(ndtr(d)) @ QUADRATURE_WEIGHTS) / np.sqrt(np.pi)
-    gain = np.maximum(outcome - expected, 0.0)
+    v = np.diag(covariance)[:, None] + np.diag(covariance)[None, :] - 2 * covariance
+    v = np.maximum(v, 1e-12)
+    gain = np.zeros_like(m)
+    for sign in (1.0, -1.0):
+        probability, m_after, v_after = _updated_difference(m, v, sign)
+        kl = 0.5 * (v_after / v + (m_after - m) ** 2 / v - 1 - np.log(v_after / v))
+        gain += probability * kl
     np.fill_diagonal(gain, 0.0)
     return gain
 
