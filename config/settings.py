@@ -181,6 +181,10 @@ SRMOS_DB_RETRY_AFTER = int(os.environ.get("SRMOS_DB_RETRY_AFTER", "5"))
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL or None)
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    # Eager tasks still take a producer from kombu: an in-memory transport, so none looks for a broker on localhost
+    # (which printed "No hostname was supplied" in the quick start).
+    CELERY_BROKER_URL = "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
