@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mos_study.middleware.DatabaseOutageMiddleware",  # innermost: a view's lost database is a 503, logged once
 ]
+if env_bool("SRMOS_SERVER_TIMING"):  # load tests: where each request's time goes (mos_study/server_timing.py)
+    MIDDLEWARE.insert(0, "mos_study.server_timing.ServerTimingMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
