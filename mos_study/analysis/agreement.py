@@ -34,7 +34,7 @@ from .order import datasets_in_order, paper_sort
 REFERENCE_METRIC = "psnr_y"
 RESAMPLES = 1000
 MIN_LOGISTIC_POINTS = 6  # four parameters: fewer points interpolate rather than fit
-KENDALL_MATRIX_LIMIT = 2000  # units up to which tau-b resamples use an n x n sign matrix (32 MB at the limit)
+KENDALL_MATRIX_LIMIT = 1500  # units up to which tau-b resamples use an n x n sign matrix; above, scipy is faster
 # Metrics where a lower value means a better image (the registry of sr_models.quality says so per metric too).
 LOWER_IS_BETTER = ("gmsd", "lpips", "dists", "niqe", "brisque", "pi", "mse", "rmse")
 STIMULUS_KEYS = ["dataset", "image", "method"]
@@ -178,8 +178,9 @@ def point_estimates(x, mos, fit):
 
 def resample_counts(n, resamples, seed):
     """``resamples`` x ``n`` counts: how often each unit is drawn in each bootstrap resample (seeded)."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(float)
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    flat = (np.arange(resamples)[:, None] * n + draws).ravel()
+    return np.bincount(flat, minlength=resamples * n).reshape(resamples, n).astype(float)
 
 
 def _groups(values):
@@ -202,14 +203,22 @@ def resample_ranks(values, counts):
 
 def weighted_pearson(a, b, counts):
     """Pearson's r of each resample, rows of ``a``/``b`` (or 1-d, shared) weighted by ``counts``; NaN where one
-    side is constant."""
-    total = counts.sum(axis=1, keepdims=True)
+    side is constant. Weighted sums in one pass each (einsum), from which r follows by the moment formulas."""
     a, b = np.broadcast_to(a, counts.shape), np.broadcast_to(b, counts.shape)
-    da = a - (counts * a).sum(axis=1, keepdims=True) / total
-    db = b - (counts * b).sum(axis=1, keepdims=True) / total
+    total = counts.sum(axis=1)
+
+    def weighted(*columns):
+        return np.einsum("ij" + ",ij" * len(columns) + "->i", counts, *columns)
+
+    sum_a, sum_b = weighted(a), weighted(b)
+    var_a = weighted(a, a) - sum_a**2 / total
+    var_b = weighted(b, b) - sum_b**2 / total
+    cov = weighted(a, b) - sum_a * sum_b / total
+    scale = np.maximum(weighted(a, a), 1e-300) * np.maximum(weighted(b, b), 1e-300)
+    constant = (var_a * var_b) <= 1e-24 * scale  # rounding residue of a constant side is not a variance
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (counts * da * db).sum(axis=1) / np.sqrt((counts * da**2).sum(axis=1) * (counts * db**2).sum(axis=1))
-    return np.where(np.isfinite(r), np.clip(r, -1, 1), np.nan)
+        r = cov / np.sqrt(var_a * var_b)
+    return np.where(np.isfinite(r) & ~constant, np.clip(r, -1, 1), np.nan)
 
 
 def resample_kendall(x, y, counts, ties_x, ties_y):
@@ -218,8 +227,10 @@ def resample_kendall(x, y, counts, ties_x, ties_y):
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     total = counts.sum(axis=1)
     if len(x) <= KENDALL_MATRIX_LIMIT:
-        signs = np.sign(x[:, None] - x[None, :]) * np.sign(y[:, None] - y[None, :])
-        concordance = ((counts @ signs) * counts).sum(axis=1) / 2
+        # float32 is exact here: counts and signs are small integers and every partial sum of counts @ signs is at
+        # most N < 2**24; the products with counts are taken in float64.
+        signs = (np.sign(x[:, None] - x[None, :]) * np.sign(y[:, None] - y[None, :])).astype(np.float32)
+        concordance = ((counts.astype(np.float32) @ signs).astype(float) * counts).sum(axis=1) / 2
     else:  # too many units for the matrix: each resample in scipy's O(n log n)
         return np.array(
             [_quiet(stats.kendalltau, np.repeat(x, w.astype(int)), np.repeat(y, w.astype(int))) for w in counts]
@@ -230,10 +241,10 @@ def resample_kendall(x, y, counts, ties_x, ties_y):
     return np.where(np.isfinite(tau), np.clip(tau, -1, 1), np.nan)
 
 
-def bootstrap_coefficients(x, mos, fit, counts):
-    """Each resample's SROCC, KROCC and PLCC (of the fixed fitted prediction): three arrays."""
-    rank_x, ties_x = resample_ranks(x, counts)
-    rank_y, ties_y = resample_ranks(mos, counts)
+def bootstrap_coefficients(x, mos, fit, counts, ranks=None):
+    """Each resample's SROCC, KROCC and PLCC (of the fixed fitted prediction): three arrays. ``ranks``: the
+    ``resample_ranks`` of x and of mos where already computed."""
+    (rank_x, ties_x), (rank_y, ties_y) = ranks or (resample_ranks(x, counts), resample_ranks(mos, counts))
     return {
         "srocc": weighted_pearson(rank_x, rank_y, counts),
         "krocc": resample_kendall(x, mos, counts, ties_x, ties_y),
@@ -313,20 +324,56 @@ def method_units(mos, stimuli, names):
     return paper_sort(table.merge(means, on=["dataset", "method"], how="inner"), ["dataset", "method"])
 
 
-def _pair(units, metric):
-    finite = np.isfinite(units[metric].to_numpy(dtype=float)) & np.isfinite(units["mos"].to_numpy(dtype=float))
-    part = units[finite]
-    return part[metric].to_numpy(dtype=float), part["mos"].to_numpy(dtype=float)
+class GroupResamples:
+    """The bootstrap resamples of one group of units (a dataset, or all), drawn once per subset of units used (the
+    units where the columns asked for are finite) and shared by every metric, so that metrics are judged, and
+    compared with PSNR, on the same resamples. Resample ranks and fits are computed once per column and subset;
+    ``forget(column)`` drops a metric's once it is done (each is resamples x units floats)."""
+
+    def __init__(self, units, resamples, seed):
+        self.units, self.resamples, self.seed = units, resamples, seed
+        self._cache = {}
+
+    def finite(self, *columns):
+        return np.isfinite(self.units[list(columns)].to_numpy(dtype=float)).all(axis=1)
+
+    def values(self, column, mask):
+        return self.units[column].to_numpy(dtype=float)[mask]
+
+    def _memo(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def counts(self, mask):
+        return self._memo(
+            ("counts", mask.tobytes()), lambda: resample_counts(int(mask.sum()), self.resamples, self.seed)
+        )
+
+    def ranks(self, column, mask):
+        """The resample ranks of ``column`` on the units of ``mask``, and its tie term (``resample_ranks``)."""
+        return self._memo(
+            ("ranks", column, mask.tobytes()), lambda: resample_ranks(self.values(column, mask), self.counts(mask))
+        )
+
+    def fit(self, column, mask):
+        make = lambda: fit_logistic(self.values(column, mask), self.values("mos", mask))  # noqa: E731
+        return self._memo(("fit", column, mask.tobytes()), make)
+
+    def forget(self, column):
+        self._cache = {key: value for key, value in self._cache.items() if column not in key[1:2]}
 
 
-def agreement_row(units, metric, resamples, seed):
+def agreement_row(group, metric):
     """One metric's row (without dataset/level) and its fit."""
-    x, mos = _pair(units, metric)
-    fit = fit_logistic(x, mos) if len(x) >= 2 else Fit("linear: fewer than 2 points")
+    mask = group.finite(metric, "mos")
+    x, mos = group.values(metric, mask), group.values("mos", mask)
+    fit = group.fit(metric, mask) if len(x) >= 2 else Fit("linear: fewer than 2 points")
     row = {"metric": metric, "direction": direction(metric), "n": len(x), "fit": fit.kind}
     row.update(point_estimates(x, mos, fit))
-    if len(x) >= 3 and resamples:
-        draws = bootstrap_coefficients(x, mos, fit, resample_counts(len(x), resamples, seed))
+    if len(x) >= 3 and group.resamples:
+        ranks = (group.ranks(metric, mask), group.ranks("mos", mask))
+        draws = bootstrap_coefficients(x, mos, fit, group.counts(mask), ranks)
         for name, values in draws.items():
             row[f"{name}_ci95_low"], row[f"{name}_ci95_high"] = percentile_ci(values)
     expected = -1 if row["direction"] == "lower" else 1
@@ -335,38 +382,24 @@ def agreement_row(units, metric, resamples, seed):
     return row, fit
 
 
-def agreement_table(units, names, level, resamples, seed):
-    """Rows per dataset (when there are several) and for all datasets pooled, each metric in ``names``."""
-    datasets = datasets_in_order(units["dataset"].unique())
-    groups = ([(d, units[units["dataset"] == d]) for d in datasets] if len(datasets) > 1 else []) + [("all", units)]
-    rows, fits = [], {}
-    for dataset, part in groups:
-        for metric in names:
-            row, fit = agreement_row(part, metric, resamples, seed)
-            rows.append({"dataset": dataset, "level": level, **row})
-            if dataset == "all":
-                fits[metric] = fit
-    return pd.DataFrame(rows).reindex(columns=AGREEMENT_COLUMNS), fits
-
-
-def compare_with_reference(units, metric, resamples, seed, reference=REFERENCE_METRIC):
+def compare_with_reference(group, metric, reference=REFERENCE_METRIC):
     """Williams' test on PLCC after each fit and a paired bootstrap of the |SROCC| difference, metric against the
-    reference, on the units both have: two rows of TEST_COLUMNS (without dataset)."""
-    finite = np.isfinite(units[[metric, reference, "mos"]].to_numpy(dtype=float)).all(axis=1)
-    part = units[finite]
-    x, ref, mos = (part[c].to_numpy(dtype=float) for c in (metric, reference, "mos"))
+    reference, on the units of ``group`` (a GroupResamples) both have: two rows of TEST_COLUMNS (without dataset)."""
+    mask = group.finite(metric, reference, "mos")
+    x, ref, mos = (group.values(c, mask) for c in (metric, reference, "mos"))
     n = len(x)
     base = {"metric": metric, "reference": reference, "n": n}
     if n < 4:
         return [{**base, "test": WILLIAMS}, {**base, "test": BOOTSTRAP_SROCC}]
-    pred, pred_ref = fit_logistic(x, mos).predict(x), fit_logistic(ref, mos).predict(ref)
+    pred, pred_ref = group.fit(metric, mask).predict(x), group.fit(reference, mask).predict(ref)
     r12, r13 = _safe_pearson(pred, mos), _safe_pearson(pred_ref, mos)
     t, p = williams_test(r12, r13, _safe_pearson(pred, pred_ref), n)
     williams = {**base, "test": WILLIAMS, "value": r12, "reference_value": r13, "difference": r12 - r13}
     williams.update(statistic=t, p_value=p)
     rho, rho_ref = _spearman(x, mos), _spearman(ref, mos)
-    counts = resample_counts(n, resamples, seed)
-    draws = np.sign(rho) * _resample_spearman(x, mos, counts) - np.sign(rho_ref) * _resample_spearman(ref, mos, counts)
+    counts, rank_y = group.counts(mask), group.ranks("mos", mask)[0]
+    spearman = {c: weighted_pearson(group.ranks(c, mask)[0], rank_y, counts) for c in (metric, reference)}
+    draws = np.sign(rho) * spearman[metric] - np.sign(rho_ref) * spearman[reference]
     low, high = percentile_ci(draws)
     boot = {**base, "test": BOOTSTRAP_SROCC, "value": abs(rho), "reference_value": abs(rho_ref)}
     boot.update(difference=abs(rho) - abs(rho_ref), ci95_low=low, ci95_high=high, p_value=bootstrap_p(draws))
@@ -379,19 +412,31 @@ def _safe_pearson(a, b):
     return _quiet(stats.pearsonr, a, b)
 
 
-def _resample_spearman(x, mos, counts):
-    return weighted_pearson(resample_ranks(x, counts)[0], resample_ranks(mos, counts)[0], counts)
-
-
-def tests_table(units, names, resamples, seed):
+def _groups_of(units):
+    """(dataset, units) per dataset when there are several, then ("all", every unit)."""
     datasets = datasets_in_order(units["dataset"].unique())
-    groups = ([(d, units[units["dataset"] == d]) for d in datasets] if len(datasets) > 1 else []) + [("all", units)]
-    rows = []
-    if REFERENCE_METRIC in names:
-        for dataset, part in groups:
-            for metric in (m for m in names if m != REFERENCE_METRIC):
-                rows += [{"dataset": dataset, **row} for row in compare_with_reference(part, metric, resamples, seed)]
-    return pd.DataFrame(rows).reindex(columns=TEST_COLUMNS)
+    return ([(d, units[units["dataset"] == d]) for d in datasets] if len(datasets) > 1 else []) + [("all", units)]
+
+
+def agreement_tables(units, names, level, resamples, seed, with_tests=False):
+    """Rows of every metric in ``names`` per group (``_groups_of``), the fits of the pooled group and, with
+    ``with_tests``, each metric's tests against PSNR on the same resamples."""
+    rows, tests, fits = [], [], {}
+    for dataset, part in _groups_of(units):
+        group = GroupResamples(part, resamples, seed)
+        for metric in names:
+            row, fit = agreement_row(group, metric)
+            rows.append({"dataset": dataset, "level": level, **row})
+            fits.update({metric: fit} if dataset == "all" else {})
+            if with_tests and metric != REFERENCE_METRIC and REFERENCE_METRIC in names:
+                tests += [{"dataset": dataset, **test} for test in compare_with_reference(group, metric)]
+            if metric != REFERENCE_METRIC:  # PSNR's resample ranks serve every metric's test
+                group.forget(metric)
+    return (
+        pd.DataFrame(rows).reindex(columns=AGREEMENT_COLUMNS),
+        pd.DataFrame(tests).reindex(columns=TEST_COLUMNS),
+        fits,
+    )
 
 
 def metric_agreement(mos_per_image, mos, metrics, *, resamples=RESAMPLES, seed=0, alpha=0.05):
@@ -400,9 +445,8 @@ def metric_agreement(mos_per_image, mos, metrics, *, resamples=RESAMPLES, seed=0
     metrics = check_metrics(metrics)  # a study's frame may hold a metric as objects (None where not computed)
     names = metric_names(metrics)
     stimuli = stimulus_units(mos_per_image, metrics)
-    per_stimulus, fits = agreement_table(stimuli, names, "stimulus", resamples, seed)
-    per_method, _ = agreement_table(method_units(mos, stimuli, names), names, "method", resamples, seed)
-    tests = tests_table(stimuli, names, resamples, seed)
+    per_stimulus, tests, fits = agreement_tables(stimuli, names, "stimulus", resamples, seed, with_tests=True)
+    per_method, _, _ = agreement_tables(method_units(mos, stimuli, names), names, "method", resamples, seed)
     summary = summary_line(per_stimulus, tests, alpha)
     return Agreement(per_stimulus, per_method, tests, summary, stimuli=stimuli, fits=fits)
 

@@ -188,12 +188,12 @@ def test_identical_metrics_are_not_different():
     mos = rng.uniform(1, 5, 40)
     units = pd.DataFrame({"dataset": "s", "mos": mos, "psnr_y": mos + rng.normal(0, 1, 40)})
     units["copy"] = units["psnr_y"]
-    williams, boot = ag.compare_with_reference(units, "copy", 200, seed=0)
+    williams, boot = ag.compare_with_reference(ag.GroupResamples(units, 200, 0), "copy")
     assert williams["statistic"] == 0 and williams["p_value"] == pytest.approx(1)
     assert boot["difference"] == 0 and boot["p_value"] == pytest.approx(1)
     # nearly identical: t near 0, p near 1
     units["near"] = units["psnr_y"] + rng.normal(0, 1e-3, 40)
-    williams, _ = ag.compare_with_reference(units, "near", 200, seed=0)
+    williams, _ = ag.compare_with_reference(ag.GroupResamples(units, 200, 0), "near")
     assert abs(williams["statistic"]) < 0.5 and williams["p_value"] > 0.6
 
 
