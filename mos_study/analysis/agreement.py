@@ -92,6 +92,11 @@ def direction(metric):
     return "higher (assumed)"
 
 
+def direction_words(value):
+    """'lower is better', 'higher is better', 'higher is better, assumed' (for titles and the summary line)."""
+    return f"{value.split(' ')[0]} is better" + (", assumed" if "assumed" in value else "")
+
+
 # --------------------------------------------------------------------------- the logistic fit
 
 
@@ -471,7 +476,7 @@ def summary_line(per_stimulus, tests, alpha=0.05):
     best = pooled.loc[pooled["srocc"].abs().idxmax()]
     text = (
         f"Best agreement with MOS (|SROCC| per stimulus, all datasets, n = {int(best['n'])}): {best['metric']} "
-        f"({best['direction']} is better), SROCC {_number(best['srocc'])} "
+        f"({direction_words(best['direction'])}), SROCC {_number(best['srocc'])} "
         f"[95% CI {_number(best['srocc_ci95_low'])}, {_number(best['srocc_ci95_high'])}]"
     )
     if best["metric"] == REFERENCE_METRIC:

@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .agreement import direction_words
 from .metrics import STAND_IN_MARK, method_means
 from .order import datasets_in_order, paper_sort
 from .ratings import test_rows
@@ -233,7 +234,7 @@ def _agreement_panel(ax, stimuli, metric, fit, row, colours):
         ax.plot(x, fit.predict(x), color="k", lw=1.2)
     curve = "logistic" if fit.kind == "logistic" else "line: no logistic fit"
     ax.set_title(
-        f"{metric} ({row['direction']} is better)\nSROCC {row['srocc']:.3f}, PLCC {row['plcc']:.3f} ({curve})",
+        f"{metric} ({direction_words(row['direction'])})\nSROCC {row['srocc']:.3f}, PLCC {row['plcc']:.3f} ({curve})",
         fontsize=7,
     )
     ax.set_xlabel(metric)

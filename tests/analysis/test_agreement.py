@@ -276,3 +276,17 @@ def test_a_metric_held_as_objects_with_gaps_is_still_a_metric():
     assert table.loc["dists", "direction"] == "lower"
     # 3 images x 5 methods in order nn..hr: HR rows (4, 9, 14) have infinite PSNR, the nn rows (0, 5, 10) no dists
     assert table.loc["dists", "n"] == 15 - 3 - 3
+
+
+def test_directions():
+    assert [ag.direction(m) for m in ("psnr_y", "ms_ssim", "gmsd", "lpips_vgg", "dists", "niqe", "mine")] == [
+        "higher",
+        "higher",
+        "lower",
+        "lower",
+        "lower",
+        "lower",
+        "higher (assumed)",
+    ]
+    assert ag.direction_words("higher (assumed)") == "higher is better, assumed"
+    assert ag.direction_words("lower") == "lower is better"
