@@ -19,3 +19,11 @@ class WeightsError(SRMOSError):
 
 class CheckpointError(WeightsError):
     """A checkpoint file that is not an srmos checkpoint or does not match the method asked for."""
+
+
+class UnknownMetricError(SRMOSError):
+    """A quality metric name that is not registered, or one srmos cannot compute (its error says why)."""
+
+
+class MissingExtraError(SRMOSError):
+    """A quality metric whose library is not installed: the message names the install extra that brings it."""
