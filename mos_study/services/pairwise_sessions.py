@@ -212,3 +212,34 @@ def trial_for_image_token(token):
     if trial is None:
         return None
     return trial, (trial.stimulus if trial.image_token_a == token else trial.stimulus_b)
+
+
+def preview_pairs(study, seed=None):
+    """A pairwise session's trials as ``start_session`` would plan them now, stored nowhere (a researcher's
+    preview): per pair a position token, each side's stimulus token (its image URL) and size, and for calibration
+    the better side."""
+    import random
+    import secrets
+
+    from .sessions import pair_counts, split_stimuli
+
+    calibration, stimuli, gold = split_stimuli(list(study.stimuli.order_by("pk")))
+    rng = random.Random(secrets.randbits(62) if seed is None else seed)
+    plan = plan_pairs(
+        study, sides_of(calibration), sides_of(stimuli), pair_counts(study, timezone.now()), rng, sides_of(gold)
+    )
+    shown = Stimulus.objects.filter(pk__in={s.pk for a, b, _, _ in plan for s in (a, b)})
+    looks = {pk: rest for pk, *rest in shown.values_list("pk", "token", "output__width", "output__height")}
+
+    def side(stimulus):
+        token, width, height = looks[stimulus.pk]
+        return {"stimulus": token, "width": width, "height": height}
+
+    trials = []
+    for position, (a, b, kind, left_is_a) in enumerate(plan):
+        left, right = (a, b) if left_is_a else (b, a)
+        better = ("left" if left_is_a else "right") if kind == Trial.Kind.CALIBRATION else None
+        trials.append(
+            {"token": f"p{position}", "position": position, "left": side(left), "right": side(right), "better": better}
+        )
+    return trials

@@ -20,10 +20,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from ..models import Study
-from ..services import progress, rating, sessions
+from ..services import comparing, pairwise_sessions, progress, rating, sessions
 from ..services.errors import StudyError, TooFast, TrialNotFound
 from .common import read_json, study_error_response
-from .rater import page_text, rater_language, score_labels
+from .rater import page_text, pairwise_config, rater_language, score_labels
 
 PREVIEW_KEY = "mos_study_previews"  # {study pk: {"trials": [...], "done": [...]}} in the researcher's session
 
@@ -39,7 +39,9 @@ def stored_plan(request, study, restart=False):
     previews = request.session.get(PREVIEW_KEY, {})
     plan = previews.get(str(study.pk))
     if plan is None or restart:
-        plan = {"trials": sessions.preview_trials(study), "done": []}
+        pairwise = study.protocol == Study.Protocol.PAIRWISE
+        trials = pairwise_sessions.preview_pairs(study) if pairwise else sessions.preview_trials(study)
+        plan = {"trials": trials, "done": []}
         request.session[PREVIEW_KEY] = {**previews, str(study.pk): plan}
     return plan
 
@@ -60,6 +62,15 @@ def preview(request, pk):
         context["session"] = SimpleNamespace(completion_code="PREVIEW", screen_out_code="PREVIEW")
         with translation.override(rater_language(request, study)):
             return render(request, "mos_study/rater/done.html", context)
+    if study.protocol == Study.Protocol.PAIRWISE:
+        with translation.override(rater_language(request, study)):
+            context["config"] = {
+                **pairwise_config(SimpleNamespace(token="", study=study)),
+                "stateUrl": reverse("mos_study:preview_state", args=[study.pk]),
+                "submitUrl": reverse("mos_study:preview_rate", args=[study.pk]),
+                "heartbeatUrl": "",
+            }
+            return render(request, "mos_study/rater/compare.html", context)
     with translation.override(rater_language(request, study)):  # the rater's words, as the study shows them
         context["config"] = {
             "stateUrl": reverse("mos_study:preview_state", args=[study.pk]),
@@ -80,6 +91,20 @@ def preview_state(request, pk):
     plan = stored_plan(request, study)
     before, _, after = reverse("mos_study:image", args=["TOKEN"]).rpartition("TOKEN")
     done = set(plan["done"])
+    if study.protocol == Study.Protocol.PAIRWISE:
+        trials = [
+            {
+                **trial,
+                **{
+                    side: {**trial[side], "image": f"{before}{trial[side]['stimulus']}{after}"}
+                    for side in ("left", "right")
+                },
+            }
+            for trial in plan["trials"]
+            if trial["token"] not in done
+        ]
+        state = {"total": len(plan["trials"]), "done": len(done), "finished": not trials, "trials": trials}
+        return JsonResponse({**state, "allow_tie": study.allow_tie})
     trials = [
         {**{k: v for k, v in trial.items() if k != "stimulus"}, "image": f"{before}{trial['stimulus']}{after}"}
         for trial in plan["trials"]
@@ -96,7 +121,10 @@ def preview_rate(request, pk):
     plan = stored_plan(request, study)
     try:
         payload = read_json(request)
-        score = rating.clean_score(payload.get("score"))
+        if study.protocol == Study.Protocol.PAIRWISE:  # a side, as the pairwise page posts it
+            score = comparing.clean_side(payload.get("choice"), study.allow_tie)
+        else:
+            score = rating.clean_score(payload.get("score"))
         response_ms = rating.clean_response_ms(payload.get("response_ms"))
         token = str(payload.get("trial", ""))
         if token not in {trial["token"] for trial in plan["trials"]}:

@@ -76,11 +76,12 @@ def pair_text():
 
 
 def pairwise_config(rater):
-    """What the pairwise page (compare.js) reads: its URLs, timing, whether 'no preference' is offered, its words."""
+    """What the pairwise page (compare.js) reads: its URLs, timing, whether 'no preference' is offered, its words
+    (a preview gives a rater without a token and replaces the URLs)."""
     return {
-        "stateUrl": reverse("mos_study:session_state", args=[rater.token]),
-        "submitUrl": reverse("mos_study:submit_choice", args=[rater.token]),
-        "heartbeatUrl": reverse("mos_study:heartbeat", args=[rater.token]),
+        "stateUrl": reverse("mos_study:session_state", args=[rater.token]) if rater.token else "",
+        "submitUrl": reverse("mos_study:submit_choice", args=[rater.token]) if rater.token else "",
+        "heartbeatUrl": reverse("mos_study:heartbeat", args=[rater.token]) if rater.token else "",
         "minViewMs": rater.study.min_view_ms,
         "allowTie": rater.study.allow_tie,
         "text": pair_text(),

@@ -369,3 +369,32 @@ def test_the_admin_form_creates_a_pairwise_study(outputs, client):
     assert (study.protocol, study.pair_design, study.allow_tie) == ("pairwise", "active", True)
     bad = client.post(reverse("admin:mos_study_study_create"), {**form, "name": "x", "pair_design": "clever"})
     assert bad.status_code == 200 and b"clever" in bad.content and not Study.objects.filter(name="x").exists()
+
+
+def test_a_researcher_previews_a_pairwise_study_and_nothing_is_stored(outputs, client):
+    from django.contrib.auth.models import User
+
+    from mos_study.models import Rater
+
+    study = pairwise_study(name="pw-preview", calibration_images=1, images_per_session=3, allow_tie=True)
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    page = client.get(reverse("mos_study:preview", args=[study.pk])).content.decode()
+    assert "compare.js" in page and 'id="preview-banner"' in page
+    state = client.get(reverse("mos_study:preview_state", args=[study.pk])).json()
+    assert state["total"] == 1 + 3 and state["allow_tie"] and state["trials"][0]["better"] in ("left", "right")
+    for row in state["trials"]:
+        for side in ("left", "right"):
+            assert client.get(row[side]["image"]).status_code == 200
+    url = reverse("mos_study:preview_rate", args=[study.pk])
+    bad = client.post(url, json.dumps({"trial": "p0", "choice": "up"}), content_type="application/json")
+    assert bad.status_code == 400
+    for row in state["trials"]:
+        answer = client.post(
+            url, json.dumps({"trial": row["token"], "choice": "none"}), content_type="application/json"
+        )
+        assert answer.status_code == 201
+    assert (
+        answer.json()["finished"]
+        and "PREVIEW" in client.get(reverse("mos_study:preview", args=[study.pk])).content.decode()
+    )
+    assert not (Rater.objects.exists() or Trial.objects.exists() or Comparison.objects.exists())

@@ -194,6 +194,9 @@
 
   function heartbeat(force) {
     const now = performance.now();
+    if (!config.heartbeatUrl) {
+      return;  // a researcher's preview: no session, no lease
+    }
     if (!force && (now - lastHeartbeat < HEARTBEAT_MS || now - lastActivity > HEARTBEAT_MS)) {
       return;
     }
