@@ -398,3 +398,11 @@ def test_a_researcher_previews_a_pairwise_study_and_nothing_is_stored(outputs, c
         and "PREVIEW" in client.get(reverse("mos_study:preview", args=[study.pk])).content.decode()
     )
     assert not (Rater.objects.exists() or Trial.objects.exists() or Comparison.objects.exists())
+
+
+def test_the_consent_page_explains_the_pairwise_task(outputs, client):
+    study = pairwise_study(name="pw-consent", allow_tie=True)
+    page = client.get(reverse("mos_study:start", args=[study.token])).content.decode()
+    assert "pairs" in page and "no preference" in page and "scale from 1 to 5" not in page
+    acr = create_study("acr-consent", ["Set5"], ["nn", "bicubic"], run_missing=False)
+    assert "scale from 1 to 5" in client.get(reverse("mos_study:start", args=[acr.token])).content.decode()
