@@ -1,8 +1,9 @@
 """Sampling designs for pairwise studies: comparisons needed to recover a known quality scale.
 
-    .venv/bin/python -m perf.pairwise_sampling [--quick] [--conditions 10] [--spread 4] [--repeats 24]
+    .venv/bin/python -m perf.pairwise_sampling [--quick] [--conditions 10] [--spread 4,6] [--repeats 24]
 
-Known true qualities (``--conditions`` spread uniformly at random over ``--spread`` JOD, new ones each repeat),
+Known true qualities (``--conditions`` spread uniformly at random over ``--spread`` JOD, new ones each repeat; one
+table per spread),
 simulated Thurstone Case V observers (unit-variance noise in Thurstone's unit, 1 JOD = 75 % preference), batches of
 n - 1 comparisons chosen by each design (``active``: expected information gain with a minimum-spanning-tree batch;
 ``random``; ``full``: balanced round robin); after each batch the scale is fitted (Thurstone MLE, the reported
@@ -31,13 +32,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m perf.pairwise_sampling", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a small run for the smoke test (seconds)")
     parser.add_argument("--conditions", type=int, default=10)
-    parser.add_argument("--spread", type=float, default=4.0, help="range of the true qualities, JOD")
+    parser.add_argument("--spread", default="4,6", help="ranges of the true qualities, JOD (comma list)")
     parser.add_argument("--repeats", type=int, default=24)
-    parser.add_argument("--budget", type=int, default=1500, help="comparisons per simulated study")
+    parser.add_argument("--budget", type=int, default=2100, help="comparisons per simulated study")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.quick:
-        args.conditions, args.repeats, args.budget = 8, 4, 420
+        args.conditions, args.spread, args.repeats, args.budget = 8, "4", 4, 420
+    args.spread = [float(part) for part in args.spread.split(",") if part.strip()]
     return args
 
 
@@ -57,30 +59,46 @@ def request_latency(n_conditions=8, n_pairs=7, repeats=30):
     return float(np.median(times))
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def design_table(args, spread):
+    """Print one spread's table; returns {design: comparisons needed per target}."""
     options = dict(
-        n_conditions=args.conditions, spread=args.spread, budget=args.budget, repeats=args.repeats, seed=args.seed
+        n_conditions=args.conditions, spread=spread, budget=args.budget, repeats=args.repeats, seed=args.seed
     )
     print(
-        f"{args.conditions} conditions over {args.spread:g} JOD, {args.repeats} repeats, up to {args.budget} "
+        f"{args.conditions} conditions over {spread:g} JOD, {args.repeats} repeats, up to {args.budget} "
         f"comparisons, batches of {args.conditions - 1}"
     )
     needed = {}
-    print(f"{'design':<8s}" + "".join(f"  to RMSE {t:.1f} JOD" for t in TARGETS) + "   seconds")
+    print(f"{'design':<14s}" + "".join(f"  to RMSE {t:.1f} JOD" for t in TARGETS) + "   seconds")
     for design in DESIGNS:
         start = time.perf_counter()
         run = run_design(design, **options)
         needed[design] = [run.needed(t) for t in TARGETS]
-        cells = "".join(f"  {n:>15.0f}" for n in needed[design])
-        print(f"{design:<8s}{cells}   {time.perf_counter() - start:7.1f}")
+        cells = "".join(f"  {_count(n, args.budget):>15s}" for n in needed[design])
+        print(f"{design:<14s}{cells}   {time.perf_counter() - start:7.1f}")
     for other in ("random", "full"):
-        ratios = "".join(f"  {a / b:>15.2f}" for a, b in zip(needed["active"], needed[other]))
-        print(f"{'active/' + other:<8s}{ratios}")
+        ratios = "".join(f"  {_ratio(a, b):>15s}" for a, b in zip(needed["active"], needed[other]))
+        print(f"{'active/' + other:<14s}{ratios}")
+    return needed
+
+
+def _count(value, budget):
+    return f">{budget}" if np.isnan(value) else f"{value:.0f}"
+
+
+def _ratio(a, b):
+    if np.isnan(a) or np.isnan(b):
+        return "n/a"
+    return f"{a / b:.2f}"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tables = {spread: design_table(args, spread) for spread in args.spread}
     latency = request_latency()
     print(f"next_pairs, active, 8 conditions, 7 pairs: {latency * 1e3:.1f} ms per call (goal <= 20 ms)")
     print(f"machine context: torch.mm 2048x2048 float32 {mm_rate(torch.device('cpu')) / 1e9:.1f} GFLOP/s")
-    return needed
+    return tables
 
 
 if __name__ == "__main__":

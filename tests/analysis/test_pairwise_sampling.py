@@ -98,7 +98,7 @@ def test_active_needs_clearly_fewer_comparisons_than_random():
     """A small seeded simulation: 8 conditions over 4 JOD, 4 studies of 420 comparisons each."""
     options = dict(n_conditions=8, spread=4.0, budget=420, repeats=4, seed=0)
     active, random = run_design("active", **options), run_design("random", **options)
-    assert active.needed(0.3) < 0.9 * random.needed(0.3)
+    assert active.needed(0.3) < 0.8 * random.needed(0.3)
     assert active.rmse.mean(axis=0)[-1] < random.rmse.mean(axis=0)[-1]
 
 
@@ -115,6 +115,6 @@ def test_benchmark_quick_run_prints_the_table(repo_root):
     assert run.returncode == 0, run.stderr
     rows = {line.split()[0]: line.split()[1:] for line in run.stdout.splitlines() if line.split()}
     assert set(DESIGNS) <= set(rows)
-    assert float(rows["active/random"][0]) < 0.9
+    assert float(rows["active/random"][0]) < 0.8
     assert re.search(r"next_pairs, active, 8 conditions, 7 pairs: [\d.]+ ms", run.stdout)
     assert "GFLOP/s" in run.stdout
