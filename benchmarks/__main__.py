@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from benchmarks.cli_args import add_measure_options, comma_list
+from benchmarks.cli_args import add_measure_options, add_metric_options, comma_list
 from sr_models import paths
 from sr_models.errors import SRMOSError
 
@@ -31,6 +31,9 @@ def cmd_run(args):
         convention=args.y_convention,
         crop_border=args.crop_border,
         device=args.device,
+        metrics=args.metrics,
+        metric_stand_in=args.metric_stand_in_weights,
+        metric_weights_dir=args.metric_weights_dir,
     )
     print(f"{result.n_generated} outputs generated, {result.n_skipped} already stored; tables in {result.output_dir}\n")
     print(result.markdown)
@@ -111,6 +114,7 @@ def build_parser():
     )
     run.add_argument("--device", help="torch device for the networks (default: CUDA when there is one)")
     add_measure_options(run)
+    add_metric_options(run)
     run.set_defaults(func=cmd_run)
 
     imp = commands.add_parser("import", help="store and measure an external model's x4 outputs as a method")

@@ -28,3 +28,25 @@ def add_measure_options(parser):
     )
     parser.add_argument("--crop-border", type=int, default=None, help="pixels removed at each border (default 4)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_metric_options(parser):
+    """Which quality metrics a run computes (``sr_models.quality``) and with which backbone weights: shared by
+    ``python -m benchmarks run`` and ``manage.py run_benchmark``."""
+    parser.add_argument(
+        "--metrics",
+        type=comma_list,
+        default=["psnr_y", "ssim_y"],
+        help="comma-separated metrics (default psnr,ssim; also ms_ssim, gmsd, vif, fsim, lpips_alex, lpips_vgg, "
+        "dists, niqe, niqe_skvideo: the 'metrics' install extra; see docs/metrics.md)",
+    )
+    parser.add_argument(
+        "--metric-weights-dir",
+        help="folder of the learned metrics' torchvision backbone files (default $TORCH_HOME/hub/checkpoints)",
+    )
+    parser.add_argument(
+        "--metric-stand-in-weights",
+        action="store_true",
+        help="let the learned metrics run on stand-in backbone weights where torchvision's ImageNet files are "
+        "absent (random) or unrecognised; their figures are marked stand-in in every table",
+    )

@@ -115,6 +115,9 @@ class BenchmarkResult:
     jobs: list = field(default_factory=list, repr=False)
     table_per_image: list = field(default_factory=list, repr=False)
     provenance: list = field(default_factory=list)
+    metrics: list = field(default_factory=list)  # the extra metrics (beyond psnr_y/ssim_y) of the tables
+    metric_values: list = field(default_factory=list, repr=False)  # their values for this run's outputs
+    metric_provenance: list = field(default_factory=list)
 
 
 def file_sha256(path):
@@ -468,8 +471,22 @@ def run_benchmark(
     convention="integer",
     crop_border=None,
     device=None,
+    metrics=None,
+    metric_stand_in=False,
+    metric_weights_dir=None,
 ):
-    """Generate what is missing, measure everything asked for, write manifest and tables; return the result."""
+    """Generate what is missing, measure everything asked for, write manifest and tables; return the result.
+
+    ``metrics``: names of ``sr_models.quality`` metrics (default psnr_y and ssim_y, always measured); the others
+    are computed once per output in this process (``benchmarks.quality_values``). ``metric_stand_in`` allows
+    stand-in backbone weights for the learned ones (marked wherever their figures appear); ``metric_weights_dir``
+    is the folder of their backbone files (default the torch hub cache)."""
+    from benchmarks import quality_values
+    from sr_models import quality
+
+    extra = quality_values.extra_metrics(metrics)
+    context = quality.context_for(device, metric_weights_dir, metric_stand_in, convention)
+    quality_values.check_ready(extra, context)
     upscalers = {}
     jobs = plan_jobs(
         datasets,
@@ -501,7 +518,16 @@ def run_benchmark(
     crop_border = jobs[0].crop_border
     provenance = run_provenance(jobs, upscalers, output_dir)
     table_per_image, notes = tabled_rows(output_dir, per_image, convention, crop_border)
-    summary = tables.summarise(table_per_image)
+    values, metric_provenance = [], None
+    if extra:
+        pair_of = output_pairs(jobs, output_dir)
+        values = quality_values.measure(extra, per_image, pair_of, output_dir, crop_border=crop_border, context=context)
+        table_per_image, missing = quality_values.attach(
+            table_per_image, extra, values, output_dir, crop_border=crop_border, context=context
+        )
+        notes += missing
+        metric_provenance = quality_values.provenance(extra, context)
+    summary = tables.summarise(table_per_image, extra)
     files = tables.write_tables(
         summary,
         output_dir,
@@ -511,6 +537,7 @@ def run_benchmark(
         scale=SCALE,
         provenance=provenance,
         notes=notes,
+        metric_provenance=metric_provenance,
     )
     files["manifest"] = output_dir / MANIFEST
     return BenchmarkResult(
@@ -526,7 +553,24 @@ def run_benchmark(
         jobs=jobs,
         table_per_image=table_per_image,
         provenance=provenance,
+        metrics=extra,
+        metric_values=values,
+        metric_provenance=metric_provenance or [],
     )
+
+
+def output_pairs(jobs, output_dir):
+    """``pair_of(row)``: a per-image row's stored output and its HR image (uint8), for the extra metrics."""
+    from sr_models.imageio import read_image
+
+    by_key = {job.key: job for job in jobs}
+
+    def pair_of(row):
+        dataset, image = job_dataset(by_key[row["job_key"]])
+        hr = dataset.load_hr(image)
+        return same_channels(read_image(Path(output_dir) / row["path"]), hr), hr
+
+    return pair_of
 
 
 def tabled_rows(output_dir, per_image, convention, crop_border):

@@ -27,6 +27,7 @@ TABLE_FILES = {
     "markdown": "metrics_summary.md",
     "latex": "metrics_summary.tex",
     "provenance_csv": "provenance.csv",
+    "metric_provenance_csv": "metric_provenance.csv",
 }
 PROVENANCE_COLUMNS = (
     "method",
@@ -41,6 +42,7 @@ PROVENANCE_COLUMNS = (
     "source",
     "line",
 )
+METRIC_PROVENANCE_COLUMNS = ("metric", "kind", "higher_is_better", "convention", "weights_note", "source", "paper")
 VGG_IMAGENET = "torchvision IMAGENET1K_V1"
 STAND_IN_MARK = "\u2020"  # a dagger: trained with stand-in VGG features
 STAND_IN_NOTE = (
@@ -60,8 +62,9 @@ def sort_rows(rows):
     return sorted(rows, key=row_order)
 
 
-def summarise(per_image):
-    """Mean PSNR/SSIM per (dataset, method), datasets and methods in the paper's order."""
+def summarise(per_image, metrics=()):
+    """Mean PSNR/SSIM (and each of ``metrics``, over the images that have a value) per (dataset, method), datasets
+    and methods in the paper's order."""
     groups = {}
     for row in sort_rows(per_image):
         groups.setdefault((row["dataset"], row["method"]), []).append(row)
@@ -72,9 +75,15 @@ def summarise(per_image):
             "n_images": len(rows),
             "psnr_y": fmean(float(r["psnr_y"]) for r in rows),
             "ssim_y": fmean(float(r["ssim_y"]) for r in rows),
+            **{name: mean_of(rows, name) for name in metrics},
         }
         for (dataset, method), rows in groups.items()
     ]
+
+
+def mean_of(rows, name):
+    values = [float(r[name]) for r in rows if r.get(name) not in (None, "")]
+    return fmean(values) if values else None
 
 
 def csv_text(columns, rows):
@@ -221,8 +230,8 @@ def provenance_notes(provenance, methods):
     return lines
 
 
-def table_rows(summary, stand_ins=()):
-    """Rows of printed cells: dataset, method, n, PSNR, SSIM, paper PSNR, paper SSIM."""
+def table_rows(summary, stand_ins=(), metrics=()):
+    """Rows of printed cells: dataset, method, n, PSNR, SSIM, paper PSNR, paper SSIM, then each of ``metrics``."""
     rows = []
     for row in summary:
         paper = published_values(row["method"], row["dataset"])
@@ -235,12 +244,40 @@ def table_rows(summary, stand_ins=()):
                 fmt(float(row["ssim_y"]), 4),
                 fmt(paper and paper[0], 2),
                 fmt(paper and paper[1], 4),
+                *(fmt(None if row.get(name) in (None, "") else float(row[name]), 4) for name in metrics),
             ]
         )
     return rows
 
 
 HEADERS = ["dataset", "method", "images", "PSNR (dB)", "SSIM", "paper PSNR", "paper SSIM"]
+LOWER_MARK, HIGHER_MARK = "\u2193", "\u2191"  # arrows after a metric's name: lower / higher is better
+STAND_IN_WEIGHTS = "stand-in"  # the weights note of a metric computed with stand-in backbone weights
+
+
+def stand_in_metrics(metric_provenance):
+    return {row["metric"] for row in metric_provenance or () if row.get("weights_note") == STAND_IN_WEIGHTS}
+
+
+def metric_header(row, stand_ins=()):
+    """``lpips_alex \u2193``, with the dagger when its figures were made with stand-in weights."""
+    higher = row.get("higher_is_better") in (True, "True", "true")
+    label = f"{row['metric']} {HIGHER_MARK if higher else LOWER_MARK}"
+    return f"{label} {STAND_IN_MARK}" if row["metric"] in stand_ins else label
+
+
+def metric_notes(metric_provenance):
+    """Footnotes: the stand-in mark of metrics computed with stand-in weights, then each metric's convention."""
+    stand_ins = stand_in_metrics(metric_provenance)
+    lines = []
+    if stand_ins:
+        lines.append(
+            f"{STAND_IN_MARK} {', '.join(sorted(stand_ins))}: computed with stand-in backbone weights (not "
+            "torchvision's ImageNet weights), so these are not the published metric's figures."
+        )
+    for row in metric_provenance or ():
+        lines.append(f"{row['metric']}: {row['convention']} ({row['source']}).")
+    return lines
 
 
 def shown_methods(summary):
@@ -249,14 +286,17 @@ def shown_methods(summary):
     return paper_order(row["method"] for row in summary)
 
 
-def markdown_table(summary, convention, crop_border, scale=4, provenance=None, notes=()):
+def markdown_table(summary, convention, crop_border, scale=4, provenance=None, notes=(), metric_provenance=None):
     """The summary as Markdown; ``provenance`` (rows of ``provenance.csv``) adds the marks and one line per learned
-    method; ``notes`` are further lines (e.g. rows left out)."""
+    method; ``metric_provenance`` (rows of ``metric_provenance.csv``) one column per extra metric, with its
+    convention (and the stand-in mark) below; ``notes`` are further lines (e.g. rows left out)."""
     stand_ins = stand_in_methods(provenance)
-    lines = ["| " + " | ".join(HEADERS) + " |", "| --- | --- | " + " | ".join(["---:"] * 5) + " |"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(summary, stand_ins)]
+    metrics = [row["metric"] for row in metric_provenance or ()]
+    headers = HEADERS + [metric_header(row, stand_in_metrics(metric_provenance)) for row in metric_provenance or ()]
+    lines = ["| " + " | ".join(headers) + " |", "| --- | --- | " + " | ".join(["---:"] * (5 + len(metrics))) + " |"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(summary, stand_ins, metrics)]
     text = "\n".join(lines) + "\n\n" + convention_note(convention, crop_border, scale) + "\n"
-    footnotes = provenance_notes(provenance, shown_methods(summary)) + list(notes)
+    footnotes = provenance_notes(provenance, shown_methods(summary)) + metric_notes(metric_provenance) + list(notes)
     if footnotes:
         text += "\n" + "\n".join(f"- {line}" for line in footnotes) + "\n"
     return text
@@ -287,22 +327,28 @@ def latex_cell(cell):
 
 
 def latex_line(line):
-    return latex_escape(line).replace(STAND_IN_MARK, r"$^\dagger$")
+    text = latex_escape(line).replace(STAND_IN_MARK, r"$^\dagger$")
+    return text.replace(LOWER_MARK, r"$\downarrow$").replace(HIGHER_MARK, r"$\uparrow$")
 
 
-def latex_table(summary, convention, crop_border, scale=4, provenance=None, notes=()):
+def latex_table(summary, convention, crop_border, scale=4, provenance=None, notes=(), metric_provenance=None):
     stand_ins = stand_in_methods(provenance)
-    body = [" & ".join(latex_cell(cell) for cell in cells) + r" \\" for cells in table_rows(summary, stand_ins)]
-    footnotes = provenance_notes(provenance, shown_methods(summary)) + list(notes)
+    metrics = [row["metric"] for row in metric_provenance or ()]
+    cells_of = table_rows(summary, stand_ins, metrics)
+    body = [" & ".join(latex_cell(cell) for cell in cells) + r" \\" for cells in cells_of]
+    extra_headers = [metric_header(row, stand_in_metrics(metric_provenance)) for row in metric_provenance or ()]
+    header = r"dataset & method & images & PSNR (dB) & SSIM & paper PSNR & paper SSIM"
+    header += "".join(" & " + latex_line(cell) for cell in extra_headers) + r" \\"
+    footnotes = provenance_notes(provenance, shown_methods(summary)) + metric_notes(metric_provenance) + list(notes)
     caption = " ".join([latex_escape(convention_note(convention, crop_border, scale)), *map(latex_line, footnotes)])
     return "\n".join(
         [
             "% needs \\usepackage{booktabs}",
             r"\begin{table}[t]",
             r"\centering",
-            r"\begin{tabular}{llrrrrr}",
+            r"\begin{tabular}{llrrrrr" + "r" * len(metrics) + "}",
             r"\toprule",
-            r"dataset & method & images & PSNR (dB) & SSIM & paper PSNR & paper SSIM \\",
+            header,
             r"\midrule",
             *body,
             r"\bottomrule",
@@ -315,18 +361,35 @@ def latex_table(summary, convention, crop_border, scale=4, provenance=None, note
 
 
 def write_tables(
-    summary, output_dir, *, per_image, convention="integer", crop_border=4, scale=4, provenance=None, notes=()
+    summary,
+    output_dir,
+    *,
+    per_image,
+    convention="integer",
+    crop_border=4,
+    scale=4,
+    provenance=None,
+    notes=(),
+    metric_provenance=None,
 ):
     """Write the table files into ``output_dir`` (``provenance.csv`` too when ``provenance`` is given: one row per
-    method, see ``provenance_row``); return {kind: path}. Rows are written in the paper's order."""
+    method, see ``provenance_row``; with ``metric_provenance``, one column per extra metric in every table and
+    ``metric_provenance.csv``); return {kind: path}. Rows are written in the paper's order."""
     output_dir = Path(output_dir)
     paths = {kind: output_dir / filename for kind, filename in TABLE_FILES.items()}
+    metrics = tuple(row["metric"] for row in metric_provenance or ())
     files = {
-        paths["summary_csv"]: csv_text(SUMMARY_COLUMNS, summary),
-        paths["per_image_csv"]: csv_text(PER_IMAGE_COLUMNS, sort_rows(per_image)),
-        paths["markdown"]: markdown_table(summary, convention, crop_border, scale, provenance, notes),
-        paths["latex"]: latex_table(summary, convention, crop_border, scale, provenance, notes),
+        paths["summary_csv"]: csv_text(SUMMARY_COLUMNS + metrics, summary),
+        paths["per_image_csv"]: csv_text(PER_IMAGE_COLUMNS + metrics, sort_rows(per_image)),
+        paths["markdown"]: markdown_table(
+            summary, convention, crop_border, scale, provenance, notes, metric_provenance
+        ),
+        paths["latex"]: latex_table(summary, convention, crop_border, scale, provenance, notes, metric_provenance),
     }
+    if metric_provenance:
+        files[paths["metric_provenance_csv"]] = csv_text(METRIC_PROVENANCE_COLUMNS, metric_provenance)
+    else:
+        del paths["metric_provenance_csv"]
     if provenance is None:
         del paths["provenance_csv"]
     else:
