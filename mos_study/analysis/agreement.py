@@ -134,7 +134,9 @@ def fit_logistic(x, mos):
     # Bounds keep the curve's ends near the MOS range and its centre near the data: on data without a bend the
     # unbounded fit runs off to a far-away stretch of the curve (b1 in the thousands), same fit, useless numbers.
     span = max(high - low, 1e-6)
-    bounds = ([low - span, low - span, -3.0, 0.05], [high + span, high + span, 3.0, 20.0])
+    # The slope's bound (|b4| at least 0.2 standard deviations: 10-90 % of the rise over at least 0.9 of them) keeps
+    # the curve from becoming a step that catches one or two stimuli of a small study.
+    bounds = ([low - span, low - span, -3.0, 0.2], [high + span, high + span, 3.0, 20.0])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", optimize.OptimizeWarning)
