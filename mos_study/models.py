@@ -381,3 +381,27 @@ class DeviceRefusal(models.Model):
 
     def __str__(self):
         return f"{self.study}: {self.reason}"
+
+
+class ResultsSnapshot(models.Model):
+    """The dashboard's last finished results of a study and the state of the job that recomputes them
+    (``services.results_cache``, task ``mos_study.compute_results``): the results page serves ``archive`` at once and
+    says how fresh it is; a failed job leaves the last good result in place and records its error."""
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="results_snapshot")
+    archive = models.BinaryField(null=True, help_text="zip of every file of the export and meta.json")
+    version = models.CharField(max_length=200, blank=True, help_text="services.exports.export_version of the ratings")
+    n_ratings = models.PositiveIntegerField(default=0)
+    last_rating_id = models.BigIntegerField(default=0)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    compute_seconds = models.FloatField(null=True, blank=True)
+    tried_version = models.CharField(max_length=200, blank=True, help_text="the ratings the last job read")
+    tried_last_rating_id = models.BigIntegerField(default=0)
+    dirty_since = models.DateTimeField(null=True, blank=True, help_text="ratings changed after the last job began")
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="a job is queued or running (one at a time)")
+    started_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="why the last job failed ('' after a success)")
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"results of {self.study}"

@@ -349,3 +349,17 @@ def in_process_executor(jobs):
     """Run a benchmark's jobs in this process, retried like tasks: a task must not wait for other tasks (with one
     worker process, the jobs would wait behind the task that waits for them)."""
     return run_eagerly(jobs, progress=False)
+
+
+# ---------------------------------------------------------------- the dashboard's results
+
+
+@shared_task(name="mos_study.compute_results", acks_late=True)
+def compute_results(study_id):
+    """Compute a study's results and store them for the dashboard (``services.results_cache.compute``): queued,
+    debounced, when ratings arrive; at most one per study at a time. Returns the outcome as a line."""
+    from .services import results_cache
+
+    outcome = results_cache.compute(study_id)
+    logger.info("results of study %s: %s", study_id, outcome)
+    return outcome

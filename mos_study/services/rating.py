@@ -15,7 +15,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Rater, Rating, RatingSession, Study, Trial
-from . import sessions
+from . import results_cache, sessions
 from .errors import InvalidRating, RatingConflict, SessionMovedOn, StudyNotOpen, TooFast, TrialNotFound
 
 SCORE_LABELS = {1: "bad", 2: "poor", 3: "fair", 4: "good", 5: "excellent"}
@@ -138,6 +138,8 @@ def rate_trial(rater_token, trial_token, score, response_ms=None):
                 (rating_id, stored_score), created = cursor.fetchone(), False
             else:
                 rating_id, stored_score = inserted[0], score
+                # The dashboard's results: mark the study dirty, queue one debounced job (services.results_cache).
+                transaction.on_commit(lambda: results_cache.ratings_changed(study_id))
         if not created and not too_fast:
             cursor.execute(RATED_LATER, [session_id, trial_id])
             if cursor.fetchone() is not None:

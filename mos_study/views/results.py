@@ -15,7 +15,8 @@ from django.views.decorators.http import require_safe
 from sr_models.errors import SRMOSError
 
 from ..models import Study
-from ..services import exports, progress
+from ..services import exports, progress, results_cache
+from ..services.errors import StudyError
 from .pairwise_results import pairwise_results_context
 from .dashboard import csv_stream, private, researcher_required, study_for
 
@@ -107,30 +108,54 @@ def error_context(study, error):
     }
 
 
+FIRST_RESULTS = "the first results are being computed: they appear here when they are ready"
+
+
+def latest_export(study):
+    """(the export to show, its Freshness or None): an ACR study's last finished result (``services.results_cache``:
+    computed by a job, served at once); a pairwise study's export as ``services.exports`` caches it."""
+    if study.protocol == Study.Protocol.PAIRWISE:
+        return exports.dashboard_export(study), None
+    export, freshness = results_cache.latest(study)
+    if export is None:
+        raise StudyError(FIRST_RESULTS)
+    return export, freshness
+
+
+def page_context(study):
+    """The results' context, or the error context (no ratings yet, nothing computed yet), with its freshness."""
+    try:
+        export, freshness = latest_export(study)
+    except SRMOSError as error:  # no ratings yet, or none left to analyse
+        return error_context(study, error)
+    context = results_context(study, export)
+    if freshness is not None:
+        context["freshness"] = freshness
+        context["freshness_line"] = freshness.line()
+    return context
+
+
 @researcher_required
 @require_safe
 def results(request, pk):
-    """Every table and figure of the export, with a download link for each file."""
+    """Every table and figure of the last finished result, with how fresh it is and a download link for each file."""
     study = study_for(request.user, pk)
-    try:
-        export = exports.dashboard_export(study)
-    except SRMOSError as error:
-        return render(request, "mos_study/dashboard/results.html", error_context(study, error))
-    return render(request, "mos_study/dashboard/results.html", results_context(study, export))
+    return render(request, "mos_study/dashboard/results.html", page_context(study))
 
 
 @researcher_required
 @require_safe
 def results_live(request, pk):
-    """The results' body for the page's poll: 204 while ``?version=`` is still current, else the new HTML."""
+    """The page's poll: 204 while ``?version=`` is still the result shown and ``?state=`` (when given) still the
+    freshness line shown; else the new body and/or freshness line."""
     study = study_for(request.user, pk)
-    if request.GET.get("version") == exports.export_version(study):
+    context = page_context(study)
+    same_body = request.GET.get("version") == context["version"]
+    same_line = request.GET.get("state") in (None, context.get("freshness_line", ""))
+    if same_body and same_line:
         return HttpResponse(status=204)
-    try:
-        context = results_context(study, exports.dashboard_export(study))
-    except SRMOSError as error:  # no ratings yet, or none left to analyse
-        context = error_context(study, error)
-    return render(request, "mos_study/dashboard/_results_body.html", context)
+    context["with_body"] = not same_body
+    return render(request, "mos_study/dashboard/_results_live.html", context)
 
 
 @researcher_required
@@ -142,7 +167,7 @@ def export_file(request, pk, name):
     if name == "ratings.csv":
         return csv_stream(exports.ratings_csv_lines(study), download_name)
     try:
-        data = exports.dashboard_export(study).files[name]
+        data = latest_export(study)[0].files[name]
     except SRMOSError as error:
         return HttpResponse(str(error), status=404, content_type="text/plain; charset=utf-8")
     except KeyError:

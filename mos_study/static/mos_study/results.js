@@ -1,5 +1,6 @@
 // The results page: asks the server every few seconds whether ratings arrived (204 when not) and swaps in the new
-// tables and figures when they did. No websockets; the checkbox pauses it.
+// tables and figures when they did, and the line that says how fresh they are when that changed. No websockets; the
+// checkbox pauses it.
 (function () {
   "use strict";
 
@@ -13,7 +14,9 @@
   async function refresh() {
     const current = body();
     if (!current || !toggle.checked || document.hidden) return;
-    const url = current.dataset.liveUrl + "?version=" + encodeURIComponent(current.dataset.version);
+    const line = document.getElementById("results-freshness");
+    let url = current.dataset.liveUrl + "?version=" + encodeURIComponent(current.dataset.version);
+    if (line) url += "&state=" + encodeURIComponent(line.dataset.state);
     try {
       const response = await fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
       if (response.status === 204) {
@@ -21,6 +24,9 @@
       } else if (response.ok) {
         const holder = document.createElement("template");
         holder.innerHTML = (await response.text()).trim();
+        const freshLine = holder.content.getElementById("results-freshness");
+        if (freshLine && line) line.replaceWith(freshLine);
+        else if (freshLine) current.before(freshLine);
         const fresh = holder.content.getElementById("results-body");
         if (fresh) {
           // Tables the reader opened stay open.
