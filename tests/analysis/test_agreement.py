@@ -290,3 +290,22 @@ def test_directions():
     ]
     assert ag.direction_words("higher (assumed)") == "higher is better, assumed"
     assert ag.direction_words("lower") == "lower is better"
+
+
+def test_the_command_line_names_a_bad_metric_cell_and_writes_nothing(tmp_path, capsys):
+    ratings, metrics = panel(images=2, datasets=("Set5",))
+    ratings[["dataset", "rater", "image", "method", "score"]].to_csv(tmp_path / "ratings.csv", index=False)
+    metrics = metrics.astype({"lpips_alex": object})
+    metrics.loc[6, "lpips_alex"] = "oops"
+    metrics.to_csv(tmp_path / "metrics_per_image.csv", index=False)
+    out = tmp_path / "out"
+    args = [
+        str(tmp_path / "ratings.csv"),
+        "--metrics",
+        str(tmp_path / "metrics_per_image.csv"),
+        "--output-dir",
+        str(out),
+    ]
+    assert main(args + ["--no-figures"]) == 2
+    assert "metrics_per_image.csv:8: column 'lpips_alex' is not a number: 'oops'" in capsys.readouterr().err
+    assert not out.exists()
