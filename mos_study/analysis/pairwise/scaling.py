@@ -97,21 +97,29 @@ def ridge_for(model, prior_sd):
     return 1.0 / (prior_sd * MODEL_UNITS_PER_JOD[model]) ** 2
 
 
-def fit_model_units(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD):
+def fit_model_units(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, start=None):
     """Maximum a posteriori scores in model units, mean 0, for a win matrix or a stack ``(..., n, n)``: damped Newton
-    on the (concave) log-likelihood, step halved until the objective decreases."""
+    on the (concave) log-likelihood, step halved until the objective decreases. Each stacked matrix stops when its
+    step is below TOLERANCE (only the others go on). ``start``: initial scores (broadcast to the stack; default 0)."""
     check_model(model)
     wins = np.asarray(wins, dtype=float)
+    n = wins.shape[-1]
+    flat = wins.reshape(-1, n, n)
     ridge = ridge_for(model, prior_sd)
-    scores = np.zeros(wins.shape[:-1])
-    current = _objective(wins, scores, model, ridge)
+    scores = np.zeros(flat.shape[:-1]) if start is None else np.broadcast_to(start, wins.shape[:-1]).reshape(-1, n)
+    scores = scores.astype(float).copy()
+    current = _objective(flat, scores, model, ridge)
+    active = np.arange(len(flat))
     for _ in range(MAX_ITERATIONS):
-        grad, hess = _derivatives(wins, scores, model, ridge)
-        step = _solve(hess, grad, ridge)
-        scores, current, moved = _line_search(wins, scores, step, current, model, ridge)
-        if moved <= TOLERANCE:
+        if len(active) == 0:
             break
-    return scores
+        part = flat[active]
+        grad, hess = _derivatives(part, scores[active], model, ridge)
+        step = _solve(hess, grad, ridge)
+        new, value, moved = _line_search(part, scores[active], step, current[active], model, ridge)
+        scores[active], current[active] = new, value
+        active = active[moved > TOLERANCE]
+    return scores.reshape(wins.shape[:-1])
 
 
 def _solve(hess, grad, ridge):
@@ -123,8 +131,8 @@ def _solve(hess, grad, ridge):
 
 
 def _line_search(wins, scores, step, current, model, ridge):
-    """Newton step, halved per stacked matrix until the objective does not increase (at most 40 halvings, then no
-    move); returns the new scores and objective, and the largest move."""
+    """Newton step, halved per matrix until the objective does not increase (at most 40 halvings, then no move);
+    returns the new scores and objective, and each matrix's largest move."""
     size = np.ones(scores.shape[:-1])
     done = np.zeros(scores.shape[:-1], dtype=bool)
     best = current.copy()
@@ -137,13 +145,15 @@ def _line_search(wins, scores, step, current, model, ridge):
             break
         size = np.where(done, size, size / 2)
     size = np.where(done, size, 0.0)
-    moved = float(np.max(np.abs(size[..., None] * step))) if step.size else 0.0
+    moved = np.max(np.abs(size[..., None] * step), axis=-1) if step.size else np.zeros(scores.shape[:-1])
     return scores - size[..., None] * step, best, moved
 
 
-def fit_scale(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD):
-    """Scores in JOD, mean 0 (see ``anchor`` for a reference at 0)."""
-    return fit_model_units(wins, model, prior_sd) / MODEL_UNITS_PER_JOD[model]
+def fit_scale(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, start=None):
+    """Scores in JOD, mean 0 (see ``anchor`` for a reference at 0); ``start`` initial scores in JOD."""
+    units = MODEL_UNITS_PER_JOD[check_model(model)]
+    start = None if start is None else np.asarray(start, dtype=float) * units
+    return fit_model_units(wins, model, prior_sd, start) / units
 
 
 def posterior(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD):
@@ -177,11 +187,13 @@ def bootstrap_resamples(n_raters, n_boot, seed):
 
 def bootstrap_scales(rater_wins, n_boot, seed=0, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, chunk=100):
     """JOD scores (mean 0) of ``n_boot`` resamples of raters; ``rater_wins`` is ``(raters, ..., n, n)``. Returns
-    ``(n_boot, ..., n)``. Resamples are fitted ``chunk`` at a time, vectorised."""
+    ``(n_boot, ..., n)``. Resamples are fitted ``chunk`` at a time, vectorised, each started from the fit to all
+    raters (a resample's answer is near it, so Newton needs few steps)."""
     rater_wins = np.asarray(rater_wins, dtype=float)
     weights = bootstrap_resamples(rater_wins.shape[0], n_boot, seed)
+    start = fit_scale(rater_wins.sum(axis=0), model, prior_sd)
     parts = []
-    for start in range(0, n_boot, chunk):
-        stacked = np.tensordot(weights[start : start + chunk], rater_wins, axes=(1, 0))
-        parts.append(fit_scale(stacked, model, prior_sd))
+    for first in range(0, n_boot, chunk):
+        stacked = np.tensordot(weights[first : first + chunk], rater_wins, axes=(1, 0))
+        parts.append(fit_scale(stacked, model, prior_sd, start=start))
     return np.concatenate(parts) if parts else np.empty((0, *rater_wins.shape[1:-1]))
