@@ -406,3 +406,30 @@ def test_the_consent_page_explains_the_pairwise_task(outputs, client):
     assert "pairs" in page and "no preference" in page and "scale from 1 to 5" not in page
     acr = create_study("acr-consent", ["Set5"], ["nn", "bicubic"], run_missing=False)
     assert "scale from 1 to 5" in client.get(reverse("mos_study:start", args=[acr.token])).content.decode()
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        (b"[1, 2]", 400),
+        (b"not json", 400),
+        (b'{"trial": ["x"], "choice": "left"}', 404),
+        (b'{"trial": "T", "choice": {"side": "left"}}', 400),
+        (b'{"trial": "T", "choice": ["left"]}', 400),
+        (b'{"trial": "T", "choice": "LEFT"}', 400),
+        (b'{"trial": "T", "choice": "left", "response_ms": "fast"}', 400),
+        (b'{"trial": "T", "choice": "left", "response_ms": -5}', 400),
+        (b'{"trial": "T\\u0000", "choice": "left"}', 404),
+        (b'{"trial": "T", "choice": "left", "response_ms": 1e400}', 400),
+    ],
+)
+def test_bad_choice_requests_get_a_clear_4xx_and_change_nothing(outputs, client, body, status):
+    study = pairwise_study(name="pw-bad", images_per_session=2)
+    session = start_session(study, seed=1)
+    trial = trials_of(session)[0]
+    url = reverse("mos_study:submit_choice", args=[session.rater.token])
+    answer = client.post(url, body.replace(b'"T', f'"{trial.token}'.encode()), content_type="application/json")
+    assert answer.status_code == status and answer.json()["error"] and answer.json()["message"]
+    assert not Comparison.objects.exists()
+    unknown = client.post(reverse("mos_study:submit_choice", args=["nobody"]), b"{}", content_type="application/json")
+    assert unknown.status_code == 404
