@@ -1,20 +1,29 @@
 """SRResNet x4 inference speed on BSD100-sized inputs (LR 120x80 -> HR 480x320) against this machine's limit.
 
     .venv/bin/python -m perf.inference [--device cpu|cuda] [--rounds 8] [--batch 1] [--data-dir DIR]
-                                       [--try-compile] [--min-ratio 0.7]
+                                       [--try-compile] [--min-ratio 0.7] [--layers] [--threads N --clock cpu]
 
 Prints, measured in one run with model and peak timings alternating (the machine may be shared): images/s and LR
 megapixels/s of the project's inference path (sr_models.methods' fused network through upscale_batch, uint8 in and
-out) and of the plain eager model; the FLOP/s each achieves, counting the paper network's convolutions analytically
+out), of the same before its UpsampleTail rewrite (the tail as a sub-pixel conv: the old figure in the same run)
+and of the plain eager model; the FLOP/s each achieves, counting the paper network's convolutions analytically
 (2 * Cin * Cout * k * k * H * W each); the machine's fp32 limit: the best oneDNN 3x3 convolution rate (64 -> 64
 channels, channels_last, the fastest of several batch sizes and image sizes) and torch.mm on large square matrices,
 each timed as a burst of one image's worth of FLOPs so that it meets the same competition for the cores as the model;
 and the ratio of achieved to conv limit. On CUDA the same in bf16 autocast, with cuDNN and bf16 torch.mm as the limit.
 It checks that the fused output equals the plain eager model's to float tolerance and stops if not.
+
+``--clock cpu`` counts this process's CPU time instead of wall-clock time (limits and figures alike): with
+``--threads 1`` that is what the work costs even when other jobs load the machine.
+
+``--layers`` adds a per-layer-group profile of both networks (perf.layer_profile): each group's time, the paper
+network's FLOPs in it, its GFLOP/s and the fraction of the conv3x3 limit timed in the same rounds.
 """
 
 import argparse
+import copy
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,9 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from perf import layer_profile, machine
 from perf.machine import best_time, conv3x3_limit, mm_limit
 from sr_models.archs import SRResNet
-from sr_models.inference import fuse_for_inference, resolve_device, upscale_batch
+from sr_models.inference import SubPixelConv, fuse_for_inference, resolve_device, upscale_batch
 
 LR_SIZE = (80, 120)  # BSD100 LR, height x width (HR 320x480; half the set is 480x320, the same work)
 
@@ -92,6 +102,12 @@ def main(argv=None):
         help="images per timed call, all through the network at once (default 1 CPU, 8 CUDA)",
     )
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's, the cores)")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="time by wall clock, or by this process's CPU time (with --threads 1: robust on a loaded machine)",
+    )
     parser.add_argument("--data-dir", default=None, help="use BSD100 images from this datasets folder")
     parser.add_argument(
         "--try-compile",
@@ -99,9 +115,13 @@ def main(argv=None):
         help="also time torch.jit.freeze and torch.compile (inductor) on the fused network",
     )
     parser.add_argument("--min-ratio", type=float, default=None, help="exit 1 if achieved/conv limit is lower")
+    parser.add_argument(
+        "--layers", action="store_true", help="also profile each layer group of both networks against the conv limit"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    machine.use_cpu_clock(args.clock == "cpu")
     device = resolve_device(args.device)
     amp = device.type == "cuda"
     dtype = torch.bfloat16 if amp else torch.float32
@@ -134,7 +154,11 @@ def main(argv=None):
     def run(model):
         return lambda: upscale_batch(model, images[:batch], device=device, amp=amp, batch_size=batch, tile=0)
 
-    variants = {"srmos (fused, channels_last)": run(fused), "plain eager PyTorch": run(plain)}
+    variants = {
+        "srmos (fused, channels_last)": run(fused),
+        "srmos before UpsampleTail": run(previous_fused(plain).to(device)),
+        "plain eager PyTorch": run(plain),
+    }
     if args.try_compile:
         variants.update(compiled_variants(fused, device, batch, amp, run))
     for function in variants.values():
@@ -150,7 +174,10 @@ def main(argv=None):
         gemm_peak = max(gemm_peak, burst_rate(mm_call, mm_call_flops, flops * batch, device))
 
     kind = "bf16 autocast" if amp else "fp32"
-    print(f"device: {torch.cuda.get_device_name(device) if amp else 'CPU'}, {torch.get_num_threads()} threads, {kind}")
+    print(
+        f"device: {torch.cuda.get_device_name(device) if amp else 'CPU'}, {torch.get_num_threads()} threads, {kind}; "
+        f"{args.clock} clock; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(
         f"work: SRResNet x4 (16 blocks, 64 features), LR {LR_SIZE[1]}x{LR_SIZE[0]} -> HR {LR_SIZE[1] * 4}x"
         f"{LR_SIZE[0] * 4}, {flops / 1e9:.2f} GFLOP per image (paper network's convolutions)"
@@ -170,10 +197,36 @@ def main(argv=None):
             f"{achieved / gemm_peak:5.1%} of torch.mm"
         )
         ratio = achieved / conv_peak if ratio is None else ratio
+    if args.layers:
+        x = torch.rand(batch, 3, *LR_SIZE, device=device)
+
+        def peak_burst():
+            return burst_rate(conv_call, conv_call_flops, flops * batch, device)
+
+        profile_layers(plain, fused, x, run, device, args.rounds, peak_burst, batch, amp)
     if args.min_ratio is not None and ratio < args.min_ratio:
         print(f"FAIL: srmos reaches {ratio:.1%} of the conv limit, less than {args.min_ratio:.0%}")
         return 1
     return 0
+
+
+def previous_fused(plain):
+    """The fused network as srmos ran it before UpsampleTail (for the old-and-new comparison in one run): the last
+    upsampling conv and its PReLU, then the 9x9 tail as a 5x5 sub-pixel conv on the unshuffled map."""
+    model = fuse_for_inference(plain)
+    conv, _, prelu = plain.upsample[-1]
+    model.upsample[-1] = nn.Sequential(copy.deepcopy(conv), nn.LeakyReLU(float(prelu.weight), inplace=True))
+    model.tail = SubPixelConv(plain.tail)
+    return model.to(memory_format=torch.channels_last).requires_grad_(False)
+
+
+def profile_layers(plain, fused, x, run, device, rounds, peak_burst, batch, amp):
+    """Print each layer group's time and rate for the fused and the plain network (perf.layer_profile)."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        for label, model in (("srmos (fused)", fused), ("plain eager PyTorch", plain)):
+            groups = layer_profile.merge_folded(layer_profile.build_groups(plain, model, x))
+            peak, whole = layer_profile.time_groups(groups, run(model), device, rounds, peak_burst)
+            layer_profile.print_profile(groups, peak, whole, label, images=batch)
 
 
 def compiled_variants(fused, device, batch, amp, run):

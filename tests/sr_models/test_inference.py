@@ -10,6 +10,7 @@ from sr_models.errors import ImageError, SRMOSError
 from sr_models.inference import (
     DEFAULT_TILE_OVERLAP,
     SubPixelConv,
+    UpsampleTail,
     fuse_for_inference,
     resolve_device,
     tile_spans,
@@ -59,9 +60,9 @@ def test_fuse_for_inference_keeps_outputs():
         bn.running_var.uniform_(0.5, 2.0)
     fused = fuse_for_inference(model)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
-    assert isinstance(fused.tail, SubPixelConv)
+    assert isinstance(fused.tail, UpsampleTail) and isinstance(fused.upsample[-1], nn.Identity)
     assert not any(isinstance(m, nn.PReLU) for m in fused.modules())  # all 19 computed in place
-    assert sum(isinstance(m, nn.LeakyReLU) and m.inplace for m in fused.modules()) == 19
+    assert sum(isinstance(m, nn.LeakyReLU) and m.inplace for m in fused.modules()) == 18  # the 19th in UpsampleTail
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is untouched
     x = torch.rand(2, 3, 13, 10)
     with torch.inference_mode():
