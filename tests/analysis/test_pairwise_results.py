@@ -158,3 +158,13 @@ def test_unanimous_and_unknown_models_are_handled():
     assert np.isfinite(scale["scale"]).all() and scale["scale"].iloc[1] > 1
     with pytest.raises(RatingsError, match="unknown pairwise model"):
         build_pairwise_results(unanimous, model="elo")
+
+
+def test_mos_of_another_dataset_name_joins_on_the_method_and_foreign_mos_is_an_error(study):
+    mos = pd.DataFrame({"dataset": "Set14", "method": METHODS, "mos": [1.0, 2.0, 3.0, 3.5, 4.5]})
+    scale = build_pairwise_results(study, bootstrap=0, mos=mos).scale_per_method  # comparisons' dataset: comparisons
+    assert list(scale["mos"]) == [1.0, 2.0, 3.0, 3.5, 4.5]
+    with pytest.raises(RatingsError, match="names none of the compared methods"):
+        build_pairwise_results(study, bootstrap=0, mos=pd.DataFrame({"method": ["x"], "mos": [3.0]}))
+    with pytest.raises(RatingsError, match="needs columns method and mos"):
+        build_pairwise_results(study, bootstrap=0, mos=pd.DataFrame({"method": METHODS}))

@@ -47,8 +47,8 @@ def wins_figure(results, fmt="png"):
             ticks = np.arange(len(methods))
             ax.set_xticks(ticks, methods, rotation=45, ha="right")
             ax.set_yticks(ticks, methods)
-            ax.set_title(f"{dataset}: row preferred to column")
-        figure.colorbar(image, ax=list(axes), shrink=0.8, label="win rate")
+            ax.set_title(dataset)
+        figure.colorbar(image, ax=list(axes), shrink=0.8, label="share of comparisons the row method won")
         return _render(figure, fmt)
 
 

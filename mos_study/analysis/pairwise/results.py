@@ -220,12 +220,24 @@ def _holm_per_dataset(table, alpha):
 
 
 def _with_mos(scale, mos):
-    """The scale table with ``mos`` (and its CI) of the same method (and dataset, where both have one) beside."""
+    """The scale table with ``mos`` (and its CI) of the same method (and dataset, where both have one) beside. A MOS
+    table of one dataset whose name matches none of the comparisons' (a file named after itself) joins on the method;
+    a MOS table that names none of the compared methods is an error."""
     mos = mos.copy()
     if "method" not in mos.columns or "mos" not in mos.columns:
         raise RatingsError("the MOS table needs columns method and mos (e.g. mos.csv of the ACR analysis)")
     keys = ["dataset", "method"] if "dataset" in mos.columns else ["method"]
     mos = mos.astype({key: str for key in keys})
+    if (
+        keys == ["dataset", "method"]
+        and not set(mos["dataset"]) & set(scale["dataset"])
+        and mos["dataset"].nunique() == 1
+    ):
+        keys = ["method"]
+    if not set(mos["method"]) & set(scale["method"]):
+        raise RatingsError(
+            f"the MOS table names none of the compared methods ({', '.join(map(str, scale['method'].unique()))})"
+        )
     extra = {"mos": "mos", "ci95_low": "mos_ci95_low", "ci95_high": "mos_ci95_high"}
     mos = mos[keys + [c for c in extra if c in mos.columns]].rename(columns=extra)
     return scale.merge(mos.drop_duplicates(keys), on=keys, how="left")
