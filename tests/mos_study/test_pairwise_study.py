@@ -433,3 +433,13 @@ def test_bad_choice_requests_get_a_clear_4xx_and_change_nothing(outputs, client,
     assert not Comparison.objects.exists()
     unknown = client.post(reverse("mos_study:submit_choice", args=["nobody"]), b"{}", content_type="application/json")
     assert unknown.status_code == 404
+
+
+def test_the_pairwise_page_speaks_german_where_the_study_does(outputs):
+    study = pairwise_study(name="pw-de", language="de", allow_tie=True)
+    client = Client()
+    start = client.post(reverse("mos_study:start", args=[study.token]), {"consent": "on"})
+    page = client.get(start.url).content.decode()
+    assert "Links ist besser" in page and "Kein Unterschied" in page and "Paar {n} von {total}" in page
+    consent = Client().get(reverse("mos_study:start", args=[study.token])).content.decode()  # a new rater's
+    assert "Bildpaaren" in consent and "Kein Unterschied" in consent
