@@ -33,7 +33,10 @@ PROVENANCE_COLUMNS = ("metric", "kind", "higher_is_better", "convention", "weigh
 
 
 def extra_metrics(names):
-    """The metrics beyond psnr_y/ssim_y among ``names`` (aliases resolved, each checked: an unknown one raises)."""
+    """The metrics beyond psnr_y/ssim_y among ``names`` (a list, or a comma-separated string; aliases resolved, each
+    checked: an unknown one raises)."""
+    if isinstance(names, str):
+        names = [name for name in names.split(",") if name.strip()]
     return [name for name in quality.resolve(names or ()) if name not in quality.BASE_METRICS]
 
 

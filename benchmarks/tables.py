@@ -82,7 +82,9 @@ def summarise(per_image, metrics=()):
 
 
 def mean_of(rows, name):
+    """The mean of a metric over the rows that have a value (None, "" and NaN mean none)."""
     values = [float(r[name]) for r in rows if r.get(name) not in (None, "")]
+    values = [value for value in values if value == value]
     return fmean(values) if values else None
 
 

@@ -150,6 +150,28 @@ class Metric(models.Model):
         ]
 
 
+class MetricValue(models.Model):
+    """One extra quality metric of an output (``sr_models.quality``: lpips_alex, niqe, ...), as the benchmark computed
+    it: ``convention`` is the metric's own (its ``space``, e.g. ``rgb01``, ``y-integer``), ``weights_note``
+    ``"stand-in"`` where a learned metric ran on stand-in backbone weights."""
+
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="metric_values")
+    name = models.CharField(max_length=40)
+    convention = models.CharField(max_length=40)
+    crop_border = models.PositiveSmallIntegerField(default=4)
+    value = models.FloatField()
+    weights_note = models.CharField(max_length=60, blank=True)
+    source = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["output", "name", "convention", "crop_border"], name="unique_metric_value"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} of {self.output_id}: {self.value:g}"
+
+
 # --------------------------------------------------------------------------- study side
 
 

@@ -13,11 +13,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PYTHON" -m venv .venv
 fi
-# SRMOS_DEV=0 installs the runtime set only (what the images carry); the default adds tests and linters.
+# SRMOS_DEV=0 installs the runtime set only (what the images carry); the default adds tests and linters, and the
+# optional perceptual metrics (requirements-metrics.txt, the 'metrics' extra) so that development and CI test them.
 files="-r requirements.txt"
-[ "${SRMOS_DEV:-1}" = 1 ] && files="$files -r requirements-dev.txt"
+[ "${SRMOS_DEV:-1}" = 1 ] && files="$files -r requirements-dev.txt -r requirements-metrics.txt"
 stamp=.venv/.requirements.sha256
-want=$(echo "$files" | cat - requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+want=$(echo "$files" | cat - requirements.txt requirements-dev.txt requirements-metrics.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> installing requirements (torch is large: a few minutes)"
   # (grep drops the harmless notes pip prints about this machine's unused local package folders)

@@ -22,7 +22,7 @@ from django.utils import timezone
 from sr_models.errors import SRMOSError
 from sr_models.fileio import atomic_link, atomic_write
 
-from ..models import HR_METHOD, BenchmarkRun, Method, Metric, Output, TestImage
+from ..models import HR_METHOD, BenchmarkRun, Method, Metric, MetricValue, Output, TestImage
 from ..tasks import celery_executor, current_heartbeat
 
 DEFAULT_CROP_BORDER = 4  # the scale, as the runner defaults to
@@ -54,8 +54,14 @@ def run_and_record(
     queue=None,
     device=None,
     executor=None,
+    metrics=None,
+    metric_stand_in=False,
+    metric_weights_dir=None,
 ):
     """Run the benchmark (every output a Celery task) and record the run, outputs and metrics; return the run.
+
+    ``metrics`` names the ``sr_models.quality`` metrics beyond PSNR/SSIM (computed by the runner in this process,
+    recorded as ``MetricValue`` rows); ``metric_stand_in`` and ``metric_weights_dir`` as ``run_benchmark``'s.
 
     ``datasets`` and ``methods`` are names (lists or comma-separated strings). Directories default to the
     ``SRMOS_*_DIR`` settings. ``timeout`` bounds the wait for each next result from workers (default
@@ -80,9 +86,19 @@ def run_and_record(
             crop_border=crop_border,
             device=device,
             executor=executor or celery_executor(timeout=timeout, queue=queue, progress=progress, run_id=run.pk),
+            metrics=metrics,
+            metric_stand_in=metric_stand_in,
+            metric_weights_dir=metric_weights_dir,
         )
         hr_paths = {(job.dataset, job.image): (job.hr_path, job.scale) for job in result.jobs}
-        record_rows(run, result.per_image, output_dir, hr_paths, crop_border=result.crop_border)
+        record_rows(
+            run,
+            result.per_image,
+            output_dir,
+            hr_paths,
+            crop_border=result.crop_border,
+            metric_values=result.metric_values,
+        )
         record_provenance(result.provenance)
     run.result = result
     return run
@@ -270,13 +286,17 @@ class failures_recorded:
         return False
 
 
-def record_rows(run, rows, output_dir, hr_paths, *, crop_border, descriptions=None):
+def record_rows(run, rows, output_dir, hr_paths, *, crop_border, descriptions=None, metric_values=()):
     """Publish the outputs under MEDIA_ROOT, then write every row of the run in one transaction.
 
     ``hr_paths`` maps (dataset, image) to (HR file, scale): the TestImage's size is the HR size cropped to a
-    multiple of the scale, as every output is measured against.
+    multiple of the scale, as every output is measured against. ``metric_values`` are the runner's extra metric
+    rows (``benchmarks.quality_values.VALUE_COLUMNS``), recorded as ``MetricValue`` of their output.
     """
     descriptions = descriptions or {}
+    extra = {}
+    for value in metric_values:
+        extra.setdefault((value["dataset"], value["image"], value["method"]), []).append(value)
     published = {row["sha256"]: publish_output(output_dir, row["path"], row["sha256"]) for row in rows}
     sizes = {row["sha256"]: image_header(Path(settings.MEDIA_ROOT) / published[row["sha256"]]) for row in rows}
     hr_sizes = {key: image_header(path, scale) for key, (path, scale) in hr_paths.items()}
@@ -305,12 +325,29 @@ def record_rows(run, rows, output_dir, hr_paths, *, crop_border, descriptions=No
                 crop_border=crop_border,
                 defaults={"psnr_y": float(row["psnr_y"]), "ssim_y": float(row["ssim_y"])},
             )
+            record_metric_values(output, extra.get((row["dataset"], row["image"], name), ()))
             outputs.append(output)
         run.outputs.add(*outputs)
         run.status = BenchmarkRun.Status.DONE
         run.crop_border = crop_border
         run.finished = timezone.now()
         run.save(update_fields=["status", "crop_border", "finished"])
+
+
+def record_metric_values(output, values):
+    """One MetricValue per (metric, convention, border) of an output, the newest figure replacing an older one."""
+    for value in values:
+        MetricValue.objects.update_or_create(
+            output=output,
+            name=value["metric"],
+            convention=value["convention"],
+            crop_border=int(value["crop_border"]),
+            defaults={
+                "value": float(value["value"]),
+                "weights_note": value.get("weights_note") or "",
+                "source": (value.get("source") or "")[:300],
+            },
+        )
 
 
 # ---------------------------------------------------------------- HR originals

@@ -17,7 +17,7 @@ from django.db.models import Count, Max, Sum
 
 from sr_models.csvcells import safe_row
 
-from ..models import Method, Metric, Rating, Stimulus, Study, Trial
+from ..models import Method, Metric, MetricValue, Rating, Stimulus, Study, Trial
 from . import pairwise_exports
 from .errors import StudyError
 from .rating_table import RATING_COLUMNS, rating_records
@@ -99,7 +99,27 @@ def study_metrics(study, y_convention="integer", crop_border=4):
     table = pd.DataFrame(list(rows), columns=METRIC_COLUMNS)
     if table.empty:
         return None
+    table = table.merge(extra_metrics(study, crop_border), on=METRIC_COLUMNS[:3], how="left")
     return table.sort_values(METRIC_COLUMNS[:3]).reset_index(drop=True)
+
+
+def extra_metrics(study, crop_border=4):
+    """One column per extra quality metric (``MetricValue``: lpips_alex, niqe, ...) of the study's outputs, keyed by
+    dataset, image, method; no column where none was recorded."""
+    import pandas as pd
+
+    rows = (
+        MetricValue.objects.filter(output__stimuli__study=study, crop_border=crop_border)
+        .values_list("output__image__dataset", "output__image__name", "output__method__name", "name", "value")
+        .distinct()
+    )
+    long = pd.DataFrame(list(rows), columns=[*METRIC_COLUMNS[:3], "metric", "value"])
+    if long.empty:
+        return pd.DataFrame(columns=METRIC_COLUMNS[:3])
+    wide = long.pivot_table(index=METRIC_COLUMNS[:3], columns="metric", values="value", aggfunc="first")
+    wide = wide.reset_index()
+    wide.columns.name = None
+    return wide
 
 
 def no_ratings(study):
@@ -175,7 +195,9 @@ def build_export(
     if with_ratings_csv:
         files["ratings.csv"] = "".join(ratings_csv_lines(study, rows)).encode()
     if metrics is not None:
-        files["metrics_summary.csv"] = csv_text(SUMMARY_COLUMNS, summarise(metrics.to_dict("records"))).encode()
+        extra = tuple(column for column in metrics.columns if column not in METRIC_COLUMNS)
+        summary = summarise(metrics.to_dict("records"), extra)
+        files["metrics_summary.csv"] = csv_text(SUMMARY_COLUMNS + extra, summary).encode()
     screening = results.screening
     return StudyExport(
         files=files,
@@ -193,7 +215,8 @@ def build_export(
 
 def _metrics_version(study):
     found = Metric.objects.filter(output__stimuli__study=study).aggregate(last=Max("pk"), n=Count("pk"))
-    return f"{found['last'] or 0}-{found['n']}"
+    extra = MetricValue.objects.filter(output__stimuli__study=study).aggregate(last=Max("pk"), n=Count("pk"))
+    return f"{found['last'] or 0}-{found['n']}-{extra['last'] or 0}-{extra['n']}"
 
 
 def export_version(study, rows=None):

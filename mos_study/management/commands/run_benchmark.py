@@ -4,7 +4,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from benchmarks.cli_args import add_measure_options, comma_list
+from benchmarks.cli_args import add_measure_options, add_metric_options, comma_list
 from sr_models.errors import SRMOSError
 
 from ...services.benchmark import mark_abandoned_runs, run_and_record, stale_after_s
@@ -13,7 +13,8 @@ from ...services.benchmark import mark_abandoned_runs, run_and_record, stale_aft
 class Command(BaseCommand):
     help = (
         "Run every (method, image) output as a Celery task (in-process unless CELERY_BROKER_URL is set), "
-        "measure PSNR/SSIM on Y, write the tables and record the run, outputs and metrics."
+        "measure PSNR/SSIM on Y (and the --metrics asked for), write the tables and record the run, outputs and "
+        "metrics."
     )
 
     def add_arguments(self, parser):
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--weights-dir", help="checkpoints folder (default SRMOS_WEIGHTS_DIR)")
         add_measure_options(parser)
+        add_metric_options(parser)
         parser.add_argument("--device", help="torch device for the networks (default: CUDA when there is one)")
         parser.add_argument(
             "--timeout",
@@ -60,6 +62,9 @@ class Command(BaseCommand):
                 progress=not options["quiet"],
                 timeout=options["timeout"],
                 queue=options["queue"],
+                metrics=options["metrics"],
+                metric_stand_in=options["metric_stand_in_weights"],
+                metric_weights_dir=options["metric_weights_dir"],
             )
         except (SRMOSError, OSError) as exc:  # OSError: a folder that cannot be read or written
             raise CommandError(str(exc)) from exc
