@@ -1,6 +1,10 @@
 """``python -m mos_study.analysis PAIRS.csv --protocol pairwise``: files, options, errors (one line, exit 2)."""
 
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 
 from mos_study.analysis.__main__ import main
 from mos_study.analysis.pairwise.simulation import simulate_study
@@ -65,3 +69,19 @@ def test_acr_stays_the_default(tmp_path, repo_root):
     out = tmp_path / "acr2"
     args = [repo_root / "tests/analysis/data/small_ratings.csv", "--protocol", "acr", "--output-dir", out]
     assert run(*args, "--no-figures") == 0 and (out / "mos.csv").is_file()
+
+
+def test_the_package_loads_matplotlib_only_for_figures(repo_root):
+    code = (
+        "import sys, mos_study.analysis.pairwise as p; from mos_study.analysis.pairwise import sampling; "
+        "assert 'matplotlib' not in sys.modules; p.scale_figure; assert 'matplotlib' in sys.modules"
+    )
+    assert subprocess.run([sys.executable, "-c", code], cwd=repo_root).returncode == 0
+
+
+def test_pairwise_help_lists_its_own_options(capsys):
+    with pytest.raises(SystemExit) as stop:
+        run("--protocol", "pairwise", "--help")
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "--model" in text and "bradley-terry" in text and "--mos" in text
