@@ -232,6 +232,11 @@ def create_study(name, datasets, methods, *, owner=None, data_dir=None, run_miss
         seed=seed,
         gold_trials=options["gold_trials"],
     )
+    if options["protocol"] == Study.Protocol.PAIRWISE and options["gold_trials"] > len(gold) // 2:
+        raise StudyError(  # a trap pair takes an image's NN and HR gold stimuli
+            f"gold trials ({options['gold_trials']}) asks for more than the {len(gold) // 2} trap pairs (HR against "
+            "nearest neighbour of each test image not used for calibration)"
+        )
     with transaction.atomic():
         Study.objects.filter(name=name, status=Study.Status.FAILED).delete()
         study = Study.objects.create(**fields)

@@ -98,6 +98,8 @@ def test_a_pairwise_study_needs_two_methods_and_a_known_design(outputs):
         create_study("one", ["Set5"], ["bicubic"], protocol="pairwise", run_missing=False)
     with pytest.raises(StudyError, match="pair design must be one of"):
         pairwise_study(pair_design="clever")
+    with pytest.raises(StudyError, match=r"more than the 4 trap pairs"):
+        pairwise_study(calibration_images=1, gold_trials=5)  # 5 images, 1 for calibration: 4 trap pairs
     assert not Study.objects.exists()
 
 
