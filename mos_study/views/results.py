@@ -3,6 +3,7 @@ download, and the whole export as a zip. Every file comes from ``services.export
 
 import csv
 import io
+import itertools
 import re
 import tempfile
 
@@ -47,10 +48,23 @@ FIGURE_TITLES = {
 }
 
 
-def display_table(data):
-    """CSV bytes -> (header, rows) for a HTML table, six-decimal floats shortened to three."""
-    header, *rows = csv.reader(io.StringIO(data.decode()))
+DISPLAY_ROWS = 200  # rows of a table the page shows (a crowd study has 10,000 stimuli); the file has them all
+
+
+def display_table(data, limit=None):
+    """CSV bytes -> (header, rows) for a HTML table, six-decimal floats shortened to three; the first ``limit`` rows
+    only (parsed no further), when given."""
+    reader = csv.reader(io.StringIO(data.decode()))
+    header = next(reader)
+    rows = reader if limit is None else itertools.islice(reader, limit)
     return header, [[f"{float(v):.3f}" if SIX_DECIMALS.fullmatch(v) else v for v in row] for row in rows]
+
+
+def table_item(files, name):
+    """One table of the page: its first DISPLAY_ROWS rows and how many the file holds."""
+    data = files[name]
+    total = data.count(b"\n") - 1  # one record per line: the export quotes no line breaks into cells
+    return {"name": name, "title": TABLE_TITLES[name], "table": display_table(data, DISPLAY_ROWS), "total": total}
 
 
 def agreement_rows(files):
@@ -65,11 +79,7 @@ def results_context(study, export):
     if study.protocol == Study.Protocol.PAIRWISE:  # a scale from comparisons, not MOS: its own page body
         return pairwise_results_context(study, export, poll_seconds())
     files = export.files
-    tables = [
-        {"name": name, "title": TABLE_TITLES[name], "table": display_table(files[name])}
-        for name in TABLE_TITLES
-        if name in files
-    ]
+    tables = [table_item(files, name) for name in TABLE_TITLES if name in files]
     figures = [
         {"name": name, "title": title, "svg": f"figures/{name}.svg", "png": f"figures/{name}.png"}
         for name, title in FIGURE_TITLES.items()
