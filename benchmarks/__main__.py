@@ -99,6 +99,24 @@ def cmd_list(args):
     print("methods:")
     for name in methods.available():
         print(f"  {name:15s} {methods.weights_note(name)}")
+    print("metrics (--metrics; docs/metrics.md):")
+    for line in metric_lines():
+        print(f"  {line}")
+
+
+def metric_lines():
+    """One line per quality metric: name, kind, direction, what it needs; then those srmos cannot compute."""
+    from sr_models import quality
+
+    lines = []
+    for name in quality.available():
+        metric = quality.get(name)
+        direction = "higher is better" if metric.higher_is_better else "lower is better"
+        needs = f", needs the 'metrics' extra ({metric.requires})" if metric.requires else ""
+        backbone = ", ImageNet backbone weights" if metric.learned else ""
+        lines.append(f"{name:15s} {metric.kind}, {direction}{needs}{backbone}")
+    lines += [f"{name:15s} not available: {reason}" for name, reason in quality.UNAVAILABLE.items()]
+    return lines
 
 
 def build_parser():

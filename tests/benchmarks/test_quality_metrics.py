@@ -156,3 +156,10 @@ def test_cli_takes_metrics_and_reports_a_bad_name_in_one_line(embedded_datasets,
     assert error.startswith("error: metric 'ma': the Ma score") and error.count("\n") == 1
     assert main([*argv, "--output-dir", str(tmp_path / "b"), "--metrics", "psnr,ssim,gmsd"]) == 0
     assert "gmsd \u2193" in capsys.readouterr().out
+
+
+def test_list_names_every_metric_and_why_ma_and_pi_are_missing(embedded_datasets, capsys):
+    assert main(["list", "--data-dir", str(embedded_datasets)]) == 0
+    printed = capsys.readouterr().out.split("metrics (--metrics; docs/metrics.md):\n")[1]
+    assert [line.split()[0] for line in printed.splitlines()] == [*quality.available(), "ma", "pi"]
+    assert "lpips_alex      full-reference, lower is better, needs the 'metrics' extra (lpips)" in printed

@@ -129,7 +129,7 @@ def test_vif_is_the_authors_pixel_domain_vifp(bicubic_pair):
     luma_sr, luma_hr = (image[4:-4, 4:-4].astype(np.float64) @ LUMA for image in (sr, hr))
     reference = vifp_matlab(luma_hr, luma_sr)
     assert 0.1 < reference < 1
-    assert ours == pytest.approx(reference, rel=1e-4)
+    assert ours == pytest.approx(reference, rel=2e-5)  # 4.6e-6 measured: piq filters in float32, EPS 1e-8
 
 
 def test_vif_takes_the_output_as_distorted_and_hr_as_reference(bicubic_pair):

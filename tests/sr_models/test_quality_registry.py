@@ -8,6 +8,7 @@ import pytest
 from sr_models import quality
 from sr_models.errors import MissingExtraError, SRMOSError, UnknownMetricError
 from sr_models.metrics import psnr_y, ssim_y
+from sr_models.quality.tensors import shape_batches
 
 EXTRA = ["ms_ssim", "gmsd", "vif", "fsim", "lpips_alex", "lpips_vgg", "dists", "niqe", "niqe_skvideo"]
 
@@ -92,3 +93,10 @@ def test_batched_scores_come_back_in_order_whatever_the_shapes():
     together = quality.compute_many("gmsd", pairs, crop_border=0, device="cpu")
     alone = [quality.compute("gmsd", sr, hr, crop_border=0, device="cpu") for sr, hr in pairs]
     assert together == alone and len(set(together)) == 3
+
+
+def test_a_gpu_scores_images_of_one_shape_together_and_a_cpu_one_at_a_time():
+    shapes = [(8, 8, 3)] * 10 + [(8, 9, 3)] * 2
+    images = [np.zeros(shape, dtype=np.uint8) for shape in shapes]
+    assert shape_batches(images, "cuda:0") == [list(range(8)), [8, 9], [10, 11]]
+    assert shape_batches(images, "cpu") == [[i] for i in range(12)]
