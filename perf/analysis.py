@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -84,13 +85,17 @@ def bincount_pass_seconds(ratings):
 
 
 class Stages:
-    """Times stages and prints each beside the same-run bincount pass."""
+    """Times stages and prints each beside the same-run bincount pass; with ``trace`` (a second pass: tracemalloc
+    slows Python allocations) prints instead the peak memory each stage allocated above what it started with."""
 
-    def __init__(self, bincount_s):
+    def __init__(self, bincount_s, trace=False):
         self.bincount_s = bincount_s
+        self.trace = trace
         self.seconds = {}
 
     def run(self, label, function, *args, **kwargs):
+        if self.trace:
+            return self._traced(label, function, *args, **kwargs)
         start = time.perf_counter()
         value = function(*args, **kwargs)
         seconds = time.perf_counter() - start
@@ -99,6 +104,25 @@ class Stages:
         passes = seconds / self.bincount_s
         print(f"{label:<40s} {seconds:7.2f} s  = {passes:7.0f} bincount passes   peak RSS so far {rss:6.0f} MiB")
         return value
+
+    def _traced(self, label, function, *args, **kwargs):
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        value = function(*args, **kwargs)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(f"{label:<40s} peak {(peak - before) / 2**20:7.0f} MiB above the stage's start (tracemalloc)")
+        return value
+
+
+def stages(csv_path, out_dir, stage):
+    """Every stage of ``python -m mos_study.analysis``, in order; returns what they made."""
+    loaded = stage.run("read + check the CSV (read_ratings)", read_ratings, csv_path)
+    results = stage.run("statistics (build_results)", build_results, loaded, AnalysisOptions())
+    files = stage.run("tables + summary (render_files)", render_files, results, figures=False)
+    all_files = stage.run("  + 4 figures, SVG and PNG", render_files, results, figures=True)
+    stage.run("write files", write_files, all_files, out_dir)
+    return loaded, results, files, all_files
 
 
 # A small launcher times the command and reads its peak RSS from wait4: Linux keeps the larger RSS of the image a
@@ -134,6 +158,7 @@ def parse_args(argv=None):
     parser.add_argument("--raters", type=int, default=300)
     parser.add_argument("--bootstrap", type=int, default=0, help="also time build_results with this many resamples")
     parser.add_argument("--no-command", action="store_true", help="skip the child-process runs of the command")
+    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass over the stages")
     return parser.parse_args(argv)
 
 
@@ -157,20 +182,17 @@ def main(argv=None):
         del ratings
         rss = peak_rss_bytes(resource.getrusage(resource.RUSAGE_SELF)) / 2**20
         print(f"peak RSS before the stages (this script, torch and the synthetic table): {rss:.0f} MiB")
-        stages = Stages(bincount_s)
-        loaded = stages.run("read + check the CSV (read_ratings)", read_ratings, csv_path)
-        results = stages.run("statistics (build_results)", build_results, loaded, AnalysisOptions())
+        timing = Stages(bincount_s)
+        loaded, results, files, all_files = stages(csv_path, Path(work) / "out", timing)
         if args.bootstrap:
-            stages.run(
-                f"  with bootstrap {args.bootstrap}", build_results, loaded, AnalysisOptions(bootstrap=args.bootstrap)
-            )
-        files = stages.run("tables + summary (render_files)", render_files, results, figures=False)
-        all_files = stages.run("  + 4 figures, SVG and PNG", render_files, results, figures=True)
-        stages.run("write files", write_files, all_files, Path(work) / "out")
-        figures_s = stages.seconds["  + 4 figures, SVG and PNG"] - stages.seconds["tables + summary (render_files)"]
+            options = AnalysisOptions(bootstrap=args.bootstrap)
+            timing.run(f"  statistics with bootstrap {args.bootstrap}", build_results, loaded, options)
+        figures_s = timing.seconds["  + 4 figures, SVG and PNG"] - timing.seconds["tables + summary (render_files)"]
         print(f"figures alone about {figures_s:.2f} s; {len(files)} tables and texts, {len(all_files)} files in all")
         print(f"P.910 iterations: {results.subjective_iterations}; screened out: {len(results.rejected_raters)}")
         del loaded, results, files, all_files
+        if not args.no_memory:
+            stages(csv_path, Path(work) / "traced", Stages(bincount_s, trace=True))
         if not args.no_command:
             for extra, label in (((), "with figures"), (("--no-figures",), "--no-figures")):
                 seconds, rss = run_command(csv_path, Path(work) / f"cli{len(extra)}", *extra)
