@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.db.models import Count, Max, Sum
 
 from sr_models.csvcells import safe_row
+from sr_models.errors import SRMOSError
 
 from ..models import Method, Metric, MetricValue, Rating, Stimulus, Study, Trial
 from . import pairwise_exports
@@ -122,6 +123,30 @@ def extra_metrics(study, crop_border=4):
     return wide
 
 
+def metric_provenance_csv(study, names, crop_border=4):
+    """The export's ``metric_provenance.csv``: each extra metric's kind, direction, convention, source and weights,
+    ``stand-in`` where any of the study's values was computed with stand-in backbone weights (the column's mark)."""
+    from benchmarks.tables import METRIC_PROVENANCE_COLUMNS, STAND_IN_WEIGHTS, csv_text
+    from sr_models import quality
+
+    rows = []
+    for name in names:
+        notes = set(
+            MetricValue.objects.filter(output__stimuli__study=study, crop_border=crop_border, name=name)
+            .values_list("weights_note", flat=True)
+            .distinct()
+        )
+        note = STAND_IN_WEIGHTS if STAND_IN_WEIGHTS in notes else "; ".join(sorted(notes))
+        try:
+            metric = quality.get(name)
+        except SRMOSError:  # a metric recorded by another srmos version
+            rows.append({"metric": name, "weights_note": note})
+            continue
+        described = {key: getattr(metric, key) for key in ("kind", "higher_is_better", "convention", "source", "paper")}
+        rows.append({"metric": name, "weights_note": note, **described})
+    return csv_text(METRIC_PROVENANCE_COLUMNS, rows).encode()
+
+
 def no_ratings(study):
     return StudyError(f"study {study.name!r} has no ratings yet: results appear once raters have rated images")
 
@@ -198,6 +223,8 @@ def build_export(
         extra = tuple(column for column in metrics.columns if column not in METRIC_COLUMNS)
         summary = summarise(metrics.to_dict("records"), extra)
         files["metrics_summary.csv"] = csv_text(SUMMARY_COLUMNS + extra, summary).encode()
+        if extra:
+            files["metric_provenance.csv"] = metric_provenance_csv(study, extra, crop_border)
     screening = results.screening
     return StudyExport(
         files=files,

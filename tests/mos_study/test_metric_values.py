@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from mos_study.models import Metric, MetricValue, Output
 from mos_study.services import exports
+from tests.mos_study.test_export_results import study  # noqa: F401 (the rated study fixture)
 from tests.support.study_factory import stored_study
 
 pytestmark = pytest.mark.django_db
@@ -47,26 +48,43 @@ def test_an_unknown_metric_is_a_command_error_before_any_work(bench_dirs):
 
 
 def test_the_study_metrics_frame_has_one_column_per_recorded_metric(media_root):
-    study = stored_study(media_root, "metric-frame")
-    outputs = list(Output.objects.filter(stimuli__study=study).select_related("method", "image").distinct())
+    shown = stored_study(media_root, "metric-frame")
+    outputs = list(Output.objects.filter(stimuli__study=shown).select_related("method", "image").distinct())
     for k, output in enumerate(outputs):
         Metric.objects.create(output=output, psnr_y=20 + k, ssim_y=0.5)
         MetricValue.objects.create(output=output, name="lpips_alex", convention="rgb01", value=k / 100)
         if output.method.name != "nn":
             MetricValue.objects.create(output=output, name="niqe", convention="y-integer", value=5 + k)
         MetricValue.objects.create(output=output, name="gmsd", convention="rgb01", crop_border=8, value=1.0)
-    table = exports.study_metrics(study)
+    table = exports.study_metrics(shown)
     assert list(table.columns) == ["dataset", "image", "method", "psnr_y", "ssim_y", "lpips_alex", "niqe"]
     by_key = {(o.image.name, o.method.name): k for k, o in enumerate(outputs)}
     for row in table.to_dict("records"):
         k = by_key[(row["image"], row["method"])]
         assert row["lpips_alex"] == k / 100
         assert (row["niqe"] != row["niqe"]) if row["method"] == "nn" else row["niqe"] == 5 + k  # NaN for nn
-    assert exports.study_metrics(study, crop_border=8) is None  # PSNR/SSIM recorded with border 4 only
+    assert exports.study_metrics(shown, crop_border=8) is None  # PSNR/SSIM recorded with border 4 only
 
 
 def test_without_metric_values_the_frame_is_psnr_and_ssim(media_root):
-    study = stored_study(media_root, "plain-frame")
-    for output in Output.objects.filter(stimuli__study=study).distinct():
+    shown = stored_study(media_root, "plain-frame")
+    for output in Output.objects.filter(stimuli__study=shown).distinct():
         Metric.objects.create(output=output, psnr_y=25, ssim_y=0.7)
-    assert list(exports.study_metrics(study).columns) == exports.METRIC_COLUMNS
+    assert list(exports.study_metrics(shown).columns) == exports.METRIC_COLUMNS
+
+
+def test_the_export_carries_each_metric_and_marks_stand_in_weights(study, tmp_path):  # noqa: F811 (the fixture)
+    for k, metric in enumerate(Metric.objects.select_related("output")):
+        MetricValue.objects.create(
+            output=metric.output, name="lpips_alex", convention="rgb01", value=k / 50, weights_note="stand-in"
+        )
+        MetricValue.objects.create(output=metric.output, name="niqe", convention="y-integer", value=4 + k / 10)
+    out = tmp_path / "export"
+    call_command("export_results", "--study", "srgan-mos", "--output-dir", str(out), "--no-figures")
+    with open(out / "metrics_summary.csv", newline="") as f:
+        summary = list(csv.DictReader(f))
+    assert list(summary[0])[-2:] == ["lpips_alex", "niqe"] and all(float(row["niqe"]) > 4 for row in summary)
+    with open(out / "metric_provenance.csv", newline="") as f:
+        provenance = {row["metric"]: row for row in csv.DictReader(f)}
+    assert provenance["lpips_alex"]["weights_note"] == "stand-in" and provenance["niqe"]["weights_note"] == ""
+    assert provenance["niqe"]["kind"] == "no-reference" and provenance["lpips_alex"]["higher_is_better"] == "False"
