@@ -13,6 +13,7 @@ from pathlib import Path
 
 from benchmarks import tables
 from sr_models import quality
+from sr_models.errors import SRMOSError
 from sr_models.fileio import atomic_write
 
 VALUES_FILE = "metric_values.csv"
@@ -83,34 +84,64 @@ def key_of(row):
     )
 
 
-def measure(names, rows, load_pair, output_dir, *, crop_border, context):
+CHUNK = 32  # outputs decoded at a time: all of BSD100's outputs of 7 methods would take ~650 MB at once
+
+
+def measure(names, rows, load_pair, output_dir, *, crop_border, context, progress=False):
     """Every extra metric of every row: stored values reused, the rest computed and stored.
 
     ``rows`` are this run's per-image rows (``sha256``, ``hr_sha256``, ``path``...); ``load_pair(row)`` gives the
     row's ``(sr, hr)`` uint8 images. Returns the value rows (``VALUE_COLUMNS``), one per (row, metric)."""
+    from tqdm import tqdm
+
     stored = read_values(output_dir)
-    found, pending = [], {}
+    found, pending = [], {}  # pending: row index -> the metrics it still needs
     for name in names:
         metric, note = quality.get(name), quality.weights_note(name, context)
-        for row in rows:
+        for index, row in enumerate(rows):
             key = value_key(row["sha256"], row["hr_sha256"], name, metric.space, crop_border, note)
             if key in stored:
                 found.append(dict(stored[key], dataset=row["dataset"], image=row["image"], method=row["method"]))
             else:
-                pending.setdefault(name, []).append(row)
+                pending.setdefault(index, []).append(name)
     computed = []
-    images = {}
-    for name, todo in pending.items():
-        pairs = []
-        for row in todo:
-            if row["sha256"] not in images:
-                images[row["sha256"]] = load_pair(row)
-            pairs.append(images[row["sha256"]])
-        values = quality.compute_many(name, pairs, crop_border=crop_border, context=context)
-        computed += [value_row(row, name, value, crop_border, context) for row, value in zip(todo, values)]
+    todo = sorted(pending)
+    with tqdm(total=len(todo), desc="metrics", unit="image", disable=not progress) as bar:
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start : start + CHUNK]
+            pairs = {index: load_pair(rows[index]) for index in chunk}
+            for name in names:
+                needing = [index for index in chunk if name in pending[index]]
+                if not needing:
+                    continue
+                values = quality.compute_many(
+                    name, [pairs[i] for i in needing], crop_border=crop_border, context=context
+                )
+                computed += [value_row(rows[i], name, value, crop_border, context) for i, value in zip(needing, values)]
+            bar.update(len(chunk))
     if computed:
         store_values(output_dir, computed)
     return found + computed
+
+
+def check_sizes(names, jobs, crop_border):
+    """Fail before any output is made where a dataset's image is too small for a metric (after the border)."""
+    from PIL import Image
+
+    sizes = {}
+    for job in jobs:
+        if job.hr_path not in sizes:
+            with Image.open(job.hr_path) as image:
+                width, height = image.size
+            sizes[job.hr_path] = (job.dataset, job.image, min(width - width % job.scale, height - height % job.scale))
+    for name in names:
+        need = quality.get(name).min_side
+        small = sorted({f"{d}/{i}" for d, i, side in sizes.values() if side - 2 * crop_border < need})
+        if small:
+            raise SRMOSError(
+                f"metric {name} needs images of at least {need} pixels a side after the {crop_border}-pixel border; "
+                f"too small: {', '.join(small[:5])}{' ...' if len(small) > 5 else ''}; leave {name} out for them"
+            )
 
 
 def value_row(row, name, value, crop_border, context):

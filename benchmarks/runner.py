@@ -499,6 +499,7 @@ def run_benchmark(
         device=device,
         upscalers=upscalers,
     )
+    quality_values.check_sizes(extra, jobs, jobs[0].crop_border if jobs else SCALE)
     output_dir = Path(output_dir)
     manifest = read_manifest(output_dir)
     pending = [job for job in jobs if not is_done(job, manifest)]
@@ -521,7 +522,9 @@ def run_benchmark(
     values, metric_provenance = [], None
     if extra:
         pair_of = output_pairs(jobs, output_dir)
-        values = quality_values.measure(extra, per_image, pair_of, output_dir, crop_border=crop_border, context=context)
+        values = quality_values.measure(
+            extra, per_image, pair_of, output_dir, crop_border=crop_border, context=context, progress=progress
+        )
         table_per_image, missing = quality_values.attach(
             table_per_image, extra, values, output_dir, crop_border=crop_border, context=context
         )

@@ -114,5 +114,6 @@ register(
         requires="DISTS_pytorch",
         learned=True,
         note=lambda context: model(context)[1],
+        min_side=32,
     )
 )

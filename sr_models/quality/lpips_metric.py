@@ -102,5 +102,6 @@ for _name, _arch, _label in (("lpips_alex", "alexnet", "AlexNet"), ("lpips_vgg",
             requires="lpips",
             learned=True,
             note=_note(_arch, _name),
+            min_side=32,
         )
     )

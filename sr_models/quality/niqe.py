@@ -142,5 +142,6 @@ register(
         "niqe_pris_params.npz (LIVE modelparameters.mat)",
         paper="Mittal, Soundararajan, Bovik, 'Making a completely blind image quality analyzer', IEEE SPL 2013",
         batch=_batch,
+        min_side=2 * BLOCK,
     )
 )

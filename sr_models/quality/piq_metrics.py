@@ -50,6 +50,7 @@ register(
         paper="Wang, Simoncelli, Bovik, 'Multiscale structural similarity for image quality assessment', 2003",
         batch=_piq_scores("ms_ssim", "multi_scale_ssim"),
         requires="piq",
+        min_side=161,
     )
 )
 register(
@@ -63,6 +64,7 @@ register(
         paper="Xue, Zhang, Mou, Bovik, 'Gradient magnitude similarity deviation', IEEE TIP 2014",
         batch=_piq_scores("gmsd", "gmsd"),
         requires="piq",
+        min_side=4,
     )
 )
 register(
@@ -77,6 +79,7 @@ register(
         paper="Sheikh, Bovik, 'Image information and visual quality', IEEE TIP 2006",
         batch=_piq_scores("vif", "vif_p"),
         requires="piq",
+        min_side=41,
     )
 )
 register(
@@ -91,5 +94,6 @@ register(
         "IEEE TIP 2011",
         batch=_piq_scores("fsim", "fsim", _fsim_options),
         requires="piq",
+        min_side=8,
     )
 )

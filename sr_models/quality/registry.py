@@ -61,6 +61,7 @@ class QualityMetric:
     requires: str | None = None
     learned: bool = False
     note: Callable | None = field(default=None, repr=False, compare=False)  # note(context) -> weights_note
+    min_side: int = 1  # the smallest image side (after the border) the metric can score
 
     @property
     def full_reference(self):

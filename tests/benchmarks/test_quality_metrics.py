@@ -11,7 +11,7 @@ from benchmarks.__main__ import main
 from benchmarks.runner import run_benchmark
 from sr_models import quality
 from sr_models.datasets import get_dataset
-from sr_models.errors import UnknownMetricError, WeightsError
+from sr_models.errors import SRMOSError, UnknownMetricError, WeightsError
 from sr_models.imageio import read_image
 
 METRICS = ["psnr", "ssim", "gmsd", "niqe"]
@@ -163,3 +163,13 @@ def test_list_names_every_metric_and_why_ma_and_pi_are_missing(embedded_datasets
     printed = capsys.readouterr().out.split("metrics (--metrics; docs/metrics.md):\n")[1]
     assert [line.split()[0] for line in printed.splitlines()] == [*quality.available(), "ma", "pi"]
     assert "lpips_alex      full-reference, lower is better, needs the 'metrics' extra (lpips)" in printed
+
+
+def test_images_too_small_for_a_metric_stop_the_run_before_any_work(wing_set, tmp_path):
+    with pytest.raises(
+        SRMOSError,
+        match="metric ms_ssim needs images of at least 161 pixels a side after the 4-pixel "
+        "border; too small: tiny/wing; leave ms_ssim out for them",
+    ):
+        run_benchmark([str(wing_set)], ["nn"], tmp_path / "out", progress=False, metrics=["psnr", "ms_ssim"])
+    assert not (tmp_path / "out").exists()

@@ -100,3 +100,14 @@ def test_a_gpu_scores_images_of_one_shape_together_and_a_cpu_one_at_a_time():
     images = [np.zeros(shape, dtype=np.uint8) for shape in shapes]
     assert shape_batches(images, "cuda:0") == [list(range(8)), [8, 9], [10, 11]]
     assert shape_batches(images, "cpu") == [[i] for i in range(12)]
+
+
+@pytest.mark.parametrize("name", EXTRA)
+def test_each_metric_scores_an_image_of_its_declared_smallest_side(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no backbone files: the learned metrics run on stand-ins
+    side = quality.get(name).min_side
+    rng = np.random.default_rng(11)
+    hr = rng.integers(0, 256, (side, side + 3, 3), dtype=np.uint8)
+    sr = np.clip(hr.astype(int) + rng.integers(-40, 40, hr.shape), 0, 255).astype(np.uint8)
+    value = quality.compute(name, sr, hr, crop_border=0, device="cpu", stand_in=True)
+    assert np.isfinite(value)
