@@ -77,9 +77,10 @@ class UpsampleTail(nn.Module):
       near its full rate.
     - A fixed 0/1 conv (kernel ceil(p/2)*2+1 rows x 1) adds each output row's k partial sums (the bias with them)
       for both output row phases, and the phases are interleaved into the HR image (a copy of the small output).
-    - Row strips (``strip_rows``): the upsampling conv and the 1 x k conv run strip by strip (the 1 x k conv needs no
-      rows beyond its strip; the 3x3 conv one, dropped), so no 4C-channel map of the whole image is allocated:
-      above 32 MiB glibc maps fresh pages for every call, and their page faults cost about a fifth of the conv.
+    - Row strips on the CPU (``strip_rows``, default: as many rows as keep the strip's 4C-channel map under
+      STRIP_BYTES): the upsampling conv and the 1 x k conv run strip by strip (the 1 x k conv needs no rows beyond
+      its strip, the 3x3 conv one on each side), so no 4C-channel map of the whole image is allocated: above 32 MiB
+      glibc maps fresh pages for every call, and their page faults cost about a sixth of that conv with 2 threads.
     """
 
     STRIP_BYTES = 16 << 20  # the upsampling conv's output per strip: well under glibc's 32 MiB mmap threshold
@@ -127,9 +128,9 @@ class UpsampleTail(nn.Module):
         self.bias = nn.Parameter(bias.repeat(2))
         self.out_channels, self.k = out, k
 
-    def strips(self, height, width):
+    def strips(self, height, width, batch=1):
         """(start, end) row spans of near-equal strips whose upsampling output stays under STRIP_BYTES."""
-        rows = self.strip_rows or max(8, self.STRIP_BYTES // (4 * self.conv.out_channels * width))
+        rows = self.strip_rows or max(8, self.STRIP_BYTES // (4 * self.conv.out_channels * width * batch))
         count = math.ceil(height / rows)
         size = math.ceil(height / count)
         return [(start, min(height, start + size)) for start in range(0, height, size)]
@@ -158,7 +159,9 @@ class UpsampleTail(nn.Module):
 
     def forward(self, x):
         n, _, height, width = x.shape
-        parts = [self.row_partial_sums(x, start, end) for start, end in self.strips(height, width)]
+        # Strips on the CPU only: CUDA's caching allocator has no page faults to avoid, and each strip is a launch.
+        strips = self.strips(height, width, n) if x.device.type == "cpu" else [(0, height)]
+        parts = [self.row_partial_sums(x, start, end) for start, end in strips]
         partial = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
         out = F.conv2d(partial, self.row_sums, self.bias, padding=(self.reach, 0))  # N x (i', o) x H x 2W
         out = out.view(n, 2, self.out_channels, height, 2 * width).permute(0, 2, 3, 1, 4)

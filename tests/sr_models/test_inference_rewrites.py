@@ -54,6 +54,7 @@ def test_upsample_tail_default_strips_keep_each_strip_under_the_budget():
     assert all((end - start) * 240 * 256 * 4 <= UpsampleTail.STRIP_BYTES for start, end in strips)
     assert len(strips) == 3
     assert module.strips(20, 30) == [(0, 20)]  # small maps stay whole
+    assert len(module.strips(160, 240, batch=4)) == 10  # the budget holds for a batch: 16 rows of 4 images
 
 
 def test_upsample_tail_float32_on_the_paper_layer_sizes():
