@@ -55,6 +55,12 @@ class MetricAdmin(VisibleOnly, admin.ModelAdmin):
     list_display = ["output", "y_convention", "crop_border", "psnr_y", "ssim_y"]
 
 
+@admin.register(models.MetricValue)
+class MetricValueAdmin(VisibleOnly, admin.ModelAdmin):
+    list_display = ["output", "name", "convention", "crop_border", "value", "weights_note"]
+    list_filter = ["name", "weights_note"]
+
+
 # --------------------------------------------------------------------------- studies
 
 

@@ -36,6 +36,7 @@ def visible_rows(model, user):
         models.Method: lambda: visible_methods(user),
         models.Output: lambda: models.Output.objects.filter(method__in=visible_methods(user)),
         models.Metric: lambda: models.Metric.objects.filter(output__method__in=visible_methods(user)),
+        models.MetricValue: lambda: models.MetricValue.objects.filter(output__method__in=visible_methods(user)),
         models.BenchmarkRun: lambda: models.BenchmarkRun.objects.filter(
             outputs__method__in=visible_methods(user)
         ).distinct(),

@@ -88,3 +88,19 @@ def test_the_export_carries_each_metric_and_marks_stand_in_weights(study, tmp_pa
         provenance = {row["metric"]: row for row in csv.DictReader(f)}
     assert provenance["lpips_alex"]["weights_note"] == "stand-in" and provenance["niqe"]["weights_note"] == ""
     assert provenance["niqe"]["kind"] == "no-reference" and provenance["lpips_alex"]["higher_is_better"] == "False"
+
+
+def test_the_admin_shows_a_researcher_only_the_metric_values_of_methods_they_may_see(media_root):
+    from django.contrib.auth.models import User
+
+    from mos_study.admin_scope import visible_rows
+    from mos_study.models import Method
+
+    stored_study(media_root, "admin-scope")
+    theirs = Method.objects.create(name="someone-elses", kind=Method.Kind.EXTERNAL, owner=User.objects.create_user("a"))
+    shared = Output.objects.filter(method__name="bicubic").first()
+    private = Output.objects.create(method=theirs, image=shared.image, sha256="f" * 64, file="x.png", width=1, height=1)
+    for output in (shared, private):
+        MetricValue.objects.create(output=output, name="niqe", convention="y-integer", value=5)
+    researcher = User.objects.create_user("b")
+    assert list(visible_rows(MetricValue, researcher)) == list(MetricValue.objects.filter(output=shared))
