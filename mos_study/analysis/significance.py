@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from .order import methods_in_order, paper_sort
 
@@ -60,12 +60,12 @@ def significance(ratings, mos_per_image, alpha=0.05):
     mos_per_image = mos_per_image.astype({"dataset": str, "image": str, "method": str})
     for dataset, per_image in mos_per_image.groupby("dataset", sort=True):
         wide = per_image.pivot(index="image", columns="method", values="mos")
+        counts = value_counts(scores, dataset)
         for a, b in itertools.combinations(methods_in_order(wide.columns), 2):
             paired = wide[[a, b]].dropna()
             rows.append([dataset, a, b, "wilcoxon", *_wilcoxon(paired[a], paired[b]), len(paired), len(paired)])
             xa, xb = scores[dataset, a], scores[dataset, b]
-            test = stats.mannwhitneyu(xa, xb, alternative="two-sided")
-            rows.append([dataset, a, b, "mannwhitney", float(test.statistic), float(test.pvalue), len(xa), len(xb)])
+            rows.append([dataset, a, b, "mannwhitney", *mann_whitney(counts[a], counts[b], xa, xb), len(xa), len(xb)])
     table = pd.DataFrame(
         rows, columns=["dataset", "method_a", "method_b", "test", "statistic", "p_value", "n_a", "n_b"]
     )
@@ -93,6 +93,33 @@ def scores_by_method(ratings):
         (names[0][g // len(names[1])], names[1][g % len(names[1])]): part
         for g, part in zip(firsts, np.split(score, bounds))
     }
+
+
+def value_counts(scores, dataset):
+    """method -> how many of its ratings in ``dataset`` have each distinct score of the dataset (ascending)."""
+    methods = {method: values for (name, method), values in scores.items() if name == dataset}
+    distinct = np.unique(np.concatenate(list(methods.values())))
+    return {m: np.bincount(np.searchsorted(distinct, v), minlength=len(distinct)) for m, v in methods.items()}
+
+
+def mann_whitney(counts_a, counts_b, xa, xb):
+    """(U, p) of ``scipy.stats.mannwhitneyu(xa, xb, alternative="two-sided")`` computed from the counts of each
+    distinct score instead of ranking every rating: scipy's asymptotic formula step by step, with the same numbers
+    (ranks of ties are half-integers and tie counts integers, so each sum is exact in float64, as scipy's are).
+    Small samples without ties get scipy's exact test."""
+    n1, n2 = int(counts_a.sum()), int(counts_b.sum())
+    t = (counts_a + counts_b).astype(float)
+    if not (n1 > 8 and n2 > 8) and not (t > 1).any():
+        test = stats.mannwhitneyu(xa, xb, alternative="two-sided")
+        return float(test.statistic), float(test.pvalue)
+    rank = np.cumsum(t) - t + (t + 1) / 2  # the average rank of each distinct score
+    u1 = float(np.dot(counts_a, rank)) - n1 * (n1 + 1) / 2
+    u = max(u1, n1 * n2 - u1)
+    n = n1 + n2
+    s = np.sqrt(n1 * n2 / 12 * ((n + 1) - float(np.sum(t**3 - t)) / (n * (n - 1))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (u - n1 * n2 / 2 - 0.5) / s  # with the continuity correction
+    return u1, float(np.clip(special.ndtr(-z) * 2, 0.0, 1.0))
 
 
 def _wilcoxon(x, y):

@@ -19,7 +19,7 @@ from mos_study.analysis.figures import score_counts
 from mos_study.analysis.ratings import KINDS, RatingsError
 from mos_study.analysis.ratings import test_rows as trial_rows
 from mos_study.analysis.results import KEYS, sort_ratings
-from mos_study.analysis.significance import COLUMNS, ROLES, TEST_ORDER, _wilcoxon, holm, significance
+from mos_study.analysis.significance import COLUMNS, ROLES, TEST_ORDER, _wilcoxon, holm, mann_whitney, significance
 from mos_study.analysis.order import methods_in_order, paper_sort
 from mos_study.analysis.subjective_model import fit_p910
 
@@ -238,3 +238,19 @@ def pd_lookup(kept, levels):
     lookup = np.full(kept.index.max() + 1, -1)
     lookup[kept.index.to_numpy()] = levels
     return lookup
+
+
+def test_mann_whitney_from_counts_equals_scipy():
+    """Integer scores with ties, continuous scores (after bias removal), and small samples without ties."""
+    rng = np.random.default_rng(7)
+    cases = []
+    for _ in range(40):
+        n1, n2 = rng.integers(1, 400, 2)
+        cases.append((rng.integers(1, 6, n1).astype(float), rng.integers(1, 6, n2).astype(float)))
+        cases.append((rng.normal(3, 1, n1).round(rng.integers(1, 4)), rng.normal(3.2, 1, n2).round(2)))
+    cases += [(rng.permutation(10)[:k].astype(float), rng.permutation(10)[k:].astype(float) + 0.5) for k in (3, 5)]
+    for xa, xb in cases:
+        distinct = np.unique(np.concatenate([xa, xb]))
+        counts = [np.bincount(np.searchsorted(distinct, x), minlength=len(distinct)) for x in (xa, xb)]
+        expected = stats.mannwhitneyu(xa, xb, alternative="two-sided")
+        assert mann_whitney(*counts, xa, xb) == (float(expected.statistic), float(expected.pvalue))
