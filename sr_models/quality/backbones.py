@@ -12,17 +12,20 @@ from pathlib import Path
 
 import torch
 from torchvision import models
+from torchvision.models.vgg import cfgs, make_layers
 
 from ..archs.vgg import first_mismatch
 from ..errors import WeightsError
 from .registry import STAND_IN
 
 IMAGENET = "torchvision IMAGENET1K_V1"
+# The ``features`` part of each torchvision network (the metrics use nothing else: VGG16's classifier alone is 102 M
+# parameters), and the torchvision weights whose file holds it.
 BACKBONES = {
-    "alexnet": (models.alexnet, models.AlexNet_Weights.IMAGENET1K_V1),
-    "vgg16": (models.vgg16, models.VGG16_Weights.IMAGENET1K_V1),
+    "alexnet": (lambda: models.alexnet(weights=None).features, models.AlexNet_Weights.IMAGENET1K_V1),
+    "vgg16": (lambda: make_layers(cfgs["D"]), models.VGG16_Weights.IMAGENET1K_V1),
 }
-STAND_IN_SEED = 0  # stand-in random weights are the same in every run
+STAND_IN_SEED = 0
 _HASHES = {}  # (path, size, mtime) -> SHA-256: hashing VGG16's 528 MB once per process is enough
 
 
@@ -59,34 +62,32 @@ def load_features(arch, metric_name, weights_dir=None, stand_in=False):
     ``STAND_IN``. Raises ``WeightsError`` when the file is absent or not ImageNet's and stand-ins were not asked."""
     build, weights = BACKBONES[arch]
     path = backbone_path(arch, weights_dir)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(STAND_IN_SEED)
-        model = build(weights=None)
-    note = STAND_IN
-    if path.is_file():
-        imagenet = is_imagenet_file(arch, path)
-        if not (imagenet or stand_in):
-            raise WeightsError(
-                f"{metric_name}: {path} is not torchvision's ImageNet {arch} weights (its SHA-256 does not start "
-                f"with the prefix in its name); put {file_name(arch)} from {weights.url} there, or pass "
-                f"--metric-stand-in-weights to use this file as a stand-in (figures marked {STAND_IN})"
-            )
-        _load_state(model, path, arch)
-        note = IMAGENET if imagenet else STAND_IN
-    elif not stand_in:
+    present = path.is_file()
+    imagenet = present and is_imagenet_file(arch, path)
+    if not present and not stand_in:
         raise WeightsError(
             f"{metric_name} needs torchvision's ImageNet {arch} weights, not found at {path}; nothing is "
             f"downloaded here. Place {file_name(arch)} (from {weights.url}) in $TORCH_HOME/hub/checkpoints/ or "
             f"in the folder given with --metric-weights-dir, or pass --metric-stand-in-weights to compute it with "
             f"random stand-in weights (figures marked {STAND_IN})"
         )
-    features = model.features.requires_grad_(False).eval()
-    return features, note
+    if present and not (imagenet or stand_in):
+        raise WeightsError(
+            f"{metric_name}: {path} is not torchvision's ImageNet {arch} weights (its SHA-256 does not start "
+            f"with the prefix in its name); put {file_name(arch)} from {weights.url} there, or pass "
+            f"--metric-stand-in-weights to use this file as a stand-in (figures marked {STAND_IN})"
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(STAND_IN_SEED)  # stand-in random weights are the same in every run
+        features = build()
+    if present:
+        _load_state(features, path, arch)
+    return features.requires_grad_(False).eval(), IMAGENET if imagenet else STAND_IN
 
 
-def _load_state(model, path, arch):
-    """The ``features.*`` tensors of a torchvision state_dict file into ``model.features`` (the classifier, which
-    no metric uses, may be absent)."""
+def _load_state(features, path, arch):
+    """The ``features.*`` tensors of a torchvision state_dict file into ``features`` (the classifier, which no
+    metric uses, may be absent)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 (torch raises many kinds for a file that is not a state_dict)
@@ -96,12 +97,12 @@ def _load_state(model, path, arch):
         raise WeightsError(f"{path} holds a {type(state).__name__}, not a torchvision {arch} state_dict")
     prefix = "features."
     ours = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
-    missing = [key for key in model.features.state_dict() if key not in ours]
+    missing = [key for key in features.state_dict() if key not in ours]
     if missing:
         raise WeightsError(
             f"{path} is not a torchvision {arch} state_dict (missing {prefix}{missing[0]} and {len(missing) - 1} more)"
         )
     try:
-        model.features.load_state_dict(ours)
+        features.load_state_dict(ours)
     except RuntimeError as error:
         raise WeightsError(f"{path} does not fit torchvision's {arch}: {first_mismatch(error)}") from None

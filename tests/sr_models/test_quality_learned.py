@@ -9,6 +9,7 @@ import pytest
 import torch
 from DISTS_pytorch import DISTS_pt
 from torchvision import models
+from torchvision.models.vgg import cfgs, make_layers
 
 from sr_models import quality
 from sr_models.datasets import get_dataset
@@ -19,6 +20,10 @@ from sr_models.resize import imresize
 ARCHS = {"lpips_alex": "alexnet", "lpips_vgg": "vgg16", "dists": "vgg16"}
 
 
+def vgg16_features():
+    return make_layers(cfgs["D"])  # torchvision's vgg16().features, without building the classifier
+
+
 @pytest.fixture(scope="module")
 def stand_in_home(tmp_path_factory):
     """A TORCH_HOME whose hub cache holds random AlexNet and VGG16 features under torchvision's file names."""
@@ -26,8 +31,8 @@ def stand_in_home(tmp_path_factory):
     folder = home / "hub" / "checkpoints"
     folder.mkdir(parents=True)
     torch.manual_seed(1234)
-    for arch, build in (("alexnet", models.alexnet), ("vgg16", models.vgg16)):
-        features = {f"features.{k}": v for k, v in build(weights=None).features.state_dict().items()}
+    for arch, build in (("alexnet", lambda: models.alexnet(weights=None).features), ("vgg16", vgg16_features)):
+        features = {f"features.{k}": v for k, v in build().state_dict().items()}
         torch.save(features, folder / backbones.file_name(arch))
     return home
 
@@ -100,6 +105,7 @@ def reference_lpips(arch, torch_home):
     return reference.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["lpips_alex", "lpips_vgg"])
 def test_lpips_equals_the_lpips_package_with_the_same_weights(torch_home, pair, name):
     sr, hr = pair
@@ -112,6 +118,7 @@ def test_lpips_equals_the_lpips_package_with_the_same_weights(torch_home, pair, 
     assert ours == pytest.approx(theirs, abs=1e-5, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_dists_equals_the_dists_package_with_the_same_weights(torch_home, pair, monkeypatch):
     sr, hr = pair
     ours = quality.compute("dists", sr, hr, crop_border=4, device="cpu", stand_in=True)
