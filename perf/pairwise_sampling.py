@@ -9,7 +9,8 @@ n - 1 comparisons chosen by each design (``active``: expected information gain w
 ``random``; ``full``: balanced round robin); after each batch the scale is fitted (Thurstone MLE, the reported
 scale's prior) and its RMSE to the truth taken (both centred). The RMSE is averaged over repeats (same true
 qualities and seeds for every design), and the comparisons at which that mean curve reaches each target are printed
-with the ratios active/random and active/full.
+with the ratios active/random and active/full, for the scale as reported by default (maximum a posteriori with the
+weak prior) and with Firth's bias reduction (``--bias-reduction``).
 
 It also times one ``next_pairs`` call (8 conditions, 7 pairs, some data: what a web request does) and, for context
 (project rule), this machine's torch.mm rate in the same run.
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 from mos_study.analysis.pairwise.sampling import DESIGNS, next_pairs
-from mos_study.analysis.pairwise.simulation import run_design, simulate_choices
+from mos_study.analysis.pairwise.simulation import ESTIMATORS, run_design, simulate_choices
 from perf.machine import mm_rate
 
 TARGETS = (0.3, 0.2)
@@ -60,7 +61,7 @@ def request_latency(n_conditions=8, n_pairs=7, repeats=30):
 
 
 def design_table(args, spread):
-    """Print one spread's table; returns {design: comparisons needed per target}."""
+    """Print one spread's table (both estimators); returns {(design, estimator): comparisons needed per target}."""
     options = dict(
         n_conditions=args.conditions, spread=spread, budget=args.budget, repeats=args.repeats, seed=args.seed
     )
@@ -68,17 +69,21 @@ def design_table(args, spread):
         f"{args.conditions} conditions over {spread:g} JOD, {args.repeats} repeats, up to {args.budget} "
         f"comparisons, batches of {args.conditions - 1}"
     )
-    needed = {}
-    print(f"{'design':<14s}" + "".join(f"  to RMSE {t:.1f} JOD" for t in TARGETS) + "   seconds")
+    runs = {}
     for design in DESIGNS:
         start = time.perf_counter()
-        run = run_design(design, **options)
-        needed[design] = [run.needed(t) for t in TARGETS]
-        cells = "".join(f"  {_count(n, args.budget):>15s}" for n in needed[design])
-        print(f"{design:<14s}{cells}   {time.perf_counter() - start:7.1f}")
-    for other in ("random", "full"):
-        ratios = "".join(f"  {_ratio(a, b):>15s}" for a, b in zip(needed["active"], needed[other]))
-        print(f"{'active/' + other:<14s}{ratios}")
+        runs[design] = run_design(design, **options)
+        print(f"  {design}: {time.perf_counter() - start:.1f} s")
+    needed = {}
+    for estimator in ESTIMATORS:
+        print(f"{'scale: ' + estimator:<22s}" + "".join(f"  to RMSE {t:.1f} JOD" for t in TARGETS))
+        for design in DESIGNS:
+            needed[design, estimator] = [runs[design].needed(t, estimator) for t in TARGETS]
+            cells = "".join(f"  {_count(n, args.budget):>15s}" for n in needed[design, estimator])
+            print(f"{design:<22s}{cells}")
+        for other in ("random", "full"):
+            pairs = zip(needed["active", estimator], needed[other, estimator])
+            print(f"{'active/' + other:<22s}" + "".join(f"  {_ratio(a, b):>15s}" for a, b in pairs))
     return needed
 
 

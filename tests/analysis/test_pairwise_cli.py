@@ -46,8 +46,9 @@ def test_options_reach_the_analysis(tmp_path):
     mos.write_text("method,mos\nnn,1.1\nbicubic,2.0\nsrresnet-mse,3.0\nhr,4.5\n")
     out = tmp_path / "out"
     args = [pairs, "--protocol", "pairwise", "--output-dir", out, "--model", "bradley-terry", "--bootstrap", "10"]
-    assert run(*args, "--seed", "3", "--mos", mos) == 0
+    assert run(*args, "--seed", "3", "--mos", mos, "--bias-reduction") == 0
     assert "Bradley-Terry" in (out / "pairwise_summary.txt").read_text()
+    assert "Firth's bias reduction" in (out / "pairwise_summary.txt").read_text()
     assert "10 resamples, seed 3" in (out / "pairwise_summary.txt").read_text()
     assert (out / "pairwise_mos.png").is_file() and (out / "pairwise_scale.png").is_file()
 

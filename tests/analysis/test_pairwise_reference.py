@@ -145,3 +145,16 @@ def test_simulated_observers_are_recovered(model):
     assert np.abs((recovered - recovered.mean()) - (quality - quality.mean())).max() < 0.08
     other = fit_scale(wins, "bradley-terry" if model == "thurstone" else "thurstone")
     assert np.abs(other - recovered).max() > 0.02  # the models differ in the tails: the test can tell them apart
+
+
+@pytest.mark.parametrize("won, lost", [(30, 10), (5, 0), (3, 1)])
+def test_firth_bias_reduction_of_two_conditions_adds_half_a_win_each_side(won, lost):
+    """Firth's penalised likelihood for one logit parameter is the MLE of the counts plus one half (Firth 1993)."""
+    wins = np.array([[0, won], [lost, 0]], dtype=float)
+    scores = fit_scale(wins, "bradley-terry", prior_sd=None, bias_reduction=True)
+    assert scores[0] - scores[1] == pytest.approx(np.log((won + 0.5) / (lost + 0.5)) / np.log(3), abs=1e-8)
+    thurstone = fit_scale(wins, "thurstone", prior_sd=None, bias_reduction=True)
+    assert np.isfinite(thurstone).all()  # finite even for a unanimous pair, with no prior
+    if lost:
+        plain = fit_scale(wins, "thurstone", prior_sd=None)
+        assert 0 < thurstone[0] - thurstone[1] < plain[0] - plain[1]  # pulled towards 0

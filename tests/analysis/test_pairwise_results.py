@@ -168,3 +168,12 @@ def test_mos_of_another_dataset_name_joins_on_the_method_and_foreign_mos_is_an_e
         build_pairwise_results(study, bootstrap=0, mos=pd.DataFrame({"method": ["x"], "mos": [3.0]}))
     with pytest.raises(RatingsError, match="needs columns method and mos"):
         build_pairwise_results(study, bootstrap=0, mos=pd.DataFrame({"method": METHODS}))
+
+
+def test_bias_reduction_pulls_the_scale_in_and_keeps_its_order(study):
+    plain = build_pairwise_results(study, bootstrap=0).scale_per_method["scale"].to_numpy()
+    reduced = build_pairwise_results(study, bootstrap=0, bias_reduction=True)
+    scale = reduced.scale_per_method["scale"].to_numpy()
+    assert list(np.argsort(scale)) == list(np.argsort(plain))
+    assert 0 < np.ptp(scale) < np.ptp(plain)
+    assert reduced.options["bias_reduction"] and "Firth" in "\n".join(reduced.summary)

@@ -24,6 +24,11 @@ def build_parser():
     parser.add_argument("--bootstrap", type=int, default=1000, help="resamples of raters for CIs and the test")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dataset", help="dataset name when the table has no dataset column (default: file name)")
+    parser.add_argument(
+        "--bias-reduction",
+        action="store_true",
+        help="Firth's bias-reduced estimate (maximum likelihood overstates differences compared few times)",
+    )
     parser.add_argument("--mos", help="a per-method MOS table (mos.csv of the ACR analysis) to put beside the scale")
     parser.add_argument("--no-figures", action="store_true")
     return parser
@@ -44,7 +49,12 @@ def main(argv=None):
         comparisons = read_comparisons(args.comparisons, dataset=args.dataset)
         mos = read_mos(args.mos) if args.mos else None
         results = build_pairwise_results(
-            comparisons, model=args.model, bootstrap=args.bootstrap, seed=args.seed, mos=mos
+            comparisons,
+            model=args.model,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+            mos=mos,
+            bias_reduction=args.bias_reduction,
         )
         write_pairwise_results(results, args.output_dir, figures=not args.no_figures)
     except RatingsError as error:

@@ -47,19 +47,29 @@ class PairwiseResults:
 
 
 def build_pairwise_results(
-    comparisons, *, model="thurstone", bootstrap=1000, seed=0, mos=None, prior_sd=DEFAULT_PRIOR_SD, alpha=ALPHA
+    comparisons,
+    *,
+    model="thurstone",
+    bootstrap=1000,
+    seed=0,
+    mos=None,
+    prior_sd=DEFAULT_PRIOR_SD,
+    alpha=ALPHA,
+    bias_reduction=False,
 ):
     """Scale a comparisons table (canonical, or anything ``read_comparisons`` accepts) per dataset: the method scale
     from all images' comparisons pooled in one win matrix, the per-image scale from that image's comparisons; JOD with
     the first method in the paper's order at 0; percentile 95 % CIs from ``bootstrap`` resamples of raters (seeded).
-    ``mos``: a per-method MOS table (``method,mos`` [, ``dataset``, ``ci95_low``, ``ci95_high``]) put beside."""
+    ``mos``: a per-method MOS table (``method,mos`` [, ``dataset``, ``ci95_low``, ``ci95_high``]) put beside.
+    ``bias_reduction``: Firth's bias-reduced estimate in place of the maximum (a posteriori) likelihood one, in every
+    fit (scale, bootstrap, tests, screening)."""
     check_model(model)
     if bootstrap < 0:
         raise RatingsError(f"--bootstrap must be 0 or more, not {bootstrap}")
     if not isinstance(comparisons, pd.DataFrame) or "line" not in comparisons.columns:
         comparisons = read_comparisons(comparisons)
     tensors = [win_tensor(comparisons, dataset) for dataset in datasets_of(comparisons)]
-    fit = dict(model=model, prior_sd=prior_sd)
+    fit = dict(model=model, prior_sd=prior_sd, bias_reduction=bool(bias_reduction))
     per_method, per_image, wins, significance = [], [], [], []
     for offset, tensor in enumerate(tensors):
         boot = _bootstrap(tensor, bootstrap, seed + offset, fit)
@@ -67,8 +77,15 @@ def build_pairwise_results(
         per_image.append(_image_scale(tensor, boot, fit))
         wins.append(_win_table(tensor))
         significance.append(_significance(tensor, boot, fit, alpha))
-    raters = screen_raters(tensors, model, prior_sd)
-    options = {"model": model, "bootstrap": int(bootstrap), "seed": int(seed), "prior_sd": prior_sd, "alpha": alpha}
+    raters = screen_raters(tensors, model, prior_sd, bias_reduction=fit["bias_reduction"])
+    options = {
+        "model": model,
+        "bootstrap": int(bootstrap),
+        "seed": int(seed),
+        "prior_sd": prior_sd,
+        "alpha": alpha,
+        "bias_reduction": fit["bias_reduction"],
+    }
     scale = paper_sort(pd.concat(per_method, ignore_index=True), ["dataset", "method"])
     if mos is not None:
         scale = _with_mos(scale, mos)

@@ -4,15 +4,17 @@ Designs:
 - ``active``: expected information gain with a minimum-spanning-tree batch, after ASAP's approximate batch mode
   (Mikhailiuk, Wilmot, Perez-Ortiz, Yue & Mantiuk 2020, "Active Sampling for Pairwise Comparisons via Approximate
   Message Passing and Information Gain Maximization"). Our posterior is not ASAP's message passing but the Laplace
-  approximation of the Thurstone Case V posterior (``scaling.posterior``: MAP scores with a Gaussian prior of sd
-  ``prior_sd`` = 2 JOD, covariance from the Hessian). For a pair (i, j) the difference d = s_i - s_j is then N(m, v) and
-  an answer is a Bernoulli draw with P = Φ(d). The expected information gain of comparing them is ASAP's: the expected
-  KL divergence between the posterior after the answer and the one before, the update done as one assumed-density
-  (EP/TrueSkill-style) step in closed form. Only d's marginal changes, so it is a 1-D KL. It is large for pairs that are
-  close (uncertain outcome) and poorly known (large v). As in ASAP's batch mode, the batch is a minimum spanning tree of
-  the complete graph with edge weights 1 / gain: n - 1 pairs that connect every condition, preferring informative pairs.
-  A batch larger than n - 1 takes the next spanning tree of the pairs not yet chosen (and starts over when all are
-  used); a smaller one the most informative edges of the tree.
+  approximation of the Thurstone Case V posterior (``scaling.posterior``: centred on Firth's bias-reduced estimate with
+  a Gaussian prior of sd ``prior_sd`` = 2 JOD, covariance from the Hessian; the maximum-likelihood differences of pairs
+  compared a few times are too large, and active sampling, which compares mostly close pairs, chains them into a
+  stretched scale). For a pair (i, j) the difference d = s_i - s_j is then N(m, v) and an answer is a Bernoulli draw
+  with P = Φ(d). The expected information gain of comparing them is ASAP's: the expected KL divergence between the
+  posterior after the answer and the one before, the update done as one assumed-density (EP/TrueSkill-style) step in
+  closed form. Only d's marginal changes, so it is a 1-D KL. It is large for pairs that are close (uncertain outcome)
+  and poorly known (large v). As in ASAP's batch mode, the batch is a minimum spanning tree of the complete graph with
+  edge weights 1 / gain: n - 1 pairs that connect every condition, preferring informative pairs. A larger batch takes
+  the next spanning tree of the pairs not yet chosen (and starts over when all are used); a smaller one the most
+  informative edges of the tree.
 - ``random``: pairs drawn uniformly, distinct within a batch where possible.
 - ``full``: round robin, balanced: always the pairs compared least so far (ties in random order), so every pair is
   compared equally often.
@@ -113,7 +115,7 @@ def information_gain(mean, covariance):
 
 
 def _active(n, wins, n_pairs, rng, prior_sd):
-    mean, covariance = posterior(wins, "thurstone", prior_sd)
+    mean, covariance = posterior(wins, "thurstone", prior_sd, bias_reduction=True)
     gain = information_gain(mean, covariance)
     # ties (e.g. before any data) broken at random, not by index
     weight = np.triu(1.0 / np.maximum(gain, 1e-300) * (1 + 1e-9 * rng.random((n, n))), 1)

@@ -21,6 +21,8 @@ maximum-likelihood estimate (sureal's, pwcmp's ``use_prior=0``). pwcmp's own def
 binomial likelihoods) is not reproduced.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import special
 from scipy.stats import norm
@@ -68,15 +70,50 @@ def log_likelihood(wins, scores, model):
     return np.sum(np.where(wins > 0, wins * log_p, 0.0), axis=(-2, -1))
 
 
-def _objective(wins, scores, model, ridge):
+@dataclass(frozen=True)
+class Penalty:
+    """What is added to the negative log-likelihood: the Gaussian prior's precision (model units), and Firth's
+    bias-reducing penalty -½ log det(Fisher information) (Firth 1993; ``bias_reduction``)."""
+
+    ridge: float = 0.0
+    firth: bool = False
+
+
+def fisher_weight(model, d):
+    """Fisher information of one comparison at difference d, and its derivative (odd in d)."""
+    if model == "thurstone":
+        log_pdf = -0.5 * d * d - LOG_SQRT_2PI
+        weight = np.exp(2 * log_pdf - special.log_ndtr(d) - special.log_ndtr(-d))
+        ratio_up, ratio_down = np.exp(log_pdf - special.log_ndtr(d)), np.exp(log_pdf - special.log_ndtr(-d))
+        return weight, weight * (-2 * d - ratio_up + ratio_down)
+    win = special.expit(d)
+    weight = win * (1 - win)
+    return weight, weight * (1 - 2 * win)
+
+
+def _information(wins, scores, model):
+    """Fisher information of the scores (plus the mean direction, so that it is invertible), its inverse, and the
+    derivatives of the per-comparison weights."""
+    n = scores.shape[-1]
+    totals = wins + np.swapaxes(wins, -1, -2)
+    weight, slope = fisher_weight(model, _differences(scores))
+    coupling = totals * weight
+    matrix = np.eye(n) * coupling.sum(axis=-1)[..., None] - coupling + np.ones((n, n)) / n + 1e-9 * np.eye(n)
+    return matrix, np.linalg.inv(matrix), totals * slope
+
+
+def _objective(wins, scores, model, penalty):
     """Negative log posterior; the (Σs)²/2n term fixes the mean at 0 without changing any difference."""
     n = scores.shape[-1]
     total = scores.sum(axis=-1)
-    return -log_likelihood(wins, scores, model) + 0.5 * ridge * np.sum(scores**2, axis=-1) + 0.5 * total**2 / n
+    value = -log_likelihood(wins, scores, model) + 0.5 * penalty.ridge * np.sum(scores**2, axis=-1)
+    if penalty.firth:
+        value = value - 0.5 * np.linalg.slogdet(_information(wins, scores, model)[0])[1]
+    return value + 0.5 * total**2 / n
 
 
-def _derivatives(wins, scores, model, ridge):
-    """Gradient and Hessian of ``_objective``."""
+def _derivatives(wins, scores, model, penalty):
+    """Gradient and Hessian of ``_objective`` (with Firth's penalty, the Hessian of the rest: a quasi-Newton step)."""
     n = scores.shape[-1]
     _, first, second = log_preference(model, _differences(scores))
     weighted = wins * first
@@ -85,8 +122,13 @@ def _derivatives(wins, scores, model, ridge):
     curvature = curvature + np.swapaxes(curvature, -1, -2)
     hessian = np.eye(n) * curvature.sum(axis=-1)[..., None] - curvature  # of the log-likelihood (≤ 0)
     total = scores.sum(axis=-1, keepdims=True)
-    grad = -gradient + ridge * scores + total / n
-    hess = -hessian + ridge * np.eye(n) + np.ones((n, n)) / n
+    grad = -gradient + penalty.ridge * scores + total / n
+    if penalty.firth:
+        _, inverse, slopes = _information(wins, scores, model)
+        diagonal = np.diagonal(inverse, axis1=-2, axis2=-1)
+        leverage = diagonal[..., :, None] + diagonal[..., None, :] - 2 * inverse  # a_p' I⁻¹ a_p of every pair
+        grad = grad - 0.5 * (slopes * leverage).sum(axis=-1)
+    hess = -hessian + penalty.ridge * np.eye(n) + np.ones((n, n)) / n
     return grad, hess
 
 
@@ -97,26 +139,29 @@ def ridge_for(model, prior_sd):
     return 1.0 / (prior_sd * MODEL_UNITS_PER_JOD[model]) ** 2
 
 
-def fit_model_units(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, start=None):
+def fit_model_units(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, start=None, bias_reduction=False):
     """Maximum a posteriori scores in model units, mean 0, for a win matrix or a stack ``(..., n, n)``: damped Newton
     on the (concave) log-likelihood, step halved until the objective decreases. Each stacked matrix stops when its
-    step is below TOLERANCE (only the others go on). ``start``: initial scores (broadcast to the stack; default 0)."""
+    step is below TOLERANCE (only the others go on). ``start``: initial scores (broadcast to the stack; default 0).
+    ``bias_reduction``: Firth's penalised likelihood, which removes the O(1/n) bias of the maximum-likelihood
+    differences (they come out too large from few comparisons per pair; for two conditions under Bradley-Terry it is
+    log((w + ½)/(l + ½)))."""
     check_model(model)
     wins = np.asarray(wins, dtype=float)
     n = wins.shape[-1]
     flat = wins.reshape(-1, n, n)
-    ridge = ridge_for(model, prior_sd)
+    penalty = Penalty(ridge_for(model, prior_sd), bool(bias_reduction))
     scores = np.zeros(flat.shape[:-1]) if start is None else np.broadcast_to(start, wins.shape[:-1]).reshape(-1, n)
     scores = scores.astype(float).copy()
-    current = _objective(flat, scores, model, ridge)
+    current = _objective(flat, scores, model, penalty)
     active = np.arange(len(flat))
     for _ in range(MAX_ITERATIONS):
         if len(active) == 0:
             break
         part = flat[active]
-        grad, hess = _derivatives(part, scores[active], model, ridge)
-        step = _solve(hess, grad, ridge)
-        new, value, moved = _line_search(part, scores[active], step, current[active], model, ridge)
+        grad, hess = _derivatives(part, scores[active], model, penalty)
+        step = _solve(hess, grad, penalty.ridge)
+        new, value, moved = _line_search(part, scores[active], step, current[active], model, penalty)
         scores[active], current[active] = new, value
         active = active[moved > TOLERANCE]
     return scores.reshape(wins.shape[:-1])
@@ -130,14 +175,14 @@ def _solve(hess, grad, ridge):
     return np.einsum("...ij,...j->...i", np.linalg.pinv(hess, hermitian=True), grad)
 
 
-def _line_search(wins, scores, step, current, model, ridge):
+def _line_search(wins, scores, step, current, model, penalty):
     """Newton step, halved per matrix until the objective does not increase (at most 40 halvings, then no move);
     returns the new scores and objective, and each matrix's largest move."""
     size = np.ones(scores.shape[:-1])
     done = np.zeros(scores.shape[:-1], dtype=bool)
     best = current.copy()
     for _ in range(40):
-        value = _objective(wins, scores - size[..., None] * step, model, ridge)
+        value = _objective(wins, scores - size[..., None] * step, model, penalty)
         better = ~done & (value <= current + 1e-12 * np.abs(current))
         best = np.where(better, value, best)
         done |= better
@@ -149,20 +194,21 @@ def _line_search(wins, scores, step, current, model, ridge):
     return scores - size[..., None] * step, best, moved
 
 
-def fit_scale(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, start=None):
+def fit_scale(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, start=None, bias_reduction=False):
     """Scores in JOD, mean 0 (see ``anchor`` for a reference at 0); ``start`` initial scores in JOD."""
     units = MODEL_UNITS_PER_JOD[check_model(model)]
     start = None if start is None else np.asarray(start, dtype=float) * units
-    return fit_model_units(wins, model, prior_sd, start) / units
+    return fit_model_units(wins, model, prior_sd, start, bias_reduction) / units
 
 
-def posterior(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD):
+def posterior(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, bias_reduction=False):
     """Laplace approximation of the posterior of the scores, in model units: (mean, covariance). The covariance is the
-    inverse of the negative log-posterior's Hessian without the mean-fixing term (pseudo-inverse without a prior)."""
-    scores = fit_model_units(wins, model, prior_sd)
+    inverse of the negative log-posterior's Hessian without the mean-fixing term (pseudo-inverse without a prior);
+    ``bias_reduction`` centres it on Firth's estimate instead of the MAP."""
+    scores = fit_model_units(wins, model, prior_sd, bias_reduction=bias_reduction)
     n = scores.shape[-1]
     ridge = ridge_for(model, prior_sd)
-    _, hess = _derivatives(np.asarray(wins, dtype=float), scores, model, ridge)
+    _, hess = _derivatives(np.asarray(wins, dtype=float), scores, model, Penalty(ridge))
     hess = hess - np.ones((n, n)) / n
     return scores, np.linalg.inv(hess) if ridge > 0 else np.linalg.pinv(hess, hermitian=True)
 
@@ -185,15 +231,17 @@ def bootstrap_resamples(n_raters, n_boot, seed):
     return rng.multinomial(n_raters, np.full(n_raters, 1.0 / n_raters), size=n_boot).astype(float)
 
 
-def bootstrap_scales(rater_wins, n_boot, seed=0, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, chunk=100):
+def bootstrap_scales(
+    rater_wins, n_boot, seed=0, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, chunk=100, bias_reduction=False
+):
     """JOD scores (mean 0) of ``n_boot`` resamples of raters; ``rater_wins`` is ``(raters, ..., n, n)``. Returns
     ``(n_boot, ..., n)``. Resamples are fitted ``chunk`` at a time, vectorised, each started from the fit to all
     raters (a resample's answer is near it, so Newton needs few steps)."""
     rater_wins = np.asarray(rater_wins, dtype=float)
     weights = bootstrap_resamples(rater_wins.shape[0], n_boot, seed)
-    start = fit_scale(rater_wins.sum(axis=0), model, prior_sd)
+    start = fit_scale(rater_wins.sum(axis=0), model, prior_sd, bias_reduction=bias_reduction)
     parts = []
     for first in range(0, n_boot, chunk):
         stacked = np.tensordot(weights[first : first + chunk], rater_wins, axes=(1, 0))
-        parts.append(fit_scale(stacked, model, prior_sd, start=start))
+        parts.append(fit_scale(stacked, model, prior_sd, start=start, bias_reduction=bias_reduction))
     return np.concatenate(parts) if parts else np.empty((0, *rater_wins.shape[1:-1]))

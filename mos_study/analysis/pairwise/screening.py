@@ -20,24 +20,24 @@ OUTLIER_DISTANCE = 1.5
 COLUMNS = ["rater", "n_comparisons", "log_likelihood", "mean_log_likelihood", "distance", "outlier"]
 
 
-def rater_log_likelihoods(tensor, model, prior_sd):
+def rater_log_likelihoods(tensor, model, prior_sd, bias_reduction=False):
     """Per rater of a WinTensor: (log-likelihood of their choices under the others' scale, comparisons made)."""
     per_image = tensor.per_image
     others = per_image[None] - tensor.wins  # (raters, images, n, n): everyone else's wins
-    scores = fit_model_units(others, model, prior_sd)
+    scores = fit_model_units(others, model, prior_sd, bias_reduction=bias_reduction)
     totals = log_likelihood(tensor.wins, scores, model).sum(axis=-1)
     counts = tensor.wins.sum(axis=(1, 2, 3))
     return totals, counts
 
 
-def screen_raters(tensors, model, prior_sd, threshold=OUTLIER_DISTANCE):
+def screen_raters(tensors, model, prior_sd, threshold=OUTLIER_DISTANCE, bias_reduction=False):
     """The screening table over all datasets: a rater's log-likelihoods are summed over datasets (as pwcmp sums over
     scenes)."""
     totals, counts = {}, {}
     for tensor in tensors:
         if len(tensor.raters) < 2:
             continue  # nobody else to compare with
-        values, n = rater_log_likelihoods(tensor, model, prior_sd)
+        values, n = rater_log_likelihoods(tensor, model, prior_sd, bias_reduction)
         for rater, value, count in zip(tensor.raters, values, n):
             totals[rater] = totals.get(rater, 0.0) + float(value)
             counts[rater] = counts.get(rater, 0.0) + float(count)

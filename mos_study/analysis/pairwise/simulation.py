@@ -44,16 +44,20 @@ def rmse(estimate, truth):
     return float(np.sqrt(np.mean(((estimate - estimate.mean()) - (truth - truth.mean())) ** 2)))
 
 
+ESTIMATORS = ("map", "bias-reduced")  # the scale as reported by default, and with Firth's bias reduction
+
+
 @dataclass(frozen=True)
 class DesignRun:
     design: str
     comparisons: np.ndarray  # checkpoints: comparisons made so far
-    rmse: np.ndarray  # (repeats, checkpoints) RMSE of the recovered scale (JOD)
+    rmse: np.ndarray  # (repeats, checkpoints) RMSE of the recovered scale (JOD), the default (MAP) fit
+    rmse_bias_reduced: np.ndarray  # the same with Firth's bias reduction
 
-    def needed(self, target):
+    def needed(self, target, estimator="map"):
         """Comparisons at which the mean RMSE over repeats first falls to ``target`` (linear interpolation between
         checkpoints); NaN when it never does."""
-        curve = self.rmse.mean(axis=0)
+        curve = (self.rmse if estimator == "map" else self.rmse_bias_reduced).mean(axis=0)
         below = np.flatnonzero(curve <= target)
         if len(below) == 0:
             return float("nan")
@@ -72,10 +76,11 @@ def true_qualities(n_conditions, spread, rng):
 
 def run_design(design, *, n_conditions=10, spread=4.0, budget=1500, batch=None, repeats=10, seed=0):
     """RMSE after every batch of ``batch`` comparisons (default n - 1, one spanning tree), up to ``budget``
-    comparisons, over ``repeats`` simulated studies (the same true qualities and seeds for every design)."""
+    comparisons, over ``repeats`` simulated studies (the same true qualities and seeds for every design), for the
+    default fit and the bias-reduced one."""
     batch = batch or n_conditions - 1
     steps = budget // batch
-    errors = np.zeros((repeats, steps))
+    errors = np.zeros((2, repeats, steps))
     for repeat in range(repeats):
         truth = true_qualities(n_conditions, spread, np.random.default_rng([seed, repeat]))
         rng = np.random.default_rng([seed, repeat, 1])
@@ -84,5 +89,7 @@ def run_design(design, *, n_conditions=10, spread=4.0, budget=1500, batch=None, 
             pairs = next_pairs(n_conditions, wins, batch, design=design, rng=rng)
             for (i, j), first in zip(pairs, simulate_choices(truth, pairs, rng)):
                 wins[(i, j) if first else (j, i)] += 1
-            errors[repeat, step] = rmse(fit_scale(wins), truth)
-    return DesignRun(design, batch * np.arange(1, steps + 1), errors)
+            estimate = fit_scale(wins)
+            errors[0, repeat, step] = rmse(estimate, truth)
+            errors[1, repeat, step] = rmse(fit_scale(wins, start=estimate, bias_reduction=True), truth)
+    return DesignRun(design, batch * np.arange(1, steps + 1), errors[0], errors[1])

@@ -18,7 +18,8 @@ def summary_lines(results):
         f"{comparisons['rater'].nunique()} raters, {comparisons['image'].nunique()} images.",
         f"Model: {MODEL_NAMES[options['model']]} maximum likelihood, in JOD (1 JOD = 75 % preference; model unit = "
         f"{MODEL_UNITS_PER_JOD[options['model']]:.4f} x JOD); "
-        + (f"Gaussian prior on scores, sd {prior:g} JOD." if prior is not None else "no prior."),
+        + (f"Gaussian prior on scores, sd {prior:g} JOD" if prior is not None else "no prior")
+        + ("; Firth's bias reduction." if options.get("bias_reduction") else "."),
         "Method scale: every image's comparisons pooled in one win matrix per dataset; the first method in the "
         "paper's order is the reference at 0 JOD (per image: the first method shown on that image).",
         (
