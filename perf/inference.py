@@ -215,7 +215,7 @@ def previous_fused(plain):
     upsampling conv and its PReLU, then the 9x9 tail as a 5x5 sub-pixel conv on the unshuffled map."""
     model = fuse_for_inference(plain)
     conv, _, prelu = plain.upsample[-1]
-    model.upsample[-1] = nn.Sequential(copy.deepcopy(conv), nn.LeakyReLU(float(prelu.weight), inplace=True))
+    model.upsample[-1] = nn.Sequential(copy.deepcopy(conv), nn.LeakyReLU(float(prelu.weight.detach()), inplace=True))
     model.tail = SubPixelConv(plain.tail)
     return model.to(memory_format=torch.channels_last).requires_grad_(False)
 
