@@ -35,7 +35,7 @@ def parse_args(argv=None):
     parser.add_argument("--conditions", type=int, default=10)
     parser.add_argument("--spread", default="4,6", help="ranges of the true qualities, JOD (comma list)")
     parser.add_argument("--repeats", type=int, default=24)
-    parser.add_argument("--budget", type=int, default=2100, help="comparisons per simulated study")
+    parser.add_argument("--budget", type=int, default=1500, help="comparisons per simulated study")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.quick:
