@@ -98,6 +98,10 @@ class StandInFeaturesWarning(UserWarning):
     """A benchmarked model was trained with VGG features that are not torchvision's ImageNet weights."""
 
 
+class StandInMetricWeightsWarning(UserWarning):
+    """A learned quality metric (LPIPS, DISTS) was computed with stand-in backbone weights."""
+
+
 @dataclass
 class BenchmarkResult:
     """``per_image``: this run's rows (one per job); ``summary``, ``table_per_image``, ``markdown``, ``provenance``:
@@ -530,6 +534,7 @@ def run_benchmark(
         )
         notes += missing
         metric_provenance = quality_values.provenance(extra, context)
+        warn_stand_in_metrics(metric_provenance)
     summary = tables.summarise(table_per_image, extra)
     files = tables.write_tables(
         summary,
@@ -560,6 +565,18 @@ def run_benchmark(
         metric_values=values,
         metric_provenance=metric_provenance or [],
     )
+
+
+def warn_stand_in_metrics(metric_provenance):
+    """Warn (``StandInMetricWeightsWarning``, and the log) for every metric computed with stand-in weights."""
+    for row in metric_provenance:
+        if row["weights_note"] == tables.STAND_IN_WEIGHTS:
+            message = (
+                f"{row['metric']} was computed with stand-in backbone weights, not torchvision's ImageNet weights: "
+                "its column is marked and its figures are not the published metric's"
+            )
+            log.warning(message)
+            warnings.warn(message, StandInMetricWeightsWarning, stacklevel=3)
 
 
 def output_pairs(jobs, output_dir):

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import quality_values
 from benchmarks.__main__ import main
-from benchmarks.runner import run_benchmark
+from benchmarks.runner import StandInMetricWeightsWarning, run_benchmark
 from sr_models import quality
 from sr_models.datasets import get_dataset
 from sr_models.errors import SRMOSError, UnknownMetricError, WeightsError
@@ -125,16 +125,17 @@ def test_stand_in_weights_only_when_asked_and_marked(embedded_datasets, tmp_path
     with pytest.raises(WeightsError, match="alexnet-owt-7be5be79.pth"):
         run_benchmark(["Set5"], ["nn"], output_dir, data_dir=embedded_datasets, progress=False, metrics=["lpips_alex"])
     assert not output_dir.exists()  # refused before any output was made
-    result = run_benchmark(
-        ["Set5"],
-        ["nn"],
-        output_dir,
-        data_dir=embedded_datasets,
-        progress=False,
-        metrics=["lpips_alex"],
-        metric_stand_in=True,
-        device="cpu",
-    )
+    with pytest.warns(StandInMetricWeightsWarning, match="lpips_alex was computed with stand-in backbone weights"):
+        result = run_benchmark(
+            ["Set5"],
+            ["nn"],
+            output_dir,
+            data_dir=embedded_datasets,
+            progress=False,
+            metrics=["lpips_alex"],
+            metric_stand_in=True,
+            device="cpu",
+        )
     assert "| lpips_alex \u2193 \u2020 |" in result.markdown
     assert "\u2020 lpips_alex: computed with stand-in backbone weights" in result.markdown
     assert r"lpips\_alex $\downarrow$ $^\dagger$" in (output_dir / "metrics_summary.tex").read_text()
