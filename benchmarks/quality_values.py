@@ -30,7 +30,6 @@ VALUE_COLUMNS = (
     "value",
     "source",
 )
-PROVENANCE_COLUMNS = ("metric", "kind", "higher_is_better", "convention", "weights_note", "source", "paper")
 
 
 def extra_metrics(names):
@@ -188,7 +187,8 @@ def attach(table_rows, names, values, output_dir, *, crop_border, context):
 
 
 def provenance(names, context):
-    """One ``metric_provenance.csv`` row per extra metric: what it is, its convention, source and weights."""
+    """One ``metric_provenance.csv`` row per extra metric (``tables.METRIC_PROVENANCE_COLUMNS``): what it is, its
+    convention, source and weights."""
     rows = []
     for name in names:
         metric = quality.get(name)
