@@ -177,3 +177,12 @@ def test_bias_reduction_pulls_the_scale_in_and_keeps_its_order(study):
     assert list(np.argsort(scale)) == list(np.argsort(plain))
     assert 0 < np.ptp(scale) < np.ptp(plain)
     assert reduced.options["bias_reduction"] and "Firth" in "\n".join(reduced.summary)
+
+
+def test_one_rater_gets_no_bootstrap_claims(study):
+    alone = study[study["rater"] == "r000"]
+    results = build_pairwise_results(alone, bootstrap=50)
+    assert results.scale_per_method["ci95_low"].isna().all()
+    assert "bootstrap" not in set(results.significance["test"])  # resampling one rater says nothing
+    assert set(results.significance["test"]) == {"likelihood-ratio"}
+    assert results.raters.empty  # nobody else to judge a rater against

@@ -105,8 +105,9 @@ def build_pairwise_results(
 
 
 def _bootstrap(tensor, n_boot, seed, fit):
-    """Resampled JOD scores (mean 0): pooled (B, n) and per image (B, images, n); None without a bootstrap."""
-    if n_boot == 0:
+    """Resampled JOD scores (mean 0): pooled (B, n) and per image (B, images, n); None without a bootstrap, or with
+    one rater (resampling raters then says nothing about the spread)."""
+    if n_boot == 0 or len(tensor.raters) < 2:
         return None
     stacked = np.concatenate([tensor.pooled_per_rater[:, None], tensor.wins], axis=1)  # (raters, 1 + images, n, n)
     scores = bootstrap_scales(stacked, n_boot, seed, **fit)
@@ -206,7 +207,7 @@ def _bootstrap_p(difference, samples):
     percentile p-value cannot go below 2 / (B + 1), which Holm's correction over many pairs would swamp."""
     spread = float(np.std(samples, ddof=1)) if len(samples) > 1 else np.nan
     if not spread > 0:
-        return 1.0 if difference == 0 else 0.0
+        return np.nan  # no spread to judge by (untested: Holm leaves it out)
     return float(2.0 * stats.norm.sf(abs(difference) / spread))
 
 

@@ -23,7 +23,8 @@ def summary_lines(results):
         "Method scale: every image's comparisons pooled in one win matrix per dataset; the first method in the "
         "paper's order is the reference at 0 JOD (per image: the first method shown on that image).",
         (
-            f"95 % CI: percentile bootstrap over raters, {options['bootstrap']} resamples, seed {options['seed']}."
+            f"95 % CI: percentile bootstrap over raters, {options['bootstrap']} resamples, seed {options['seed']}"
+            + (" (none for a dataset with one rater)." if results.scale_per_method["ci95_low"].isna().any() else ".")
             if options["bootstrap"]
             else "No bootstrap: no CIs and no bootstrap test."
         ),
