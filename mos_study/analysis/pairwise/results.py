@@ -2,7 +2,7 @@
 a pairwise-comparison study, as one frozen PairwiseResults (tables as DataFrames, summary as text lines)."""
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -12,8 +12,17 @@ from ..order import paper_sort
 from ..ratings import RatingsError
 from ..significance import holm
 from .comparisons import read_comparisons
-from .scaling import DEFAULT_PRIOR_SD, bootstrap_scales, check_model, fit_model_units, fit_scale, log_likelihood
+from .scaling import (
+    DEFAULT_PRIOR_SD,
+    MODEL_UNITS_PER_JOD,
+    bootstrap_scales,
+    check_model,
+    fit_model_units,
+    fit_scale,
+    log_likelihood,
+)
 from .screening import OUTLIER_DISTANCE, screen_raters
+from .summary import summary_lines
 from .tensors import datasets_of, win_tensor
 
 ALPHA = 0.05
@@ -70,38 +79,35 @@ def build_pairwise_results(
         comparisons = read_comparisons(comparisons)
     tensors = [win_tensor(comparisons, dataset) for dataset in datasets_of(comparisons)]
     fit = dict(model=model, prior_sd=prior_sd, bias_reduction=bool(bias_reduction))
-    per_method, per_image, wins, significance = [], [], [], []
-    for offset, tensor in enumerate(tensors):
-        boot = _bootstrap(tensor, bootstrap, seed + offset, fit)
-        per_method.append(_method_scale(tensor, boot, fit))
-        per_image.append(_image_scale(tensor, boot, fit))
-        wins.append(_win_table(tensor))
-        significance.append(_significance(tensor, boot, fit, alpha))
-    raters = screen_raters(tensors, model, prior_sd, bias_reduction=fit["bias_reduction"])
-    options = {
-        "model": model,
-        "bootstrap": int(bootstrap),
-        "seed": int(seed),
-        "prior_sd": prior_sd,
-        "alpha": alpha,
-        "bias_reduction": fit["bias_reduction"],
-    }
-    scale = paper_sort(pd.concat(per_method, ignore_index=True), ["dataset", "method"])
-    if mos is not None:
-        scale = _with_mos(scale, mos)
+    tables = _dataset_tables(tensors, bootstrap, seed, fit, alpha)
+    scale = tables["scale_per_method"] if mos is None else _with_mos(tables["scale_per_method"], mos)
     result = PairwiseResults(
-        scale_per_method=scale,
-        scale_per_image=paper_sort(pd.concat(per_image, ignore_index=True), ["dataset", "image", "method"]),
-        win_matrix=paper_sort(pd.concat(wins, ignore_index=True), ["dataset", "method", "opponent"]),
-        raters=raters,
-        significance=_holm_per_dataset(pd.concat(significance, ignore_index=True), alpha),
+        **{**tables, "scale_per_method": scale},
+        raters=screen_raters(tensors, model, prior_sd, bias_reduction=fit["bias_reduction"]),
         summary=(),
         comparisons=comparisons,
-        options=options,
+        options={**fit, "bootstrap": int(bootstrap), "seed": int(seed), "alpha": alpha},
     )
-    from .summary import summary_lines
+    return replace(result, summary=tuple(summary_lines(result)))
 
-    return PairwiseResults(**{**result.__dict__, "summary": tuple(summary_lines(result))})
+
+def _dataset_tables(tensors, bootstrap, seed, fit, alpha):
+    """The per-dataset tables of every dataset, concatenated and in the paper's order (dataset ``k`` bootstraps with
+    seed ``seed + k``)."""
+    parts = {"scale_per_method": [], "scale_per_image": [], "win_matrix": [], "significance": []}
+    for offset, tensor in enumerate(tensors):
+        boot = _bootstrap(tensor, bootstrap, seed + offset, fit)
+        parts["scale_per_method"].append(_method_scale(tensor, boot, fit))
+        parts["scale_per_image"].append(_image_scale(tensor, boot, fit))
+        parts["win_matrix"].append(_win_table(tensor))
+        parts["significance"].append(_significance(tensor, boot, fit))
+    tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+    return {
+        "scale_per_method": paper_sort(tables["scale_per_method"], ["dataset", "method"]),
+        "scale_per_image": paper_sort(tables["scale_per_image"], ["dataset", "image", "method"]),
+        "win_matrix": paper_sort(tables["win_matrix"], ["dataset", "method", "opponent"]),
+        "significance": _holm_per_dataset(tables["significance"], alpha),
+    }
 
 
 def _bootstrap(tensor, n_boot, seed, fit):
@@ -180,35 +186,34 @@ def _win_table(tensor):
     return pd.DataFrame(rows, columns=["dataset", "method", "opponent", "wins", "n_comparisons", "win_rate"])
 
 
-def _significance(tensor, boot, fit, alpha):
+def _significance(tensor, boot, fit):
     """Per pair (method_a earlier in the paper's order): bootstrap over raters (primary) and likelihood ratio."""
     pooled = tensor.pooled
     model_scores = fit_model_units(pooled, **fit)
     full = log_likelihood(pooled, model_scores, fit["model"])
-    scores = fit_scale(pooled, **fit)
+    scores = model_scores / MODEL_UNITS_PER_JOD[fit["model"]]
     rows = []
     for a, b in itertools.combinations(range(len(tensor.methods)), 2):
         names = [tensor.dataset, tensor.methods[a], tensor.methods[b]]
         difference = scores[b] - scores[a]
         if boot is not None:
-            samples = boot["pooled"][:, b] - boot["pooled"][:, a]
-            spread = float(np.std(samples, ddof=1)) if len(samples) > 1 else np.nan
-            statistic = difference / spread if spread > 0 else np.nan
-            rows.append([*names, "bootstrap", difference, statistic, _bootstrap_p(difference, samples)])
-        statistic = 2.0 * (full - _merged_log_likelihood(pooled, a, b, fit))
-        statistic = max(float(statistic), 0.0)
+            rows.append(
+                [*names, "bootstrap", difference, *_wald(difference, boot["pooled"][:, b] - boot["pooled"][:, a])]
+            )
+        statistic = max(float(2.0 * (full - _merged_log_likelihood(pooled, a, b, fit))), 0.0)
         rows.append([*names, "likelihood-ratio", difference, statistic, float(stats.chi2.sf(statistic, 1))])
     columns = ["dataset", "method_a", "method_b", "test", "difference", "statistic", "p_value"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def _bootstrap_p(difference, samples):
-    """Two-sided p of 'no difference' from the bootstrap standard error (Wald: z = difference / SE, normal). A
-    percentile p-value cannot go below 2 / (B + 1), which Holm's correction over many pairs would swamp."""
+def _wald(difference, samples):
+    """z = difference / bootstrap SD and its two-sided normal p. A percentile p-value cannot go below 2 / (B + 1),
+    which Holm's correction over many pairs would swamp. NaN without spread (Holm then leaves the pair out)."""
     spread = float(np.std(samples, ddof=1)) if len(samples) > 1 else np.nan
     if not spread > 0:
-        return np.nan  # no spread to judge by (untested: Holm leaves it out)
-    return float(2.0 * stats.norm.sf(abs(difference) / spread))
+        return np.nan, np.nan
+    z = difference / spread
+    return z, float(2.0 * stats.norm.sf(abs(z)))
 
 
 def _merged_log_likelihood(wins, a, b, fit):
