@@ -32,13 +32,14 @@ from django.utils.timesince import timesince
 from sr_models.errors import SRMOSError
 
 from ..models import Rating, ResultsSnapshot, Study
-from . import exports
+from . import exports, progress
 from .errors import StudyError
 
 DEBOUNCE_S = 10
 JOB_LOST_S = 15 * 60
 META = "meta.json"
 NOT_META = ("files", "results")  # every other field of StudyExport goes to meta.json (fields added later too)
+BREAKDOWN = "breakdown"  # and the ratings by kind when it was computed (progress.rating_breakdown)
 
 
 def debounce_seconds():
@@ -128,6 +129,7 @@ def _compute_and_store(study_id):
     start = time.perf_counter()
     export = exports.build_export(study, rows=rows, with_ratings_csv=False, keep_all_if_all_rejected=True)
     export.version = version
+    export.breakdown = progress.rating_breakdown(study)  # counted now, not by each page (seconds at 10^6 ratings)
     archive = pack(export)
     ResultsSnapshot.objects.filter(study_id=study_id).update(
         archive=archive,
@@ -152,6 +154,7 @@ def _describe(error):
 def pack(export):
     """The export's files and meta.json as one zip (deflated: tables and SVG shrink several times)."""
     meta = {f.name: getattr(export, f.name) for f in dataclasses.fields(export) if f.name not in NOT_META}
+    meta[BREAKDOWN] = getattr(export, BREAKDOWN, None)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         archive.writestr(META, json.dumps(meta, default=_json_value, allow_nan=True))
@@ -192,7 +195,10 @@ def unpack(archive):
     """A ``StudyExport`` of the stored files (read lazily) and meta."""
     files = ArchiveFiles(archive)
     meta = json.loads(files._zip.read(META))  # NaN (an interval of one rating) comes back as NaN
-    return exports.StudyExport(files=files, **meta)
+    breakdown = meta.pop(BREAKDOWN, None)
+    export = exports.StudyExport(files=files, **meta)
+    export.breakdown = breakdown
+    return export
 
 
 # --------------------------------------------------------------------------- what the results page shows

@@ -92,7 +92,8 @@ def results_context(study, export):
         "rejected": export.rejected,
         "all_rejected": export.all_rejected,
         "n_ratings": export.n_ratings,
-        "breakdown": progress.rating_breakdown(study),  # the study page's counts (one function for both pages)
+        # The study page's counts (one function for both pages), as of the stored result where there is one.
+        "breakdown": getattr(export, "breakdown", None) or progress.rating_breakdown(study),
         "tables": tables,
         "figures": figures,
         "agreement": agreement_rows(files),
