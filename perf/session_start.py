@@ -9,10 +9,11 @@ finished, 15 % under way with half their trials rated, 5 % whose lease ran out a
 beside a small study of --small-trials trials and as many stimuli. Then starts a gunicorn on the scratch database
 (``SRMOS_SERVER_TIMING=1``) and times --starts session starts per study, one after another as raters arrive: the
 consent POST on the study link (the view reads availability, then ``start_session``), from the client and inside
-Django (``Server-Timing``). Printed beside: the same run's PostgreSQL round trip of a primary-key SELECT, the
-server's answer to a page with no query (``/login/``), and the statement the old ``start_session`` ran on every
-start (counting the study's held trials, ``sessions.trial_counts``) on both studies. The scratch database is
-dropped at the end. Needs PostgreSQL; Django runs only in the subprocesses (``manage.py migrate``, gunicorn).
+Django (``Server-Timing``). Printed beside: the same run's PostgreSQL round trip of a primary-key SELECT and of a
+committed one-row INSERT (the WAL flush every start waits for, twice), the server's answer to a page with no query
+(``/login/``), and the statement the old ``start_session`` ran on every start (counting the study's held trials,
+``sessions.trial_counts``) on both studies. The scratch database is dropped at the end. Needs PostgreSQL; Django
+runs only in the subprocesses (``manage.py migrate``, gunicorn).
 """
 
 import argparse
@@ -34,6 +35,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import psycopg
 
 from perf.load_rating import Client, percentile
+from perf.load_rating_async import server_timing
 
 REPO = Path(__file__).resolve().parents[1]
 GOAL_MS = 20.0
@@ -254,19 +256,6 @@ def gunicorn(database_url, workers, threads):
         server.wait(timeout=60)
 
 
-def server_timing(headers):
-    """{"app": ms, "db": ms, "lock": ms, "statements": n} from a Server-Timing header."""
-    found = {}
-    for metric in (headers.get("Server-Timing") or "").split(","):
-        parts = [p.strip() for p in metric.split(";")]
-        values = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-        if "dur" in values:
-            found[parts[0]] = float(values["dur"])
-        if parts[0] == "db" and "desc" in values:
-            found["statements"] = int(values["desc"].strip('"'))
-    return found
-
-
 def time_starts(port, study_token, n, prefix):
     """Client and server timings of ``n`` consent POSTs, one after another (each a new browser)."""
     timings = []
@@ -312,6 +301,18 @@ def time_sql(database_url, sql, params, n):
     return summary_of(walls)
 
 
+def time_commit(database_url, n):
+    """A one-row INSERT committed, ``n`` times: the database's durable-write floor (the WAL flush) in this run."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("CREATE TABLE perf_commit (id serial PRIMARY KEY, at timestamptz)")
+        walls = []
+        for _ in range(n):
+            started = time.perf_counter()
+            connection.execute("INSERT INTO perf_commit (at) VALUES (now())")
+            walls.append(1000 * (time.perf_counter() - started))
+    return summary_of(walls)
+
+
 def summary_of(values):
     return {"median": round(statistics.median(values), 2), "p99": round(percentile(values, 99), 2), "n": len(values)}
 
@@ -344,6 +345,7 @@ def run(args):
             results["page_no_query"] = time_page(port, args.starts)
         now = datetime.now(UTC)
         results["pk_select"] = time_sql(url, "SELECT id FROM mos_study_study WHERE id = %s", [big], args.starts)
+        results["commit"] = time_commit(url, args.starts)
         results["old_count_big"] = time_sql(url, OLD_COUNT, {"study": big, "now": now}, 5)
         results["old_count_small"] = time_sql(url, OLD_COUNT, {"study": small, "now": now}, 20)
     return results
@@ -363,7 +365,9 @@ def print_results(r):
             f"{s['db']['median']} ms ({s['statements']:.0f} statements), row lock {s['lock']['median']} ms"
         )
     print(
-        f"same run: primary-key SELECT round trip {r['pk_select']['median']} ms; a page with no query "
+        f"same run: primary-key SELECT round trip {r['pk_select']['median']} ms; a one-row INSERT committed "
+        f"{r['commit']['median']} ms (p99 {r['commit']['p99']}; a start commits twice: its session, then the "
+        f"rater's cookie session); a page with no query "
         f"{r['page_no_query']['median']} ms; the old start's count of held trials alone: "
         f"{r['old_count_big']['median']} ms at {r['trials']:,} trials, {r['old_count_small']['median']} ms at "
         f"{r['small_trials']:,}"
