@@ -50,9 +50,10 @@ def log_probability(model, d):
     return special.log_ndtr(d) if model == "thurstone" else -np.logaddexp(0.0, -d)
 
 
-def log_preference(model, d):
-    """log P(preferred) for score difference d (model units), and its first and second derivatives."""
-    log_p = log_probability(model, d)
+def log_preference(model, d, log_p=None):
+    """log P(preferred) for score difference d (model units), and its first and second derivatives (``log_p``: the
+    log probability already computed at d)."""
+    log_p = log_probability(model, d) if log_p is None else log_p
     if model == "thurstone":
         ratio = np.exp(-0.5 * d * d - LOG_SQRT_2PI - log_p)  # φ/Φ, stable far in the tails
         return log_p, ratio, -ratio * (d + ratio)
@@ -64,10 +65,10 @@ def _differences(scores):
     return scores[..., :, None] - scores[..., None, :]
 
 
-def log_likelihood(wins, scores, model):
+def log_likelihood(wins, scores, model, log_p=None):
     """Σ_ij wins_ij · log P(i preferred to j) for scores in model units (per stacked matrix)."""
-    log_p = log_probability(model, _differences(scores))
-    return np.sum(np.where(wins > 0, wins * log_p, 0.0), axis=(-2, -1))
+    log_p = log_probability(model, _differences(scores)) if log_p is None else log_p
+    return np.sum(wins * log_p, axis=(-2, -1))  # log_p is finite everywhere (log_ndtr, logaddexp)
 
 
 @dataclass(frozen=True)
@@ -103,19 +104,21 @@ def _information(wins, scores, model):
 
 
 def _objective(wins, scores, model, penalty):
-    """Negative log posterior; the (Σs)²/2n term fixes the mean at 0 without changing any difference."""
+    """Negative log posterior, and the log probabilities it used (the next derivatives reuse them); the (Σs)²/2n term
+    fixes the mean at 0 without changing any difference."""
     n = scores.shape[-1]
     total = scores.sum(axis=-1)
-    value = -log_likelihood(wins, scores, model) + 0.5 * penalty.ridge * np.sum(scores**2, axis=-1)
+    log_p = log_probability(model, _differences(scores))
+    value = -log_likelihood(wins, scores, model, log_p) + 0.5 * penalty.ridge * np.sum(scores**2, axis=-1)
     if penalty.firth:
         value = value - 0.5 * np.linalg.slogdet(_information(wins, scores, model)[0])[1]
-    return value + 0.5 * total**2 / n
+    return value + 0.5 * total**2 / n, log_p
 
 
-def _derivatives(wins, scores, model, penalty):
+def _derivatives(wins, scores, model, penalty, log_p=None):
     """Gradient and Hessian of ``_objective`` (with Firth's penalty, the Hessian of the rest: a quasi-Newton step)."""
     n = scores.shape[-1]
-    _, first, second = log_preference(model, _differences(scores))
+    _, first, second = log_preference(model, _differences(scores), log_p)
     weighted = wins * first
     gradient = weighted.sum(axis=-1) - weighted.sum(axis=-2)
     curvature = wins * second
@@ -153,16 +156,17 @@ def fit_model_units(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, start=No
     penalty = Penalty(ridge_for(model, prior_sd), bool(bias_reduction))
     scores = np.zeros(flat.shape[:-1]) if start is None else np.broadcast_to(start, wins.shape[:-1]).reshape(-1, n)
     scores = scores.astype(float).copy()
-    current = _objective(flat, scores, model, penalty)
+    current, log_p = _objective(flat, scores, model, penalty)
     active = np.arange(len(flat))
     for _ in range(MAX_ITERATIONS):
         if len(active) == 0:
             break
         part = flat[active]
-        grad, hess = _derivatives(part, scores[active], model, penalty)
+        grad, hess = _derivatives(part, scores[active], model, penalty, log_p[active])
         step = _solve(hess, grad, penalty.ridge)
-        new, value, moved = _line_search(part, scores[active], step, current[active], model, penalty)
+        new, value, new_log_p, moved = _line_search(part, scores[active], step, current[active], model, penalty)
         scores[active], current[active] = new, value
+        log_p[active] = np.where((moved > 0)[:, None, None], new_log_p, log_p[active])
         active = active[moved > TOLERANCE]
     return scores.reshape(wins.shape[:-1])
 
@@ -177,21 +181,22 @@ def _solve(hess, grad, ridge):
 
 def _line_search(wins, scores, step, current, model, penalty):
     """Newton step, halved per matrix until the objective does not increase (at most 40 halvings, then no move);
-    returns the new scores and objective, and each matrix's largest move."""
+    returns the new scores, objective and log probabilities, and each matrix's largest move."""
     size = np.ones(scores.shape[:-1])
     done = np.zeros(scores.shape[:-1], dtype=bool)
-    best = current.copy()
+    best, best_log_p = current.copy(), None
     for _ in range(40):
-        value = _objective(wins, scores - size[..., None] * step, model, penalty)
+        value, log_p = _objective(wins, scores - size[..., None] * step, model, penalty)
         better = ~done & (value <= current + 1e-12 * np.abs(current))
         best = np.where(better, value, best)
+        best_log_p = log_p if best_log_p is None else np.where(better[..., None, None], log_p, best_log_p)
         done |= better
         if done.all():
             break
         size = np.where(done, size, size / 2)
     size = np.where(done, size, 0.0)
     moved = np.max(np.abs(size[..., None] * step), axis=-1) if step.size else np.zeros(scores.shape[:-1])
-    return scores - size[..., None] * step, best, moved
+    return scores - size[..., None] * step, best, best_log_p, moved
 
 
 def fit_scale(wins, model="thurstone", prior_sd=DEFAULT_PRIOR_SD, start=None, bias_reduction=False):
