@@ -75,8 +75,7 @@ def build_pairwise_results(
     check_model(model)
     if bootstrap < 0:
         raise RatingsError(f"--bootstrap must be 0 or more, not {bootstrap}")
-    if not isinstance(comparisons, pd.DataFrame) or "line" not in comparisons.columns:
-        comparisons = read_comparisons(comparisons)
+    comparisons = read_comparisons(comparisons)  # checked even when canonical already: cheap, and never wrong
     tensors = [win_tensor(comparisons, dataset) for dataset in datasets_of(comparisons)]
     fit = dict(model=model, prior_sd=prior_sd, bias_reduction=bool(bias_reduction))
     tables = _dataset_tables(tensors, bootstrap, seed, fit, alpha)
