@@ -83,7 +83,7 @@ class UpsampleTail(nn.Module):
       glibc maps fresh pages for every call, and their page faults cost about a sixth of that conv with 2 threads.
     """
 
-    STRIP_BYTES = 16 << 20  # the upsampling conv's output per strip: well under glibc's 32 MiB mmap threshold
+    STRIP_BYTES = 24 << 20  # the upsampling conv's output per strip: under glibc's 32 MiB mmap threshold
 
     @staticmethod
     def fits(conv, tail) -> bool:
