@@ -6,12 +6,9 @@ public raw ACR sample that sureal ships with its ITU-T P.910 / ITU-R BT.500 demo
 data/p910_sample_matrix.csv (rows: PVS, columns: subject). A second variant drops 20 % of the votes (seeded) to make
 an incomplete design.
 
-sureal clashes with nothing we use but must stay out of the project's venv, so run it from a separate one:
+sureal is a development dependency (requirements-dev.txt, for the pairwise agreement test), so with the dev venv:
 
-    python -m venv /tmp/sureal_venv
-    echo "$(pwd)/.venv/lib/python3.11/site-packages" > /tmp/sureal_venv/lib/python3.11/site-packages/srmos.pth
-    /tmp/sureal_venv/bin/pip install --no-deps sureal==0.9.0
-    /tmp/sureal_venv/bin/python tests/analysis/make_reference.py
+    .venv/bin/python tests/analysis/make_reference.py
 
 It writes data/p910_<variant>_ratings.csv (our long input format) and
 data/p910_<variant>_reference_{stimuli,raters}.csv.
