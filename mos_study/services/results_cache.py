@@ -70,10 +70,17 @@ def ratings_changed(study_id):
     now = timezone.now()
     newly_dirty = ResultsSnapshot.objects.filter(study_id=study_id, dirty_since__isnull=True).update(dirty_since=now)
     if not newly_dirty:
-        snapshot, created = ResultsSnapshot.objects.get_or_create(study_id=study_id, defaults={"dirty_since": now})
+        if study_id in _with_row:  # dirty already: its job is queued (or will be, when the running one ends)
+            return
+        created = ResultsSnapshot.objects.get_or_create(study_id=study_id, defaults={"dirty_since": now})[1]
+        _with_row.add(study_id)
         if not created:
             return
     request_compute(study_id)
+
+
+# Studies known (in this process) to have their ResultsSnapshot row: a rating of a dirty study then costs one UPDATE.
+_with_row = set()
 
 
 def request_compute(study_id, delay=None):

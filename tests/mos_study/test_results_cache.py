@@ -49,6 +49,7 @@ def broker(settings, monkeypatch):
     """A deployment with a broker: the jobs that would be sent (study id, countdown) are recorded, not run."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.SRMOS_RESULTS_DEBOUNCE_S = 7
+    monkeypatch.setattr(results_cache, "_with_row", set())  # ids come again after each test's rollback (SQLite)
     sent = []
     monkeypatch.setattr(tasks.compute_results, "apply_async", lambda args, countdown: sent.append((args[0], countdown)))
     return sent
@@ -201,3 +202,11 @@ def test_a_rating_request_never_computes_results_without_a_broker(study, analyse
     with django_capture_on_commit_callbacks(execute=True):
         rate_some(study, raters=1, trials=2)
     assert analyses == [] and not ResultsSnapshot.objects.filter(study=study).exists()
+
+
+def test_a_rating_of_a_dirty_study_costs_one_query(study, broker, django_assert_num_queries):
+    results_cache.ratings_changed(study.pk)  # creates the row, marks it dirty, queues the job
+    with django_assert_num_queries(1):  # one UPDATE that finds the study dirty already
+        results_cache.ratings_changed(study.pk)
+    snapshot = ResultsSnapshot.objects.get(study=study)
+    assert snapshot.dirty_since is not None and snapshot.queued_at is not None
