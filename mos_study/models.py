@@ -330,7 +330,6 @@ class RatingSession(models.Model):
             )
         ]
 
-
     def __str__(self):
         return f"session {self.pk} of {self.rater}"
 
