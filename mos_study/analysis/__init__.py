@@ -7,7 +7,7 @@ dashboard: ``prepare_ratings``/``read_ratings`` -> ``build_results`` -> ``write_
 from .export import render_files, write_files, write_results
 from .metrics import check_metrics, read_metrics
 from .ratings import RatingsError, parse_columns, parse_scale, prepare_ratings, read_ratings
-from .results import AnalysisOptions, Results, build_results, read_provenance
+from .results import AnalysisOptions, Results, build_results, read_metric_provenance, read_provenance
 from .screening import RULES, ScreeningOptions
 
 
@@ -31,10 +31,19 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def run_analysis(ratings, output_dir, options=None, metrics=None, extra_files=None, figures=True, provenance=None):
+def run_analysis(
+    ratings,
+    output_dir,
+    options=None,
+    metrics=None,
+    extra_files=None,
+    figures=True,
+    provenance=None,
+    stand_in_metrics=(),
+):
     """Analyse a canonical ratings DataFrame and write every output file (plus ``extra_files``: name -> bytes)
     to output_dir, all or nothing. Returns the Results."""
-    results = build_results(ratings, options, metrics=metrics, provenance=provenance)
+    results = build_results(ratings, options, metrics=metrics, provenance=provenance, stand_in_metrics=stand_in_metrics)
     files = render_files(results, figures=figures)
     files.update(extra_files or {})
     write_files(files, output_dir)
@@ -58,6 +67,7 @@ __all__ = [
     "parse_columns",
     "parse_scale",
     "prepare_ratings",
+    "read_metric_provenance",
     "read_metrics",
     "read_provenance",
     "read_ratings",

@@ -19,7 +19,7 @@ from . import (
     read_ratings,
     run_analysis,
 )
-from .results import read_provenance
+from .results import read_metric_provenance, read_provenance
 
 
 def parse_rules(spec):
@@ -95,6 +95,11 @@ def build_parser():
         help="provenance.csv of the benchmark folder (default: the one beside --metrics, where there is one): "
         "marks models trained with stand-in features and prints each learned method's provenance",
     )
+    parser.add_argument(
+        "--metric-provenance",
+        help="metric_provenance.csv of the benchmark folder (default: the one beside --metrics, where there is one): "
+        "marks metrics computed with stand-in backbone weights in the metric agreement",
+    )
     add_analysis_arguments(parser)
     return parser
 
@@ -130,6 +135,13 @@ def provenance_path(args):
     return None
 
 
+def metric_provenance_path(args):
+    if getattr(args, "metric_provenance", None):
+        return Path(args.metric_provenance)
+    beside = Path(args.metrics).parent / "metric_provenance.csv" if args.metrics else None
+    return beside if beside is not None and beside.is_file() else None
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["plan"]:
@@ -149,8 +161,15 @@ def main(argv=None):
         metrics = read_metrics(args.metrics) if args.metrics else None
         path = provenance_path(args)
         provenance = read_provenance(path) if path else None
+        metric_path = metric_provenance_path(args)
         results = run_analysis(
-            ratings, args.output_dir, options, metrics=metrics, figures=not args.no_figures, provenance=provenance
+            ratings,
+            args.output_dir,
+            options,
+            metrics=metrics,
+            figures=not args.no_figures,
+            provenance=provenance,
+            stand_in_metrics=read_metric_provenance(metric_path) if metric_path else (),
         )
     except RatingsError as error:
         print(f"error: {error}", file=sys.stderr)

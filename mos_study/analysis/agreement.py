@@ -19,6 +19,9 @@ for each dataset when a study has several, and for all datasets pooled ("all").
 - Against PSNR (``REFERENCE_METRIC``), on the stimuli both metrics have: Williams' test for two dependent
   correlations sharing MOS (Williams 1959; Steiger 1980, eq. 7) on PLCC after each metric's fit, and a paired
   bootstrap of the |SROCC| difference.
+- A metric computed with stand-in backbone weights (LPIPS/DISTS with random weights, ``--metric-stand-in-weights``)
+  is marked as models trained with stand-in VGG features are: a ``weights`` column saying ``stand-in`` in every
+  table, and its name with the dagger, and the note, in the summary line. Without such a metric nothing changes.
 """
 
 import warnings
@@ -28,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from .metrics import check_metrics, metric_names
+from .metrics import STAND_IN_MARK, check_metrics, metric_names
 from .order import datasets_in_order, paper_sort
 
 REFERENCE_METRIC = "psnr_y"
@@ -76,6 +79,8 @@ TEST_COLUMNS = [
     "p_value",
 ]
 WILLIAMS = "williams_plcc"
+STAND_IN_WEIGHTS = "stand-in"  # benchmarks.tables.STAND_IN_WEIGHTS: the weights note of metric_provenance.csv
+STAND_IN_METRIC_NOTE = f"{STAND_IN_MARK} stand-in weights: not the published metric"
 BOOTSTRAP_SROCC = "bootstrap_srocc_difference"
 
 
@@ -313,6 +318,23 @@ class Agreement:
     summary: str
     stimuli: pd.DataFrame = field(repr=False, default=None)  # dataset,image,method,mos,<metrics> (the figure's dots)
     fits: dict = field(repr=False, default_factory=dict)  # metric -> Fit at the stimulus level, all datasets
+    stand_ins: frozenset = frozenset()  # metrics computed with stand-in backbone weights (marked wherever named)
+
+
+def metric_label(metric, stand_ins=frozenset()):
+    """``lpips_alex†`` for a metric computed with stand-in weights, the name otherwise."""
+    return f"{metric}{STAND_IN_MARK}" if metric in stand_ins else str(metric)
+
+
+def with_weights(table, stand_ins):
+    """``table`` with a ``weights`` column after ``metric`` (``stand-in`` or empty) where there are stand-in metrics;
+    the table itself otherwise, so that analyses without them write the same bytes as before."""
+    if not stand_ins:
+        return table
+    table = table.copy()
+    marks = np.where(table["metric"].astype(str).isin(stand_ins), STAND_IN_WEIGHTS, "")
+    table.insert(table.columns.get_loc("metric") + 1, "weights", pd.Series(marks, index=table.index, dtype=object))
+    return table
 
 
 def stimulus_units(mos_per_image, metrics):
@@ -446,16 +468,18 @@ def agreement_tables(units, names, level, resamples, seed, with_tests=False):
     )
 
 
-def metric_agreement(mos_per_image, mos, metrics, *, resamples=RESAMPLES, seed=0, alpha=0.05):
+def metric_agreement(mos_per_image, mos, metrics, *, resamples=RESAMPLES, seed=0, alpha=0.05, stand_ins=()):
     """Every metric of ``metrics`` (``metrics.metric_names``) against MOS at both levels, the tests against PSNR
-    and the summary line."""
+    and the summary line; ``stand_ins``: metrics computed with stand-in backbone weights (marked)."""
     metrics = check_metrics(metrics)  # a study's frame may hold a metric as objects (None where not computed)
     names = metric_names(metrics)
+    stand_ins = frozenset(map(str, stand_ins)) & set(names)
     stimuli = stimulus_units(mos_per_image, metrics)
     per_stimulus, tests, fits = agreement_tables(stimuli, names, "stimulus", resamples, seed, with_tests=True)
     per_method, _, _ = agreement_tables(method_units(mos, stimuli, names), names, "method", resamples, seed)
-    summary = summary_line(per_stimulus, tests, alpha)
-    return Agreement(per_stimulus, per_method, tests, summary, stimuli=stimuli, fits=fits)
+    summary = summary_line(per_stimulus, tests, alpha, stand_ins)
+    per_stimulus, per_method, tests = (with_weights(t, stand_ins) for t in (per_stimulus, per_method, tests))
+    return Agreement(per_stimulus, per_method, tests, summary, stimuli=stimuli, fits=fits, stand_ins=stand_ins)
 
 
 # --------------------------------------------------------------------------- the summary line
@@ -469,15 +493,21 @@ def _p(value):
     return "-" if value is None or not np.isfinite(value) else f"{value:.3g}"
 
 
-def summary_line(per_stimulus, tests, alpha=0.05):
+def summary_line(per_stimulus, tests, alpha=0.05, stand_ins=frozenset()):
     """Which metric agrees best with MOS (|SROCC| per stimulus, all datasets) and whether significantly better
-    than PSNR by Williams' test and by the bootstrap of the SROCC difference."""
+    than PSNR by Williams' test and by the bootstrap of the SROCC difference. A best metric among ``stand_ins``
+    is named with the dagger and the note at the end: its figures are not the published metric's."""
     pooled = per_stimulus[(per_stimulus["dataset"] == "all") & per_stimulus["srocc"].notna()]
     if pooled.empty:
         return "Metric agreement: too few stimuli with both MOS and metric values to correlate them."
     best = pooled.loc[pooled["srocc"].abs().idxmax()]
+    text = _best_against_psnr(pooled, best, tests, alpha, metric_label(best["metric"], stand_ins))
+    return text + f" {STAND_IN_METRIC_NOTE}." if best["metric"] in stand_ins else text
+
+
+def _best_against_psnr(pooled, best, tests, alpha, label):
     text = (
-        f"Best agreement with MOS (|SROCC| per stimulus, all datasets, n = {int(best['n'])}): {best['metric']} "
+        f"Best agreement with MOS (|SROCC| per stimulus, all datasets, n = {int(best['n'])}): {label} "
         f"({direction_words(best['direction'])}), SROCC {_number(best['srocc'])} "
         f"[95% CI {_number(best['srocc_ci95_low'])}, {_number(best['srocc_ci95_high'])}]"
     )

@@ -14,6 +14,7 @@ import sr_models
 from sr_models.csvcells import safe_cell
 from sr_models.fileio import atomic_write_many
 
+from .agreement import STAND_IN_METRIC_NOTE, metric_label
 from .metrics import table2_latex, table2_markdown
 from .screening import RULES
 
@@ -221,10 +222,23 @@ def agreement_markdown(agreement):
         "Per stimulus:",
         "",
     ]
-    lines += _markdown(agreement.per_stimulus[AGREEMENT_SHOWN])
+    lines += _markdown(_metrics_marked(agreement.per_stimulus[AGREEMENT_SHOWN], agreement.stand_ins))
     lines += ["", "Per method:", ""]
-    lines += _markdown(agreement.per_method[AGREEMENT_SHOWN])
+    lines += _markdown(_metrics_marked(agreement.per_method[AGREEMENT_SHOWN], agreement.stand_ins))
+    if agreement.stand_ins:
+        lines += [
+            "",
+            f"{STAND_IN_METRIC_NOTE} ({', '.join(sorted(agreement.stand_ins))}: computed with stand-in "
+            "backbone weights, --metric-stand-in-weights).",
+        ]
     return lines
+
+
+def _metrics_marked(table, stand_ins):
+    """A copy of ``table`` with metrics computed with stand-in weights marked in its metric column."""
+    if not stand_ins:
+        return table
+    return table.assign(metric=[metric_label(m, stand_ins) for m in table["metric"].astype(str)])
 
 
 def _rule_coverage(screening):

@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .agreement import direction_words
+from .agreement import STAND_IN_METRIC_NOTE, direction_words, metric_label
 from .metrics import STAND_IN_MARK, method_means
 from .order import datasets_in_order, paper_sort
 from .ratings import test_rows
@@ -53,9 +53,17 @@ def _ordered(table):
     return paper_sort(table.astype({"dataset": str, "method": str}), ["dataset", "method"])
 
 
-def _stand_in_note(figure, results):
-    if results.stand_in_methods:
-        figure.supxlabel(f"{STAND_IN_MARK} trained with stand-in VGG features: not the paper's model", fontsize=7)
+def _stand_in_note(figure, results, stand_in_metrics=frozenset()):
+    """The footnote of the dagger: methods trained with stand-in features, metrics computed with stand-in weights."""
+    lines = (
+        [f"{STAND_IN_MARK} trained with stand-in VGG features: not the paper's model"]
+        if results.stand_in_methods
+        else []
+    )
+    if stand_in_metrics:
+        lines.append(f"{STAND_IN_METRIC_NOTE} ({', '.join(sorted(stand_in_metrics))})")
+    if lines:
+        figure.supxlabel("\n".join(lines), fontsize=7)
 
 
 def mos_figure(results, fmt="svg"):
@@ -214,29 +222,36 @@ def metric_agreement_figure(results, fmt="svg"):
         figure = Figure(figsize=(3.2 * columns, 2.8 * rows), layout="constrained")
         axes = figure.subplots(rows, columns, squeeze=False).ravel()
         for ax, metric in zip(axes, names):
-            _agreement_panel(ax, stimuli, metric, agreement.fits[metric], pooled.loc[metric], colours)
+            fit, row = agreement.fits[metric], pooled.loc[metric]
+            _agreement_panel(ax, stimuli, metric, fit, row, colours, agreement.stand_ins)
             ax.set_ylim(*results.options.scale)
         for ax in axes[len(names) :]:
             ax.set_axis_off()
         handles = [Line2D([], [], ls="", marker="o", color=colours[m]) for m in methods]
         figure.legend(handles, _labels(results, methods), loc="outside right center", frameon=False, fontsize=7)
         figure.suptitle("MOS per stimulus against each metric, with the fitted VQEG logistic", fontsize=8)
-        _stand_in_note(figure, results)
+        _stand_in_note(figure, results, agreement.stand_ins)
         return _render(figure, fmt)
 
 
-def _agreement_panel(ax, stimuli, metric, fit, row, colours):
+def agreement_panel_title(metric, row, fit, stand_ins=frozenset()):
+    """A panel's title: the metric (with the dagger when computed with stand-in weights), its direction, SROCC and
+    PLCC and the curve fitted."""
+    curve = "logistic" if fit.kind == "logistic" else "line: no logistic fit"
+    return (
+        f"{metric_label(metric, stand_ins)} ({direction_words(row['direction'])})\n"
+        f"SROCC {row['srocc']:.3f}, PLCC {row['plcc']:.3f} ({curve})"
+    )
+
+
+def _agreement_panel(ax, stimuli, metric, fit, row, colours, stand_ins=frozenset()):
     finite = np.isfinite(stimuli[metric].to_numpy(dtype=float))
     part = stimuli[finite]
     ax.scatter(part[metric], part["mos"], s=7, alpha=0.6, linewidths=0, c=[colours[m] for m in part["method"]])
     if len(part) >= 2:
         x = np.linspace(part[metric].min(), part[metric].max(), 200)
         ax.plot(x, fit.predict(x), color="k", lw=1.2)
-    curve = "logistic" if fit.kind == "logistic" else "line: no logistic fit"
-    ax.set_title(
-        f"{metric} ({direction_words(row['direction'])})\nSROCC {row['srocc']:.3f}, PLCC {row['plcc']:.3f} ({curve})",
-        fontsize=7,
-    )
+    ax.set_title(agreement_panel_title(metric, row, fit, stand_ins), fontsize=7)
     ax.set_xlabel(metric)
     ax.set_ylabel("MOS")
 

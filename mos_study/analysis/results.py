@@ -138,6 +138,23 @@ def read_provenance(path):
     return table
 
 
+def read_metric_provenance(path):
+    """The metrics a ``metric_provenance.csv`` (benchmark or study export) says were computed with stand-in
+    backbone weights (``weights_note`` ``stand-in``): a set of names."""
+    from .agreement import STAND_IN_WEIGHTS
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise RatingsError(f"{path}: cannot read the metric provenance table ({exc})") from None
+    if not {"metric", "weights_note"} <= set(table.columns):
+        raise RatingsError(
+            f"{path}:1: no 'metric' and 'weights_note' columns: not a metric_provenance.csv of python -m benchmarks "
+            "run or of a study export (give the right file with --metric-provenance)"
+        )
+    return set(table.loc[table["weights_note"].str.strip() == STAND_IN_WEIGHTS, "metric"])
+
+
 def check_provenance(provenance, ratings):
     """Only the rows of methods the study rated, in the paper's order, with stand_in_features as a boolean."""
     table = pd.DataFrame(provenance).astype({"method": str})
@@ -149,11 +166,12 @@ def check_provenance(provenance, ratings):
     return paper_sort(table, ["method"])
 
 
-def build_results(ratings, options=None, metrics=None, provenance=None):
+def build_results(ratings, options=None, metrics=None, provenance=None, stand_in_metrics=()):
     """Screen raters, compute MOS (with and without screened raters), significance, the subjective model and, given
     a metrics table (dataset,image,method,psnr_y,ssim_y), correlations and Table 2. ``ratings`` is canonical
     (see ``ratings.prepare_ratings``); calibration rows serve screening only. ``provenance`` (a benchmark folder's
-    ``provenance.csv`` rows) adds a ``stand_in_features`` column to the MOS tables and the marks in every file.
+    ``provenance.csv`` rows) adds a ``stand_in_features`` column to the MOS tables and the marks in every file;
+    ``stand_in_metrics`` (names of metrics computed with stand-in backbone weights) marks them in the agreement.
     Every table lists datasets and methods in the paper's order (``order.paper_sort``)."""
     options = options or AnalysisOptions()
     ratings = sort_ratings(ratings)
@@ -209,6 +227,11 @@ def build_results(ratings, options=None, metrics=None, provenance=None):
         results.metric_correlation = correlations(results.mos_per_image, results.mos, metrics)
         results.table2 = paper_sort(table2(results.mos, metrics), METHOD)
         results.agreement = metric_agreement(
-            results.mos_per_image, results.mos, metrics, seed=options.seed, alpha=options.alpha
+            results.mos_per_image,
+            results.mos,
+            metrics,
+            seed=options.seed,
+            alpha=options.alpha,
+            stand_ins=stand_in_metrics,
         )
     return results

@@ -147,6 +147,17 @@ def metric_provenance_csv(study, names, crop_border=4):
     return csv_text(METRIC_PROVENANCE_COLUMNS, rows).encode()
 
 
+def stand_in_metric_names(study, crop_border=4):
+    """The extra metrics any of whose values for the study were computed with stand-in backbone weights (marked in
+    the metric agreement, as ``metric_provenance_csv`` marks them)."""
+    from benchmarks.tables import STAND_IN_WEIGHTS
+
+    found = MetricValue.objects.filter(
+        output__stimuli__study=study, crop_border=crop_border, weights_note=STAND_IN_WEIGHTS
+    ).values_list("name", flat=True)
+    return set(found.distinct())
+
+
 def no_ratings(study):
     return StudyError(f"study {study.name!r} has no ratings yet: results appear once raters have rated images")
 
@@ -210,12 +221,15 @@ def build_export(
     metrics = study_metrics(study, y_convention, crop_border)
     options = study_rules(study, options or AnalysisOptions(), gold_given)
     provenance = study_provenance(study)
+    given = {"metrics": metrics, "provenance": provenance}
+    if metrics is not None:
+        given["stand_in_metrics"] = stand_in_metric_names(study, crop_border)
     try:
-        results = build_results(ratings, options, metrics=metrics, provenance=provenance)
+        results = build_results(ratings, options, **given)
     except RatingsError:
         if options.keep_screened or not keep_all_if_all_rejected:
             raise
-        results = build_results(ratings, replace(options, keep_screened=True), metrics=metrics, provenance=provenance)
+        results = build_results(ratings, replace(options, keep_screened=True), **given)
     files = render_files(results, figures=figures)
     if with_ratings_csv:
         files["ratings.csv"] = "".join(ratings_csv_lines(study, rows)).encode()

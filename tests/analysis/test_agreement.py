@@ -1,6 +1,8 @@
 """Metric agreement with MOS (mos_study.analysis.agreement): correlations against scipy, the VQEG logistic fit,
 Williams' test by hand, the seeded bootstrap, and the files of an analysis given extra metric columns."""
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -309,3 +311,86 @@ def test_the_command_line_names_a_bad_metric_cell_and_writes_nothing(tmp_path, c
     assert main(args + ["--no-figures"]) == 2
     assert "metrics_per_image.csv:8: column 'lpips_alex' is not a number: 'oops'" in capsys.readouterr().err
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- metrics with stand-in weights
+
+
+@pytest.fixture(scope="module")
+def stand_in_results():
+    ratings, metrics = panel()
+    return build_results(ratings, NO_SCREENING, metrics=check_metrics(metrics), stand_in_metrics={"lpips_alex"})
+
+
+def test_a_stand_in_metric_is_marked_in_every_agreement_table(stand_in_results):
+    files = render_files(stand_in_results, figures=False)
+    for name in ("metric_agreement.csv", "metric_agreement_per_method.csv", "metric_agreement_tests.csv"):
+        table = pd.read_csv(io.BytesIO(files[name]), keep_default_na=False)
+        assert list(table.columns).index("weights") == list(table.columns).index("metric") + 1, name
+        weights = table.groupby("metric")["weights"].agg(set).to_dict()
+        assert weights.pop("lpips_alex") == {"stand-in"}, name
+        assert all(marks == {""} for marks in weights.values()), name
+
+
+def test_the_summary_never_names_a_stand_in_metric_best_without_its_mark(stand_in_results):
+    summary = stand_in_results.agreement.summary
+    assert "): lpips_alex\u2020 (lower is better)" in summary and "lpips_alex (" not in summary
+    assert summary.endswith(" \u2020 stand-in weights: not the published metric.")
+    markdown = render_files(stand_in_results, figures=False)["summary.md"].decode()
+    section = markdown[markdown.index("## Metric agreement with MOS") :]
+    assert summary in section and section.count("| lpips_alex\u2020 |") == 6  # 3 groups x 2 levels
+    assert section.count("| all | lpips_alex\u2020 | lower |") == 2  # per stimulus and per method
+    assert "| lpips_alex |" not in section and "| all | niqe | lower |" in section
+    assert "\u2020 stand-in weights: not the published metric (lpips_alex: computed with stand-in" in section
+
+
+def test_the_figure_panel_of_a_stand_in_metric_has_the_dagger(stand_in_results):
+    from mos_study.analysis.figures import agreement_panel_title
+
+    agreement = stand_in_results.agreement
+    pooled = agreement.per_stimulus[agreement.per_stimulus["dataset"] == "all"].set_index("metric")
+    titles = {m: agreement_panel_title(m, pooled.loc[m], agreement.fits[m], agreement.stand_ins) for m in pooled.index}
+    assert titles["lpips_alex"].startswith("lpips_alex\u2020 (lower is better)\nSROCC ")
+    assert titles["niqe"].startswith("niqe (lower is better)") and "\u2020" not in titles["psnr_y"]
+
+
+def test_without_stand_in_metrics_the_files_are_unchanged(results):
+    ratings, metrics = panel()
+    absent = build_results(ratings, NO_SCREENING, metrics=check_metrics(metrics), stand_in_metrics={"dists_vgg"})
+    files, plain = render_files(absent, figures=False), render_files(results, figures=False)
+    assert absent.agreement.stand_ins == frozenset()
+    assert {n: d for n, d in files.items() if n != "export.json"} == {
+        n: d for n, d in plain.items() if n != "export.json"
+    }
+    assert b"weights" not in files["metric_agreement.csv"].split(b"\n")[0]
+    assert "\u2020" not in files["summary.md"].decode()
+
+
+def test_the_command_line_reads_the_metric_provenance_beside_the_metrics(tmp_path):
+    ratings, metrics = panel(images=3)
+    ratings[["dataset", "rater", "image", "method", "score"]].to_csv(tmp_path / "ratings.csv", index=False)
+    metrics.to_csv(tmp_path / "metrics_per_image.csv", index=False)
+    args = [str(tmp_path / "ratings.csv"), "--metrics", str(tmp_path / "metrics_per_image.csv"), "--no-figures"]
+    assert main([*args, "--output-dir", str(tmp_path / "plain")]) == 0
+    (tmp_path / "metric_provenance.csv").write_text(
+        "metric,kind,higher_is_better,convention,weights_note,source,paper\n"
+        "lpips_alex,full-reference,False,rgb01,stand-in,lpips,Zhang 2018\n"
+        "niqe,no-reference,False,y-integer,,niqe,Mittal 2013\n"
+    )
+    assert main([*args, "--output-dir", str(tmp_path / "marked")]) == 0
+    table = pd.read_csv(tmp_path / "marked/metric_agreement.csv", keep_default_na=False).set_index("metric")
+    assert table.loc["lpips_alex", "weights"].tolist() == ["stand-in"] * 3 and set(table.loc["niqe", "weights"]) == {""}
+    assert "lpips_alex\u2020" in (tmp_path / "marked/summary.md").read_text()
+    assert "weights" not in pd.read_csv(tmp_path / "plain/metric_agreement.csv").columns
+
+
+def test_a_metric_provenance_without_its_columns_is_named(tmp_path, capsys):
+    ratings, metrics = panel(images=2, datasets=("Set5",))
+    ratings[["dataset", "rater", "image", "method", "score"]].to_csv(tmp_path / "ratings.csv", index=False)
+    metrics.to_csv(tmp_path / "metrics_per_image.csv", index=False)
+    (tmp_path / "other.csv").write_text("method,learned\nnn,false\n")
+    argv = [str(tmp_path / "ratings.csv"), "--metrics", str(tmp_path / "metrics_per_image.csv"), "--no-figures"]
+    argv += ["--metric-provenance", str(tmp_path / "other.csv"), "--output-dir", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert "other.csv:1: no 'metric' and 'weights_note' columns" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
