@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import Comparison, RatingSession, Trial
 from .errors import InvalidRating, RatingConflict, SessionMovedOn, StudyNotOpen, TooFast, TrialNotFound
+from . import results_cache
 from .rating import clean_response_ms, takes_ratings
 from .sessions import lock
 
@@ -102,6 +103,9 @@ def choose_side(rater_token, trial_token, side, response_ms=None):
             lease = now + timedelta(minutes=study.lease_minutes)
             RatingSession.objects.filter(pk=session.pk).update(lease_until=lease, last_seen=now)
             existing = Comparison.objects.create(trial=trial, choice=choice, response_ms=response_ms)
+            # The dashboard's results: mark the study dirty, queue one debounced job (services.results_cache).
+            study_id = study.pk
+            transaction.on_commit(lambda: results_cache.ratings_changed(study_id))
         else:
             check_not_moved_on(trial)
             if existing.choice != choice:

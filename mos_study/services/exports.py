@@ -207,7 +207,7 @@ def build_export(
     the analysis files (``analysis.render_files``), ratings.csv and metrics_summary.csv. A pairwise study's
     export is its comparisons and their statistics (``pairwise_exports``)."""
     if study.protocol == Study.Protocol.PAIRWISE:
-        return pairwise_exports.build_pairwise_export(study, figures=figures)
+        return pairwise_exports.build_pairwise_export(study, figures=figures, rows=rows)  # its choices' records
     import pandas as pd
 
     from benchmarks.tables import SUMMARY_COLUMNS, csv_text, summarise
@@ -264,7 +264,7 @@ def export_version(study, rows=None):
     """Names the data an export is built from: the ratings' last id, count and sums of scores and response times (of
     ``rows``, or as stored now; the sums notice ratings edited in place, e.g. in the admin), and the metrics."""
     if study.protocol == Study.Protocol.PAIRWISE:
-        return pairwise_exports.comparisons_version(study)
+        return pairwise_exports.comparisons_version(study, rows)
     if rows is None:
         found = Rating.objects.filter(trial__session__study=study).aggregate(
             last=Max("pk"), n=Count("pk"), scores=Sum("score"), ms=Sum("response_ms")

@@ -12,6 +12,7 @@ comparisons.csv). The statistics use test pairs only: calibration examples, trap
 
 import csv
 import io
+from dataclasses import dataclass, field
 
 from django.core.cache import cache
 from django.db.models import Count, Max, Sum
@@ -172,20 +173,27 @@ def trap_screening(rows, pass_percent):
     return table
 
 
+@dataclass
 class PairwiseExport:
-    """The files of a pairwise export and what the results page shows (as ``exports.StudyExport`` for ACR)."""
+    """The files of a pairwise export and what the results page shows (as ``exports.StudyExport`` for ACR); a
+    dataclass so that ``results_cache`` stores and restores it as it does StudyExport (every field but files and
+    results to meta.json)."""
 
-    protocol = "pairwise"
+    files: dict
+    results: object = None  # analysis.pairwise.PairwiseResults; dropped before caching
+    screening: list = field(default_factory=list)
+    n_ratings: int = 0  # the choices analysed (test pairs of raters kept)
+    scale: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+    all_rejected: bool = False
+    version: str = ""
+    protocol: str = "pairwise"
 
-    def __init__(self, files, results, screening, n_comparisons, all_rejected):
-        self.files = files
-        self.results = results  # analysis.pairwise.PairwiseResults; dropped before caching
-        self.screening = screening
-        self.n_ratings = n_comparisons  # the choices analysed (test pairs of raters kept)
-        self.scale = results.scale_per_method.to_dict("records")
-        self.rejected = [{"rater": r["rater"], "reasons": r["reasons"]} for r in screening if r["rejected"] == "true"]
-        self.all_rejected = all_rejected
-        self.version = ""
+    @classmethod
+    def of_results(cls, files, results, screening, n_comparisons, all_rejected):
+        rejected = [{"rater": r["rater"], "reasons": r["reasons"]} for r in screening if r["rejected"] == "true"]
+        scale = results.scale_per_method.to_dict("records")
+        return cls(files, results, screening, n_comparisons, scale, rejected, all_rejected)
 
 
 def comparisons_frame(rows):
@@ -213,11 +221,15 @@ def build_pairwise_export(study, *, figures=True, bootstrap=1000, seed=0, rows=N
     files = render_pairwise_files(results, figures=figures)
     files["comparisons.csv"] = csv_text(rows, COMPARISON_COLUMNS).encode()
     files["pairwise_screening.csv"] = csv_text(screening, SCREENING_COLUMNS).encode()
-    return PairwiseExport(files, results, screening, len(kept), all_rejected)
+    return PairwiseExport.of_results(files, results, screening, len(kept), all_rejected)
 
 
-def comparisons_version(study):
-    """Names the choices an export is built from: last id, count, and the sum of response times (edits in place)."""
+def comparisons_version(study, rows=None):
+    """Names the choices an export is built from: last id, count, and the sum of response times (edits in place), of
+    ``rows`` (``comparison_records``) or as stored now."""
+    if rows is not None:
+        ms = sum(row["response_ms"] or 0 for row in rows)  # "" where none was recorded
+        return f"pairwise-{max((row['comparison_id'] for row in rows), default=0)}-{len(rows)}-{ms}"
     found = Comparison.objects.filter(trial__session__study=study).aggregate(
         last=Max("pk"), n=Count("pk"), ms=Sum("response_ms")
     )

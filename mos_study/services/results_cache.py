@@ -2,8 +2,9 @@
 
 A study's results are computed by the Celery task ``mos_study.compute_results`` and stored, finished, in its
 ``ResultsSnapshot`` row: a zip of every file of the export (``exports.build_export``, whatever it renders: tables,
-figures, summary) and ``meta.json`` (the MOS rows, screening and the ratings it was computed from). The results page
-reads that row and answers at once, saying how fresh it is.
+figures, summary) and ``meta.json`` (the MOS rows, screening and the ratings it was computed from). A pairwise
+study's export (``pairwise_exports.build_pairwise_export``: scale, screening) is stored and restored the same way,
+its choices standing for ratings. The results page reads that row and answers at once, saying how fresh it is.
 
 With a broker, each new rating marks its study dirty (``ratings_changed``, on commit) and queues one job, delayed by
 ``SRMOS_RESULTS_DEBOUNCE_S`` (10 s) so that a burst of ratings costs one computation; while a job is queued or running
@@ -31,14 +32,15 @@ from django.utils.timesince import timesince
 
 from sr_models.errors import SRMOSError
 
-from ..models import Rating, ResultsSnapshot, Study
-from . import exports, progress
+from ..models import Comparison, Rating, ResultsSnapshot, Study
+from . import exports, pairwise_exports, progress
 from .errors import StudyError
 
 DEBOUNCE_S = 10
 JOB_LOST_S = 15 * 60
 META = "meta.json"
-NOT_META = ("files", "results")  # every other field of StudyExport goes to meta.json (fields added later too)
+NOT_META = ("files", "results")  # every other field of the export goes to meta.json (fields added later too)
+EXPORT_TYPES = {"pairwise": pairwise_exports.PairwiseExport}  # by the export's ``protocol`` field; else StudyExport
 BREAKDOWN = "breakdown"  # and the ratings by kind when it was computed (progress.rating_breakdown)
 
 
@@ -63,8 +65,9 @@ def snapshot_of(study_id):
 
 
 def ratings_changed(study_id):
-    """A rating was stored (called on commit): mark the study dirty and, if no job is queued, queue one. One UPDATE
-    while the study is already dirty; nothing at all without a broker (the results page checks there)."""
+    """A rating (or a pairwise choice) was stored (called on commit): mark the study dirty and, if no job is queued,
+    queue one. One UPDATE while the study is already dirty; nothing at all without a broker (the results page checks
+    there)."""
     if in_process():
         return
     now = timezone.now()
@@ -123,16 +126,14 @@ def compute(study_id):
 
 def _compute_and_store(study_id):
     study = Study.objects.get(pk=study_id)
-    rows = list(exports.rating_records(study))
+    rows, id_key = answer_records(study)
     version = exports.export_version(study, rows)
-    last_id = max((row["rating_id"] for row in rows), default=0)
+    last_id = max((row[id_key] for row in rows), default=0)
     ResultsSnapshot.objects.filter(study_id=study_id).update(tried_version=version, tried_last_rating_id=last_id)
     snapshot = ResultsSnapshot.objects.get(study_id=study_id)
     if snapshot.version == version and snapshot.archive is not None:
         ResultsSnapshot.objects.filter(study_id=study_id).update(error="", failed_at=None)
         return "unchanged"
-    if not rows:
-        raise exports.no_ratings(study)
     start = time.perf_counter()
     export = exports.build_export(study, rows=rows, with_ratings_csv=False, keep_all_if_all_rejected=True)
     export.version = version
@@ -149,6 +150,14 @@ def _compute_and_store(study_id):
         failed_at=None,
     )
     return f"computed from {export.n_ratings} ratings"
+
+
+def answer_records(study):
+    """The study's stored answers as the export reads them, and the key of their ids: ratings, or a pairwise
+    study's choices (whose ids ``tried_last_rating_id`` and ``last_rating_id`` then hold)."""
+    if study.protocol == Study.Protocol.PAIRWISE:
+        return list(pairwise_exports.comparison_records(study)), "comparison_id"
+    return list(exports.rating_records(study)), "rating_id"
 
 
 def _describe(error):
@@ -199,11 +208,11 @@ class ArchiveFiles(Mapping):
 
 
 def unpack(archive):
-    """A ``StudyExport`` of the stored files (read lazily) and meta."""
+    """A ``StudyExport`` (a ``PairwiseExport`` for a pairwise study) of the stored files (read lazily) and meta."""
     files = ArchiveFiles(archive)
     meta = json.loads(files._zip.read(META))  # NaN (an interval of one rating) comes back as NaN
     breakdown = meta.pop(BREAKDOWN, None)
-    export = exports.StudyExport(files=files, **meta)
+    export = EXPORT_TYPES.get(meta.get("protocol"), exports.StudyExport)(files=files, **meta)
     export.breakdown = breakdown
     return export
 
@@ -281,5 +290,7 @@ def latest(study):
 
 
 def new_ratings(study, snapshot):
-    """Ratings stored after those the last job read (an index range on the ratings' ids: cheap at any size)."""
-    return Rating.objects.filter(trial__session__study=study, pk__gt=snapshot.tried_last_rating_id).count()
+    """Ratings (a pairwise study's choices) stored after those the last job read (an index range on their ids: cheap
+    at any size)."""
+    answers = Comparison if study.protocol == Study.Protocol.PAIRWISE else Rating
+    return answers.objects.filter(trial__session__study=study, pk__gt=snapshot.tried_last_rating_id).count()

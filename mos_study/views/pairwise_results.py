@@ -59,7 +59,8 @@ def pairwise_results_context(study, export, poll_seconds):
         "rejected": export.rejected,
         "all_rejected": export.all_rejected,
         "n_ratings": export.n_ratings,
-        "breakdown": progress.rating_breakdown(study),
+        # As of the stored result (counted by the job), as on an ACR study's page.
+        "breakdown": getattr(export, "breakdown", None) or progress.rating_breakdown(study),
         "pairwise_tables": [
             {"name": name, "title": title, "table": table(files[name])}
             for name, title in TABLES.items()

@@ -123,10 +123,8 @@ FIRST_RESULTS = "the first results are being computed: they appear here when the
 
 
 def latest_export(study):
-    """(the export to show, its Freshness or None): an ACR study's last finished result (``services.results_cache``:
-    computed by a job, served at once); a pairwise study's export as ``services.exports`` caches it."""
-    if study.protocol == Study.Protocol.PAIRWISE:
-        return exports.dashboard_export(study), None
+    """(the export to show, its Freshness): the study's last finished result (``services.results_cache``: computed
+    by a job, served at once), an ACR or a pairwise study's alike."""
     export, freshness = results_cache.latest(study)
     if export is None:
         raise StudyError(FIRST_RESULTS)
