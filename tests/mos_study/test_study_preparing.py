@@ -23,7 +23,7 @@ def create(*args):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_command_prepares_a_study_in_process_end_to_end(bench_dirs):
+def test_the_command_prepares_a_study_in_process_end_to_end(bench_dirs, caplog):
     text = create(
         "--name", "inline", "--datasets", "Set5", "--methods", "nn", "--include-hr", "--calibration-images", "1"
     )
@@ -34,6 +34,8 @@ def test_the_command_prepares_a_study_in_process_end_to_end(bench_dirs):
     assert study.stimuli.filter(is_calibration=True).count() == 2
     assert BenchmarkRun.objects.get().status == BenchmarkRun.Status.DONE
     assert start_session(study).trials.count() == 2 + 8
+    # In-process tasks look for no broker: kombu used to warn "No hostname was supplied" here (the quick start).
+    assert not [record for record in caplog.records if record.name.startswith("kombu")]
 
 
 @pytest.mark.django_db(transaction=True)
