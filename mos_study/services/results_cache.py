@@ -231,6 +231,7 @@ class Freshness:
     error: str  # the last job's failure, "" when it succeeded
     failed_at: object
     compute_seconds: object
+    noun: str = "rating"  # what the raters give: "choice" in a pairwise study
 
     def line(self, now=None):
         """ "Computed 3 minutes ago from 12,340 ratings (in 4.2 s); 56 new ratings since, recomputing." and, after a
@@ -239,10 +240,10 @@ class Freshness:
         if self.computed_at is None:
             text = "No results computed yet" + (": computing the first results." if self.recomputing else ".")
         else:
-            text = f"Computed {timesince(self.computed_at, now)} ago from {self.n_ratings:,} ratings"
+            text = f"Computed {timesince(self.computed_at, now)} ago from {self.n_ratings:,} {self.noun}s"
             text += f" (in {self.compute_seconds:.1f} s)" if self.compute_seconds is not None else ""
             if self.new_ratings:
-                text += f"; {self.new_ratings:,} new rating{'s' if self.new_ratings != 1 else ''} since"
+                text += f"; {self.new_ratings:,} new {self.noun}{'s' if self.new_ratings != 1 else ''} since"
             if self.recomputing:
                 text += ", recomputing."
             else:
@@ -281,6 +282,7 @@ def latest(study):
         error=snapshot.error,
         failed_at=snapshot.failed_at,
         compute_seconds=snapshot.compute_seconds,
+        noun="choice" if study.protocol == Study.Protocol.PAIRWISE else "rating",
     )
     if snapshot.archive is None:
         if snapshot.error:

@@ -79,7 +79,7 @@ def test_without_a_broker_the_page_is_served_from_the_snapshot_until_a_choice_co
     assert first.status_code == 200 and builds == [1]
     assert 'id="scale-table"' in html and 'id="results-freshness"' in html
     line = first.context["freshness_line"]
-    assert f"from {RATERS * IMAGES} ratings" in line and "up to date" in line
+    assert f"from {RATERS * IMAGES} choices" in line and "up to date" in line
     snapshot = ResultsSnapshot.objects.get(study=study)
     assert snapshot.archive is not None and snapshot.version == pairwise_exports.comparisons_version(study)
     assert snapshot.last_rating_id == Comparison.objects.latest("pk").pk
@@ -113,5 +113,5 @@ def test_with_a_broker_a_choice_marks_the_study_dirty_and_the_page_says_so(
     assert broker == [(study.pk, 7), (study.pk, 7)]  # dirty again: the next job is queued
     stale = page(client, study)
     line = stale.context["freshness_line"]
-    assert builds == [1] and "1 new rating since, recomputing." in line
+    assert builds == [1] and "1 new choice since, recomputing." in line
     assert 'id="results-freshness"' in stale.content.decode() and 'id="scale-table"' in stale.content.decode()
