@@ -350,6 +350,7 @@ def test_dashboard_shows_scale_win_matrix_screening_and_files(outputs, fresh_cac
     assert matrix.count("<tr>") == 1 + 4 and " / " in matrix
     assert re.search(r'id="screening">[^<]*P1 \(failed 1 of 1 trap pairs', page)
     assert 'id="count-test">32<' in page and 'id="count-gold">4<' in page  # choices stored, by kind
+    assert 'id="count-test">32</strong> test choices' in page and "test ratings" not in page
     comparisons = client.get(reverse("mos_study:export_file", args=[study.pk, "comparisons.csv"]))
     assert comparisons.status_code == 200 and len(comparisons.content.decode().splitlines()) == 1 + 4 * 9
     archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get(reverse("mos_study:export_zip", args=[study.pk])))))
