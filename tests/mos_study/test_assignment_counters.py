@@ -207,11 +207,15 @@ def race(study, errors, released, taken_back, seed):
     rng = random.Random(seed)
     try:
         for _ in range(ROUNDS):
-            try:
-                session = start_session(study)
-            except StudyNotOpen:  # paused by another thread this moment
-                Study.objects.filter(pk=study.pk).update(status=Study.Status.OPEN)
-                session = start_session(study)
+            session = None
+            for _attempt in range(50):  # other threads pause the study for a moment, maybe again and again
+                try:
+                    session = start_session(study)
+                    break
+                except StudyNotOpen:
+                    Study.objects.filter(pk=study.pk).update(status=Study.Status.OPEN)
+            if session is None:
+                raise RuntimeError("the study stayed paused through 50 attempts to start a session")
             trials = list(session.trials.filter(kind="trial").values_list("token", flat=True))
             for token in trials[: rng.randint(0, len(trials))]:
                 rate_racing(session.rater.token, token, rng.randint(1, 5))
