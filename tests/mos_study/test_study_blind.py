@@ -64,7 +64,7 @@ def test_nothing_a_rater_loads_names_a_method_dataset_or_image(settings, tmp_pat
     rater = Rater.objects.get()
     _, page = get(response["Location"])
     loaded.append(("rating page", page.decode()))
-    for static in ["mos_study/rate.js", "mos_study/srmos.css"]:
+    for static in ["mos_study/rater_page.js", "mos_study/rate.js", "mos_study/srmos.css"]:
         loaded.append((static, open(finders.find(static)).read()))
     _, state = get(reverse("mos_study:session_state", args=[rater.token]))
     loaded.append(("state", state.decode()))

@@ -4,19 +4,18 @@
 // (rate.js): choices work only once both images are decoded and have been on screen (in toggle mode: both sides
 // shown at least once), and not before the study's minimum viewing time; failed POSTs are retried, so no choice is
 // lost; failed images are retried, then reported, never chosen; a heartbeat keeps the session's lease. The page posts
-// "left", "right" or "none": which side shows which stimulus is known to the server only.
+// "left", "right" or "none": which side shows which stimulus is known to the server only. What both rater pages share
+// (retries, heartbeat, second-tab check, progress) is in rater_page.js.
 (function () {
   "use strict";
 
   const config = JSON.parse(document.getElementById("compare-config").textContent);
-  const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
   const sides = ["left", "right"];
   const images = { left: document.getElementById("image-left"), right: document.getElementById("image-right") };
   const boxes = { left: document.getElementById("side-left"), right: document.getElementById("side-right") };
   const loading = document.getElementById("loading");
   const buttons = Array.from(document.querySelectorAll("button.choice"));
   const toggleButton = document.getElementById("toggle-side");
-  const statusLine = document.getElementById("status");
   const sizeWarning = document.getElementById("size-warning");
   const calibrationLabel = document.getElementById("calibration-label");
   const showingLine = document.getElementById("showing");
@@ -32,80 +31,14 @@
   let seen = new Set();     // sides that have been on screen for the current trial
   let shownAt = null;       // performance.now() once both sides have been on screen; null before
   let sending = false;
-  let movedOn = false;
-  let imageFailures = 0;
-  let lastActivity = performance.now();
-  let lastHeartbeat = -Infinity;
   const minViewMs = Number(config.minViewMs) || 0;
   const IMAGE_ATTEMPTS = 3;
-  const HEARTBEAT_MS = 60000;
   const GAP_PX = 48;        // CSS pixels between and around the two images
   const CHROME_PX = 200;    // CSS pixels of page above and below the images (progress, labels, buttons)
 
-  function t(key, values) {
-    let text = (config.text && config.text[key]) || key;
-    Object.entries(values || {}).forEach(([name, value]) => { text = text.split("{" + name + "}").join(String(value)); });
-    return text;
-  }
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-  const channel = "BroadcastChannel" in window ? new BroadcastChannel("srmos:" + config.submitUrl) : null;
-
-  function continuedElsewhere() {
-    if (movedOn) {
-      return;
-    }
-    movedOn = true;
-    setButtons(false);
-    const notice = document.getElementById("moved-on");
-    notice.hidden = false;
-    notice.textContent = t("movedOn");
-    setTimeout(() => window.location.reload(), 2500);
-  }
-
-  if (channel) {
-    channel.onmessage = (event) => {
-      const answered = event.data && event.data.rated;
-      if (answered && trials.slice(current).some((trial) => trial.token === answered)) {
-        continuedElsewhere();
-      }
-    };
-  }
-
-  // fetch, retried on network errors, 5xx and 429 with growing waits (at least the server's Retry-After).
-  async function fetchRetrying(url, options) {
-    for (let attempt = 0; ; attempt++) {
-      let wait = Math.min(10000, 500 * 2 ** attempt);
-      let message = t("connection");
-      try {
-        const response = await fetch(url, options);
-        if (response.status < 500 && response.status !== 429) {
-          return response;
-        }
-        const retryAfter = parseInt(response.headers.get("Retry-After") || "", 10);
-        if (retryAfter > 0) {
-          wait = Math.max(wait, Math.min(60, retryAfter) * 1000);
-        }
-        if (response.status === 503 || response.status === 429) {
-          message = t("busy");
-        }
-      } catch (error) {
-        // offline or connection reset: retry below
-      }
-      statusLine.textContent = message;
-      await sleep(wait);
-    }
-  }
-
-  function setButtons(enabled) {
-    buttons.forEach((button) => { button.disabled = !enabled; });
-  }
-
-  function updateProgress() {
-    const percent = total ? Math.round((100 * done) / total) : 0;
-    document.getElementById("progress-bar").style.width = percent + "%";
-    document.getElementById("progress").setAttribute("aria-valuenow", String(percent));
-    document.getElementById("progress-text").textContent = t("progress", { n: Math.min(done + 1, total), total: total });
-  }
+  const page = window.srmosRaterPage(config, { buttons: buttons, pending: () => trials.slice(current) });
+  const { csrfToken, statusLine, t, sleep, fetchRetrying, setButtons, continuedElsewhere, heartbeat, activity, ignored } = page;
+  const updateProgress = () => page.updateProgress(done, total);
 
   // One image pixel per device pixel (CSS size = natural size / devicePixelRatio). Side by side where both fit in
   // the window, else one at a time in the same place (and a warning while even one does not fit).
@@ -178,48 +111,6 @@
     showSides();
   }
 
-  function viewing() {
-    const ratio = window.devicePixelRatio || 1;
-    return {
-      screen_width: window.screen.width,
-      screen_height: window.screen.height,
-      window_width: window.innerWidth,
-      window_height: window.innerHeight,
-      device_pixel_ratio: ratio,
-      zoom_estimate: window.outerWidth > 0 ? window.outerWidth / window.innerWidth : ratio,
-      user_agent: navigator.userAgent,
-      image_failures: imageFailures,
-    };
-  }
-
-  function heartbeat(force) {
-    const now = performance.now();
-    if (!config.heartbeatUrl) {
-      return;  // a researcher's preview: no session, no lease
-    }
-    if (!force && (now - lastHeartbeat < HEARTBEAT_MS || now - lastActivity > HEARTBEAT_MS)) {
-      return;
-    }
-    lastHeartbeat = now;
-    fetch(config.heartbeatUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken },
-      body: JSON.stringify({ viewing: viewing() }),
-    }).catch(() => {});
-  }
-
-  function activity() {
-    lastActivity = performance.now();
-  }
-
-  function ignored(message) {
-    statusLine.textContent = message;
-    statusLine.classList.remove("flash");
-    void statusLine.offsetWidth;
-    statusLine.classList.add("flash");
-  }
-
   async function loadSide(img, view, attempt) {
     img.src = attempt ? `${view.image}?attempt=${attempt}` : view.image;
     try {
@@ -270,7 +161,7 @@
       }
     }
     if (!ok) {
-      imageFailures += 1;
+      page.imageFailures += 1;
       heartbeat(true);
       statusLine.textContent = "";
       loading.textContent = t("imageFailed") + " ";
@@ -292,7 +183,7 @@
 
   async function choose(side) {
     activity();
-    if (sending || movedOn) {
+    if (sending || page.movedOn) {
       return;
     }
     if (side === "none" && !config.allowTie) {
@@ -323,9 +214,7 @@
       done = answer.done;
       total = answer.total;
       statusLine.textContent = "";
-      if (channel) {
-        channel.postMessage({ rated: trial.token });
-      }
+      page.announce(trial.token);
       show(current + 1);
     } else if (answer.error === "session_moved_on" || answer.error === "rating_conflict") {
       continuedElsewhere();
@@ -355,10 +244,6 @@
     }
   });
   window.addEventListener("resize", layout);
-  ["pointerdown", "pointermove", "keydown", "touchstart", "scroll"].forEach((name) => {
-    window.addEventListener(name, activity, { passive: true });
-  });
-  setInterval(() => heartbeat(false), 15000);
 
   async function start() {
     const response = await fetchRetrying(config.stateUrl, { headers: { "Accept": "application/json" } });

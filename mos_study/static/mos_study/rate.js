@@ -4,18 +4,16 @@
 // viewing time (earlier keys are ignored, and the page says so). An image that fails to load is retried, then
 // reported (to the rater and the server), never rated. A heartbeat keeps the session's lease while the rater acts
 // and reports the viewing conditions (screen, window, devicePixelRatio, zoom estimate, user agent).
-// A second tab on the same session: each rating is announced on a BroadcastChannel, and a tab that still shows an
-// image rated elsewhere says that the session continued elsewhere and reloads; a page left behind on another device
-// learns the same from the server (409 session_moved_on / rating_conflict), never dropping its score silently.
+// A second tab on the same session says that the session continued elsewhere and reloads (rater_page.js); a page
+// left behind on another device learns the same from the server (409 session_moved_on / rating_conflict), never
+// dropping its score silently. What both rater pages share is in rater_page.js.
 (function () {
   "use strict";
 
   const config = JSON.parse(document.getElementById("rate-config").textContent);
-  const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
   const img = document.getElementById("stimulus");
   const loading = document.getElementById("loading");
   const buttons = Array.from(document.querySelectorAll("button.score"));
-  const statusLine = document.getElementById("status");
   const sizeWarning = document.getElementById("size-warning");
   const calibrationLabel = document.getElementById("calibration-label");
   const buttonBox = document.getElementById("buttons");
@@ -26,81 +24,12 @@
   let total = 0;
   let shownAt = null;   // performance.now() when the current image appeared; null while none is shown
   let sending = false;
-  let imageFailures = 0;
-  let lastActivity = performance.now();
-  let lastHeartbeat = -Infinity;
   const minViewMs = Number(config.minViewMs) || 0;
   const IMAGE_ATTEMPTS = 3;
-  const HEARTBEAT_MS = 60000;
 
-  // Rater-facing words come from the page (Django's translation catalogue, config.text); {name} fills values in.
-  function t(key, values) {
-    let text = (config.text && config.text[key]) || key;
-    Object.entries(values || {}).forEach(([name, value]) => { text = text.split("{" + name + "}").join(String(value)); });
-    return text;
-  }
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-  const channel = "BroadcastChannel" in window && config.submitUrl ? new BroadcastChannel("srmos:" + config.submitUrl) : null;
-  let movedOn = false;
-
-  // The session went on in another tab or on another device: say so, then reload to continue where it is.
-  function continuedElsewhere() {
-    if (movedOn) {
-      return;
-    }
-    movedOn = true;
-    setButtons(false);
-    const notice = document.getElementById("moved-on");
-    notice.hidden = false;
-    notice.textContent = t("movedOn");
-    setTimeout(() => window.location.reload(), 2500);
-  }
-
-  if (channel) {
-    channel.onmessage = (event) => {
-      const rated = event.data && event.data.rated;
-      if (rated && trials.slice(current).some((trial) => trial.token === rated)) {
-        continuedElsewhere();
-      }
-    };
-  }
-
-  // fetch, retried on network errors, 5xx and 429 with growing waits (at least the server's Retry-After); other
-  // answers are returned as they are. 503/429 mean the server is busy (e.g. its database is unreachable).
-  async function fetchRetrying(url, options) {
-    for (let attempt = 0; ; attempt++) {
-      let wait = Math.min(10000, 500 * 2 ** attempt);
-      let message = t("connection");
-      try {
-        const response = await fetch(url, options);
-        if (response.status < 500 && response.status !== 429) {
-          return response;
-        }
-        const retryAfter = parseInt(response.headers.get("Retry-After") || "", 10);
-        if (retryAfter > 0) {
-          wait = Math.max(wait, Math.min(60, retryAfter) * 1000);
-        }
-        if (response.status === 503 || response.status === 429) {
-          message = t("busy");
-        }
-      } catch (error) {
-        // offline or connection reset: retry below
-      }
-      statusLine.textContent = message;
-      await sleep(wait);
-    }
-  }
-
-  function setButtons(enabled) {
-    buttons.forEach((button) => { button.disabled = !enabled; });
-  }
-
-  function updateProgress() {
-    const percent = total ? Math.round((100 * done) / total) : 0;
-    document.getElementById("progress-bar").style.width = percent + "%";
-    document.getElementById("progress").setAttribute("aria-valuenow", String(percent));
-    document.getElementById("progress-text").textContent = t("progress", { n: Math.min(done + 1, total), total: total });
-  }
+  const page = window.srmosRaterPage(config, { buttons: buttons, pending: () => trials.slice(current) });
+  const { csrfToken, statusLine, t, sleep, fetchRetrying, setButtons, continuedElsewhere, heartbeat, activity, ignored } = page;
+  const updateProgress = () => page.updateProgress(done, total);
 
   // One image pixel per device pixel: the CSS size is the natural size divided by devicePixelRatio (which also
   // follows the browser zoom), so a 2x screen or 150 % zoom shows the image unscaled. Warn when it does not fit.
@@ -121,51 +50,6 @@
     sizeWarning.textContent = tooSmall
       ? t("sizeWarning")
       : "";
-  }
-
-  function viewing() {
-    const ratio = window.devicePixelRatio || 1;
-    return {
-      screen_width: window.screen.width,
-      screen_height: window.screen.height,
-      window_width: window.innerWidth,
-      window_height: window.innerHeight,
-      device_pixel_ratio: ratio,
-      // Desktop browsers: outer/inner width grows with the page zoom (absent in some mobile and headless ones).
-      zoom_estimate: window.outerWidth > 0 ? window.outerWidth / window.innerWidth : ratio,
-      user_agent: navigator.userAgent,
-      image_failures: imageFailures,
-    };
-  }
-
-  // The lease of the session is kept only while the rater acts: a heartbeat at most every minute after activity.
-  function heartbeat(force) {
-    const now = performance.now();
-    if (!config.heartbeatUrl) {
-      return;  // a researcher's preview: no session, no lease
-    }
-    if (!force && (now - lastHeartbeat < HEARTBEAT_MS || now - lastActivity > HEARTBEAT_MS)) {
-      return;
-    }
-    lastHeartbeat = now;
-    fetch(config.heartbeatUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken },
-      body: JSON.stringify({ viewing: viewing() }),
-    }).catch(() => {});  // a lost heartbeat costs nothing: the next rating extends the lease too
-  }
-
-  function activity() {
-    lastActivity = performance.now();
-  }
-
-  // A short visible notice that a key or click was ignored.
-  function ignored(message) {
-    statusLine.textContent = message;
-    statusLine.classList.remove("flash");
-    void statusLine.offsetWidth;  // restart the animation
-    statusLine.classList.add("flash");
   }
 
   async function loadImage(trial, attempt) {
@@ -220,7 +104,7 @@
     }
     if (!loaded) {
       // Reported, never rated: the buttons stay disabled until the rater retries and the image loads.
-      imageFailures += 1;
+      page.imageFailures += 1;
       heartbeat(true);
       statusLine.textContent = "";
       loading.textContent = t("imageFailed") + " ";
@@ -253,7 +137,7 @@
 
   async function rate(score) {
     activity();
-    if (sending || movedOn) {
+    if (sending || page.movedOn) {
       return;
     }
     if (shownAt === null) {
@@ -281,9 +165,7 @@
       done = answer.done;
       total = answer.total;
       statusLine.textContent = "";
-      if (channel) {
-        channel.postMessage({ rated: trial.token });
-      }
+      page.announce(trial.token);
       show(current + 1);
     } else if (answer.error === "session_moved_on" || answer.error === "rating_conflict") {
       continuedElsewhere();  // rated elsewhere (another tab or device): reload instead of moving on silently
@@ -308,10 +190,6 @@
     }
   });
   window.addEventListener("resize", fitImage);  // zooming changes devicePixelRatio and fires resize
-  ["pointerdown", "pointermove", "keydown", "touchstart", "scroll"].forEach((name) => {
-    window.addEventListener(name, activity, { passive: true });
-  });
-  setInterval(() => heartbeat(false), 15000);
 
   async function start() {
     const response = await fetchRetrying(config.stateUrl, { headers: { "Accept": "application/json" } });
