@@ -5,7 +5,7 @@
 // shown at least once), and not before the study's minimum viewing time; failed POSTs are retried, so no choice is
 // lost; failed images are retried, then reported, never chosen; a heartbeat keeps the session's lease. The page posts
 // "left", "right" or "none": which side shows which stimulus is known to the server only. What both rater pages share
-// (retries, heartbeat, second-tab check, progress) is in rater_page.js.
+// (retries, heartbeat, second-tab check, progress, the answer path) is in rater_page.js.
 (function () {
   "use strict";
 
@@ -19,7 +19,6 @@
   const sizeWarning = document.getElementById("size-warning");
   const calibrationLabel = document.getElementById("calibration-label");
   const showingLine = document.getElementById("showing");
-  const buttonBox = document.getElementById("buttons");
 
   let trials = [];
   let current = 0;
@@ -30,14 +29,12 @@
   let visible = "left";     // the side shown in place
   let seen = new Set();     // sides that have been on screen for the current trial
   let shownAt = null;       // performance.now() once both sides have been on screen; null before
-  let sending = false;
-  const minViewMs = Number(config.minViewMs) || 0;
   const IMAGE_ATTEMPTS = 3;
   const GAP_PX = 48;        // CSS pixels between and around the two images
   const CHROME_PX = 200;    // CSS pixels of page above and below the images (progress, labels, buttons)
 
   const page = window.srmosRaterPage(config, { buttons: buttons, pending: () => trials.slice(current) });
-  const { csrfToken, statusLine, t, sleep, fetchRetrying, setButtons, continuedElsewhere, heartbeat, activity, ignored } = page;
+  const { statusLine, t, sleep, setButtons } = page;
   const updateProgress = () => page.updateProgress(done, total);
 
   // One image pixel per device pixel (CSS size = natural size / devicePixelRatio). Side by side where both fit in
@@ -92,18 +89,13 @@
       now.forEach((side) => seen.add(side));
       if (shownAt === null && seen.size === 2) {
         shownAt = performance.now();
-        setButtons(true);
-        statusLine.textContent = "";
-        buttonBox.classList.toggle("waiting", minViewMs > 0);
-        if (minViewMs > 0) {
-          setTimeout(() => { if (current === index) { buttonBox.classList.remove("waiting"); } }, minViewMs);
-        }
+        page.opened(() => current === index);
       }
     });
   }
 
   function toggle() {
-    activity();
+    page.activity();
     if (!inPlace || !loaded) {
       return;
     }
@@ -161,18 +153,7 @@
       }
     }
     if (!ok) {
-      page.imageFailures += 1;
-      heartbeat(true);
-      statusLine.textContent = "";
-      loading.textContent = t("imageFailed") + " ";
-      const retry = document.createElement("button");
-      retry.type = "button";
-      retry.id = "retry-image";
-      retry.className = "link";
-      retry.textContent = t("tryAgain");
-      retry.addEventListener("click", () => show(index));
-      loading.appendChild(retry);
-      loading.appendChild(document.createTextNode("."));
+      page.imageFailed(() => show(index));  // reported, never chosen
       return;
     }
     loading.hidden = true;
@@ -181,49 +162,16 @@
     preload(current + 1);
   }
 
-  async function choose(side) {
-    activity();
-    if (sending || page.movedOn) {
-      return;
-    }
+  function choose(side) {
     if (side === "none" && !config.allowTie) {
+      page.activity();
       return;
     }
-    if (shownAt === null) {
-      ignored(t("wait"));
-      return;
-    }
-    if (performance.now() - shownAt < minViewMs) {
-      ignored(t("tooFast"));
-      return;
-    }
-    sending = true;
-    setButtons(false);
-    const trial = trials[current];
-    const body = JSON.stringify({ trial: trial.token, choice: side, response_ms: performance.now() - shownAt });
-    statusLine.textContent = t("saving");
-    const response = await fetchRetrying(config.submitUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken },
-      body: body,
-    });
-    const answer = await response.json().catch(() => ({}));
-    sending = false;
-    if (response.ok) {
+    page.answer(trials[current], { choice: side }, shownAt, (answer) => {
       done = answer.done;
       total = answer.total;
-      statusLine.textContent = "";
-      page.announce(trial.token);
       show(current + 1);
-    } else if (answer.error === "session_moved_on" || answer.error === "rating_conflict") {
-      continuedElsewhere();
-    } else {
-      statusLine.textContent = answer.message || t("refused", { status: response.status });
-      if (response.status === 400) {
-        setButtons(true);
-      }
-    }
+    });
   }
 
   const KEYS = { ArrowLeft: "left", "1": "left", ArrowRight: "right", "2": "right", ArrowDown: "none", "0": "none" };
@@ -246,12 +194,10 @@
   window.addEventListener("resize", layout);
 
   async function start() {
-    const response = await fetchRetrying(config.stateUrl, { headers: { "Accept": "application/json" } });
-    const state = await response.json();
+    const state = await page.loadState();
     trials = state.trials;
     total = state.total;
     done = state.done;
-    heartbeat(true);
     show(0);
   }
 

@@ -16,19 +16,16 @@
   const buttons = Array.from(document.querySelectorAll("button.score"));
   const sizeWarning = document.getElementById("size-warning");
   const calibrationLabel = document.getElementById("calibration-label");
-  const buttonBox = document.getElementById("buttons");
 
   let trials = [];      // unrated trials, in session order
   let current = 0;      // index into trials
   let done = 0;
   let total = 0;
   let shownAt = null;   // performance.now() when the current image appeared; null while none is shown
-  let sending = false;
-  const minViewMs = Number(config.minViewMs) || 0;
   const IMAGE_ATTEMPTS = 3;
 
   const page = window.srmosRaterPage(config, { buttons: buttons, pending: () => trials.slice(current) });
-  const { csrfToken, statusLine, t, sleep, fetchRetrying, setButtons, continuedElsewhere, heartbeat, activity, ignored } = page;
+  const { statusLine, t, sleep, setButtons } = page;
   const updateProgress = () => page.updateProgress(done, total);
 
   // One image pixel per device pixel: the CSS size is the natural size divided by devicePixelRatio (which also
@@ -103,19 +100,7 @@
       }
     }
     if (!loaded) {
-      // Reported, never rated: the buttons stay disabled until the rater retries and the image loads.
-      page.imageFailures += 1;
-      heartbeat(true);
-      statusLine.textContent = "";
-      loading.textContent = t("imageFailed") + " ";
-      const retry = document.createElement("button");
-      retry.type = "button";
-      retry.id = "retry-image";
-      retry.className = "link";
-      retry.textContent = t("tryAgain");
-      retry.addEventListener("click", () => show(index));
-      loading.appendChild(retry);
-      loading.appendChild(document.createTextNode("."));
+      page.imageFailed(() => show(index));  // reported, never rated: the buttons stay disabled
       return;
     }
     loading.hidden = true;
@@ -125,56 +110,17 @@
         return;
       }
       shownAt = performance.now();
-      setButtons(true);
-      statusLine.textContent = "";
-      buttonBox.classList.toggle("waiting", minViewMs > 0);
-      if (minViewMs > 0) {
-        setTimeout(() => { if (current === index) { buttonBox.classList.remove("waiting"); } }, minViewMs);
-      }
+      page.opened(() => current === index);
     });
     preload(current + 1);
   }
 
-  async function rate(score) {
-    activity();
-    if (sending || page.movedOn) {
-      return;
-    }
-    if (shownAt === null) {
-      ignored(t("wait"));
-      return;
-    }
-    if (performance.now() - shownAt < minViewMs) {
-      ignored(t("tooFast"));
-      return;
-    }
-    sending = true;
-    setButtons(false);
-    const trial = trials[current];
-    const body = JSON.stringify({ trial: trial.token, score: score, response_ms: performance.now() - shownAt });
-    statusLine.textContent = t("saving");
-    const response = await fetchRetrying(config.submitUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken },
-      body: body,
-    });
-    const answer = await response.json().catch(() => ({}));
-    sending = false;
-    if (response.ok) {
+  function rate(score) {
+    page.answer(trials[current], { score: score }, shownAt, (answer) => {
       done = answer.done;
       total = answer.total;
-      statusLine.textContent = "";
-      page.announce(trial.token);
       show(current + 1);
-    } else if (answer.error === "session_moved_on" || answer.error === "rating_conflict") {
-      continuedElsewhere();  // rated elsewhere (another tab or device): reload instead of moving on silently
-    } else {
-      statusLine.textContent = answer.message || t("refused", { status: response.status });
-      if (response.status === 400) {
-        setButtons(true);
-      }
-    }
+    });
   }
 
   buttons.forEach((button) => {
@@ -192,12 +138,10 @@
   window.addEventListener("resize", fitImage);  // zooming changes devicePixelRatio and fires resize
 
   async function start() {
-    const response = await fetchRetrying(config.stateUrl, { headers: { "Accept": "application/json" } });
-    const state = await response.json();
+    const state = await page.loadState();  // and a heartbeat: the viewing conditions, and the lease
     trials = state.trials;
     total = state.total;
     done = state.done;
-    heartbeat(true);  // the viewing conditions, and the lease
     show(0);
   }
 

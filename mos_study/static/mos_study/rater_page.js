@@ -1,6 +1,7 @@
 // What the two rater pages share (rate.js: ACR scores; compare.js: pairwise choices): the translated words, fetches
 // retried until the server answers, the buttons, the progress bar, the short "ignored" notice, the heartbeat that
-// keeps the session's lease while the rater acts (with the viewing conditions), and the second-tab check: each
+// keeps the session's lease while the rater acts (with the viewing conditions), the answer path (gated on the
+// viewing time, posted until the server acknowledges it), the failed-image notice, and the second-tab check: each
 // answer is announced on a BroadcastChannel, and a tab that still shows a trial answered elsewhere says that the
 // session continued elsewhere and reloads.
 window.srmosRaterPage = function (config, options) {
@@ -10,10 +11,14 @@ window.srmosRaterPage = function (config, options) {
   const pending = options.pending;   // () => the trials this page still has to show, for the second-tab check
   const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
   const statusLine = document.getElementById("status");
+  const buttonBox = document.getElementById("buttons");
+  const loading = document.getElementById("loading");
+  const minViewMs = Number(config.minViewMs) || 0;
   const HEARTBEAT_MS = 60000;
   const channel = "BroadcastChannel" in window && config.submitUrl ? new BroadcastChannel("srmos:" + config.submitUrl) : null;
   let lastActivity = performance.now();
   let lastHeartbeat = -Infinity;
+  let sending = false;
   const page = { csrfToken: csrfToken, statusLine: statusLine, imageFailures: 0, movedOn: false };
 
   // Rater-facing words come from the page (Django's translation catalogue, config.text); {name} fills values in.
@@ -134,6 +139,82 @@ window.srmosRaterPage = function (config, options) {
     statusLine.classList.remove("flash");
     void statusLine.offsetWidth;  // restart the animation
     statusLine.classList.add("flash");
+  };
+
+  // The trial is on screen: open the answers (dimmed until the study's minimum viewing time has passed).
+  page.opened = function (isCurrent) {
+    page.setButtons(true);
+    statusLine.textContent = "";
+    buttonBox.classList.toggle("waiting", minViewMs > 0);
+    if (minViewMs > 0) {
+      setTimeout(() => { if (isCurrent()) { buttonBox.classList.remove("waiting"); } }, minViewMs);
+    }
+  };
+
+  // An image that would not load after its retries: reported (heartbeat), never answered; the rater may try again.
+  page.imageFailed = function (retryShow) {
+    page.imageFailures += 1;
+    page.heartbeat(true);
+    statusLine.textContent = "";
+    loading.textContent = t("imageFailed") + " ";
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.id = "retry-image";
+    retry.className = "link";
+    retry.textContent = t("tryAgain");
+    retry.addEventListener("click", retryShow);
+    loading.appendChild(retry);
+    loading.appendChild(document.createTextNode("."));
+  };
+
+  // Post one answer (``fields``: {score} or {choice}) to the trial shown since ``shownAt``; ignored (and said so)
+  // before the trial is on screen or its minimum viewing time has passed. ``accepted(answer)`` runs once the
+  // server has stored it; an answer stored elsewhere (another tab or device) reloads instead of moving on silently.
+  page.answer = async function (trial, fields, shownAt, accepted) {
+    page.activity();
+    if (sending || page.movedOn) {
+      return;
+    }
+    if (shownAt === null) {
+      page.ignored(t("wait"));
+      return;
+    }
+    if (performance.now() - shownAt < minViewMs) {
+      page.ignored(t("tooFast"));
+      return;
+    }
+    sending = true;
+    page.setButtons(false);
+    const body = JSON.stringify({ trial: trial.token, ...fields, response_ms: performance.now() - shownAt });
+    statusLine.textContent = t("saving");
+    const response = await page.fetchRetrying(config.submitUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken },
+      body: body,
+    });
+    const answer = await response.json().catch(() => ({}));
+    sending = false;
+    if (response.ok) {
+      statusLine.textContent = "";
+      page.announce(trial.token);
+      accepted(answer);
+    } else if (answer.error === "session_moved_on" || answer.error === "rating_conflict") {
+      page.continuedElsewhere();
+    } else {
+      statusLine.textContent = answer.message || t("refused", { status: response.status });
+      if (response.status === 400) {
+        page.setButtons(true);
+      }
+    }
+  };
+
+  // The session's unanswered trials and progress; the heartbeat reports the viewing conditions at once.
+  page.loadState = async function () {
+    const response = await page.fetchRetrying(config.stateUrl, { headers: { "Accept": "application/json" } });
+    const state = await response.json();
+    page.heartbeat(true);
+    return state;
   };
 
   ["pointerdown", "pointermove", "keydown", "touchstart", "scroll"].forEach((name) => {
