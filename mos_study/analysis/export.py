@@ -272,13 +272,11 @@ def render_files(results, figures=True):
     files["summary.md"] = summary_markdown(results).encode()
     files["export.json"] = (json.dumps(export_config(results), indent=2, sort_keys=True) + "\n").encode()
     if figures:
-        from .figures import FIGURES  # matplotlib only when figures are wanted
+        from .figures import FIGURES, FORMATS  # matplotlib only when figures are wanted
 
         for name, make in FIGURES.items():
-            for fmt in ("svg", "png"):
-                data = make(results, fmt)
-                if data is not None:
-                    files[f"figures/{name}.{fmt}"] = data
+            rendered = make(results, FORMATS) or {}  # each figure built once, saved in every format
+            files.update({f"figures/{name}.{fmt}": data for fmt, data in rendered.items()})
     return files
 
 

@@ -254,3 +254,22 @@ def test_mann_whitney_from_counts_equals_scipy():
         counts = [np.bincount(np.searchsorted(distinct, x), minlength=len(distinct)) for x in (xa, xb)]
         expected = stats.mannwhitneyu(xa, xb, alternative="two-sided")
         assert mann_whitney(*counts, xa, xb) == (float(expected.statistic), float(expected.pvalue))
+
+
+def test_each_figure_built_once_gives_the_bytes_of_one_drawn_per_format():
+    """render_files builds each figure once and saves it as SVG, then PNG: each file must be the file of a figure
+    drawn for that format alone (the layout engine starts from the positions the previous save left)."""
+    ratings = prepare_ratings(untidy_table(9))  # a table whose mos_letters and metric_agreement PNGs differed
+    stimuli = ratings[["dataset", "image", "method"]].drop_duplicates()
+    rng = np.random.default_rng(9)
+    metrics = stimuli.assign(
+        psnr_y=rng.uniform(20, 32, len(stimuli)),
+        ssim_y=rng.uniform(0.5, 0.95, len(stimuli)),
+        lpips_alex=rng.uniform(0.05, 0.5, len(stimuli)),
+    )
+    results = build_results(ratings, metrics=metrics.reset_index(drop=True))
+    files = render_files(results, figures=True)
+    assert {f"figures/{name}.{fmt}" for name in figures.FIGURES for fmt in figures.FORMATS} <= set(files)
+    for name, make in figures.FIGURES.items():
+        for fmt in figures.FORMATS:
+            assert files[f"figures/{name}.{fmt}"] == make(results, fmt), (name, fmt)
