@@ -1,7 +1,9 @@
-"""Celery tasks: one benchmark job (one method on one image) per task.
+"""Celery tasks: benchmark jobs (one method on one image each), a few of one method per task.
 
-``generate_output`` wraps ``benchmarks.runner.execute_job`` for one ``benchmarks.runner.Job``, which crosses the
-broker as JSON (``Job.to_dict()``/``Job.from_dict``): the output is stored content-addressed and atomically
+``generate_outputs`` wraps ``benchmarks.runner.execute_jobs`` for a batch of ``benchmarks.runner.Job``s of one method
+(``SRMOS_JOBS_PER_TASK``, default 4: the network upscales same-sized images as one batch and the task's round trip is
+paid once), and ``generate_output`` for one; jobs cross the broker as JSON (``Job.to_dict()``/``Job.from_dict``): the
+output is stored content-addressed and atomically
 (``sr_models.imageio.write_png``: temp file + ``os.replace``), so a retried or duplicated task rewrites nothing and
 leaves no half-written file. It writes no database row (the command records everything at the end of a run); it
 reads one: a job of a run that has ended (failed, cancelled, or abandoned by a killed command) is skipped, so a run's
@@ -33,6 +35,9 @@ logger = logging.getLogger(__name__)
 MIN_TIMEOUT_S = 600  # the shortest default wait for the next result before we decide that no worker is listening
 WAIT_SLICE_S = 10  # a result is waited for in slices this long, the run's heartbeat stamped between them
 UPSCALER_CACHE_SIZE = 4  # loaded models kept per worker process, so a method's weights load once per process
+# Jobs of one method sent as one task: batched inference and one round trip, but a batch must finish within the
+# broker's visibility timeout (SRMOS_TASK_VISIBILITY_TIMEOUT, 90 s) or it is delivered again (harmless, wasted).
+DEFAULT_JOBS_PER_TASK = 4
 
 
 def transient_errors():
@@ -127,6 +132,35 @@ def generate_output(job, run_id=None):
     return result
 
 
+@shared_task(
+    name="mos_study.generate_outputs",
+    autoretry_for=transient_errors(),
+    dont_autoretry_for=PERMANENT_OS_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+    acks_late=True,
+)
+def generate_outputs(jobs, run_id=None):
+    """``generate_output`` for a batch of jobs of one method (``benchmarks.runner.group_jobs``), upscaled together:
+    the list of their result rows, in order, or ``{"skipped": reason}`` when their run has ended."""
+    from benchmarks.runner import Job, execute_jobs
+
+    specs = [Job.from_dict(job) for job in jobs]
+    ended = run_has_ended(run_id)
+    if ended:
+        logger.info("skipped %d jobs with %s: %s", len(specs), specs[0].method, ended)
+        return {"skipped": ended}
+    results = execute_jobs(specs, cached_upscaler(specs[0]))
+    logger.info("generated %d outputs with %s", len(results), specs[0].method)
+    return results
+
+
+def jobs_per_task():
+    return max(1, int(getattr(settings, "SRMOS_JOBS_PER_TASK", DEFAULT_JOBS_PER_TASK)))
+
+
 def run_has_ended(run_id):
     """Why the job's run is over (a line), or "" while it runs, or when it cannot be told (then the job is done:
     jobs are idempotent)."""
@@ -189,23 +223,35 @@ def run_in_process(job):
 def run_on_workers(jobs, timeout, queue, progress, run_id=None):
     from tqdm import tqdm
 
+    from benchmarks.runner import group_jobs
+
     queue = queue or default_queue()
     check_broker()
+    batches = group_jobs(jobs, jobs_per_task())
+    tasks = (generate_outputs.s([job.to_dict() for job in batch], run_id=run_id) for batch in batches)
     with broker_loss_reported(f"sending the run's {len(jobs)} jobs to queue {queue!r}"):
-        group_result = group(generate_output.s(job.to_dict(), run_id=run_id) for job in jobs).apply_async(queue=queue)
-    results = []
+        group_result = group(tasks).apply_async(queue=queue)
+    results = {}
     try:
         with tqdm(
             total=len(jobs), desc=f"benchmark (workers, queue {queue})", unit="image", disable=not progress
         ) as bar:
-            for job, async_result in zip(jobs, group_result.results):
-                results.append(wait_for(async_result, job, timeout, queue))
-                bar.update(1)
+            for batch, async_result in zip(batches, group_result.results):
+                for result in wait_for(async_result, batch_name(batch), timeout, queue):
+                    results[result["job_key"]] = result
+                bar.update(len(batch))
     except BaseException:
         revoke_quietly(group_result)  # do not leave the rest of a failed run for workers to pick up later
         raise
     group_result.forget()  # the results are in hand: free them in the result backend
-    return results
+    return [results[job.key] for job in jobs]
+
+
+def batch_name(batch):
+    """How a batch of jobs is named in errors: its first job, and how many more."""
+    first = batch[0]
+    more = f" and {len(batch) - 1} more images" if len(batch) > 1 else ""
+    return f"{first.method} on {first.dataset}/{first.image}{more}"
 
 
 def broker_errors():
@@ -292,12 +338,12 @@ def check_broker():
         ) from None
 
 
-def wait_for(async_result, job, timeout, queue):
-    """The job's result, waited for at most ``timeout`` seconds, in slices with the run's heartbeat between them.
+def wait_for(async_result, what, timeout, queue):
+    """The result of the task doing ``what`` (``batch_name``), waited for at most ``timeout`` seconds, in slices
+    with the run's heartbeat between them.
 
     The result is read without ``propagate``, so that an error raised here is this process's own (the broker or
     result backend lost), and a worker's error comes back as the result."""
-    what = f"{job.method} on {job.dataset}/{job.image}"
     deadline = time.monotonic() + timeout
     while True:
         beat()

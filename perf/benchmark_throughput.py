@@ -1,7 +1,8 @@
 """Benchmark throughput: outputs of the seven methods on Set5, Set14 and BSD100, in-process and with N Celery workers.
 
     .venv/bin/python -m perf.benchmark_throughput [--data-dir DIR] [--images 1] [--workers 1,2]
-                                                  [--broker redis://127.0.0.1:6379/0] [--database-url URL]
+                                                  [--jobs-per-task 1,4] [--broker redis://127.0.0.1:6379/0]
+                                                  [--database-url URL]
     .venv/bin/python -m perf.benchmark_throughput --images 0 --workers 1,2   # the full run: every image (238 x 7)
 
 Every mode runs the whole benchmark a user runs (LR and HR read, upscaled, PNG stored content-addressed, PSNR/SSIM
@@ -16,7 +17,9 @@ shared: the ratio to it is then a lower bound). Modes:
   nothing);
 - ``N workers``: ``manage.py run_benchmark`` with ``CELERY_BROKER_URL`` on Redis and N real ``celery -A config
   worker --pool=solo`` processes on a queue of their own, each with cores / N torch threads (processes x threads =
-  cores, as docs/deployment.md says); one job (method, image) per task, models cached per worker process.
+  cores, as docs/deployment.md says); ``--jobs-per-task`` jobs of one method per task (``SRMOS_JOBS_PER_TASK``: one
+  round trip, and one ``upscale_batch`` call, per batch; 1 is one job per task, as before), models cached per worker
+  process.
 
 Each mode is timed twice: the run (cold workers: each loads its models and creates its oneDNN primitives once), and a
 second run into the same folder, in which every job is found done, so its time is the fixed cost of the command
@@ -137,7 +140,7 @@ def in_process(data, names, chosen, weights, tmp):
     return timed(run), timed(run)
 
 
-def app_env(tmp, database_url, broker, threads):
+def app_env(tmp, database_url, broker, threads, jobs_per_task=4):
     """The environment of the command and the workers: settings from the environment, as in the deployment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SRMOS_", "DATABASE_", "CELERY_"))}
     env.update(
@@ -146,6 +149,7 @@ def app_env(tmp, database_url, broker, threads):
         DJANGO_SECRET_KEY="perf-" + uuid.uuid4().hex * 2,
         SRMOS_MEDIA_ROOT=str(tmp / "media"),
         OMP_NUM_THREADS=str(threads),
+        SRMOS_JOBS_PER_TASK=str(jobs_per_task),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -219,7 +223,7 @@ def run_on_workers(env, data, names, chosen, weights, out, count, logs):
 def print_row(label, layout, outputs, seconds, fixed, reference):
     rate, net = outputs / seconds, outputs / max(seconds - fixed, 1e-9)
     print(
-        f"{label:14s} {layout:18s} {outputs:5d} outputs {seconds:7.1f} s  {rate:6.2f} images/s  "
+        f"{label:14s} {layout:24s} {outputs:5d} outputs {seconds:7.1f} s  {rate:6.2f} images/s  "
         f"(fixed {fixed:5.1f} s; net {net:6.2f} images/s = {net / reference:5.1%} of the network alone)"
     )
 
@@ -231,6 +235,7 @@ def parse_args(argv):
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--images", type=int, default=1, help="first N images of each set (0: all, the full run)")
     parser.add_argument("--workers", default="1,2", help="Celery worker counts to time (empty: in-process only)")
+    parser.add_argument("--jobs-per-task", default="4", help="jobs per Celery task to time, e.g. 1,4")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0", help="Redis for the Celery modes")
     parser.add_argument("--database-url", default=None, help="for the Celery modes (default SQLite in the temp dir)")
     parser.add_argument("--keep", default=None, help="keep the outputs, logs and stand-in weights in this folder")
@@ -244,17 +249,18 @@ def time_modes(args, tmp, data, names, chosen, weights, reference):
     reference.measure()
     rows = [("in-process", f"1 x {torch.get_num_threads()} threads", *in_process(data, names, chosen, weights, tmp))]
     database_url = args.database_url or f"sqlite:///{tmp / 'perf.sqlite3'}"
-    for index, count in enumerate(int(n) for n in args.workers.split(",") if n):
+    layouts = [(int(n), int(k)) for n in args.workers.split(",") if n for k in args.jobs_per_task.split(",") if k]
+    for index, (count, per_task) in enumerate(layouts):
         reference.measure()
         threads = max(1, cores // count)
-        env = app_env(tmp, database_url, args.broker, threads)
+        env = app_env(tmp, database_url, args.broker, threads, per_task)
         if index == 0:
             manage(env, "migrate", "--noinput")
-        out = tmp / f"out-{count}-workers"
+        out = tmp / f"out-{count}-workers-{per_task}"
         rows.append(
             (
                 f"{count} workers",
-                f"{count} x {threads} threads",
+                f"{count} x {threads} thr, {per_task}/task",
                 *run_on_workers(env, data, names, chosen, weights, out, count, tmp),
             )
         )

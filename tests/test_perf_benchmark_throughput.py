@@ -49,9 +49,11 @@ def test_in_process_run_prints_its_rate_beside_the_network_alone(shared_datasets
 @pytest.mark.slow
 def test_a_run_on_a_real_celery_worker(shared_datasets, tmp_path, capsys, require_redis):
     argv = ["--data-dir", str(shared_datasets), "--datasets", "Set5", "--methods", "nn,bicubic"]
-    argv += ["--images", "1", "--workers", "1", "--keep", str(tmp_path), "--broker", require_redis]
-    assert throughput.main(argv) == 0
+    argv += ["--images", "1", "--workers", "1", "--jobs-per-task", "1,4", "--keep", str(tmp_path)]
+    assert throughput.main([*argv, "--broker", require_redis]) == 0
     lines = capsys.readouterr().out.splitlines()
-    (row,) = [line for line in lines if line.startswith("1 workers")]
-    assert " 2 outputs " in row and "images/s" in row
-    assert len(list((tmp_path / "out-1-workers" / "outputs").glob("*.png"))) == 2
+    rows = [line for line in lines if line.startswith("1 workers")]
+    assert len(rows) == 2 and "1/task" in rows[0] and "4/task" in rows[1]
+    assert all(" 2 outputs " in row and "images/s" in row for row in rows)
+    for per_task in (1, 4):
+        assert len(list((tmp_path / f"out-1-workers-{per_task}" / "outputs").glob("*.png"))) == 2

@@ -178,7 +178,7 @@ def test_a_lost_broker_is_one_line_that_blames_no_worker(error, settings):
         "celery": retry_limit_exceeded(),
     }[error]
     with pytest.raises(tasks.BrokerError) as raised:
-        tasks.wait_for(LostBackend(exc), JOB, 60, "celery")
+        tasks.wait_for(LostBackend(exc), tasks.batch_name([JOB]), 60, "celery")
     message = str(raised.value)
     assert message.startswith(
         "lost the Celery broker at redis://:**@127.0.0.1:6390/0 while waiting for nn on Set5/baby"
@@ -193,7 +193,7 @@ def test_a_workers_error_still_names_the_worker():
             return ConnectionError("the plugin's own network call failed")
 
     with pytest.raises(tasks.JobFailedError, match="nn on Set5/baby failed on a worker: ConnectionError"):
-        tasks.wait_for(Failed(), JOB, 60, "celery")
+        tasks.wait_for(Failed(), tasks.batch_name([JOB]), 60, "celery")
 
 
 def test_a_skipped_job_fails_the_wait_clearly():
@@ -202,7 +202,7 @@ def test_a_skipped_job_fails_the_wait_clearly():
             return {"skipped": "benchmark run 3 has ended (failed: ...)"}
 
     with pytest.raises(tasks.JobFailedError, match="was skipped by a worker: benchmark run 3 has ended"):
-        tasks.wait_for(Skipped(), JOB, 60, "celery")
+        tasks.wait_for(Skipped(), tasks.batch_name([JOB]), 60, "celery")
 
 
 def test_the_wait_stamps_the_heartbeat_between_slices(monkeypatch):
@@ -221,7 +221,7 @@ def test_the_wait_stamps_the_heartbeat_between_slices(monkeypatch):
     beats = []
     token = tasks.current_heartbeat.set(lambda: beats.append(1))
     try:
-        assert tasks.wait_for(Slow(), JOB, 600, "celery") == {"method": "nn"}
+        assert tasks.wait_for(Slow(), tasks.batch_name([JOB]), 600, "celery") == {"method": "nn"}
     finally:
         tasks.current_heartbeat.reset(token)
     assert len(beats) == 3
