@@ -62,11 +62,14 @@ def parse_scale(spec):
     return low, high
 
 
+NUMBERS = ("score", "expected_score", "trial", "repetition", "response_ms")  # columns prepare_ratings parses
+
+
 def read_ratings(path, *, columns=None, scale=(1, 5), dataset=None):
     """Read a CSV of ratings into the canonical DataFrame; raises RatingsError naming file, line and column."""
     path = Path(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        raw = _read_table(path, columns or {})
     except FileNotFoundError:
         raise RatingsError(f"{path}: no such file") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -76,6 +79,31 @@ def read_ratings(path, *, columns=None, scale=(1, 5), dataset=None):
     if "dataset" not in raw.columns:
         raw["dataset"] = dataset or path.stem
     return prepare_ratings(raw, source=str(path), scale=scale)
+
+
+def _read_table(path, columns):
+    """The file's cells as text, except the number columns (``NUMBERS``, named as the file names them), which the
+    CSV parser converts itself: making a million strings and parsing them again took most of the reading time.
+    The parser's floats are ``pd.to_numeric``'s of the same text, to the bit (tests/analysis/test_fast_paths.py). A
+    number column it did not read as clean numbers (a word, ``inf``, true/false, an untrimmed cell) is read again
+    as text, so that ``prepare_ratings`` checks and reports it as before."""
+    text = {"dtype": str, "keep_default_na": False, "skipinitialspace": True}
+    header = pd.read_csv(path, nrows=0, **text).columns
+    numbers = [c for c in header if columns.get(c.strip(), c.strip()) in NUMBERS]
+    if not numbers:
+        return pd.read_csv(path, **text)
+    raw = pd.read_csv(
+        path,
+        dtype={c: str for c in header if c not in numbers},
+        keep_default_na=False,
+        na_values={c: [""] for c in numbers},  # an empty number cell is missing, as prepare_ratings reads ""
+        skipinitialspace=True,
+    )
+    unclean = [c for c in numbers if raw[c].dtype.kind not in "iuf" or np.isinf(raw[c].to_numpy(dtype=float)).any()]
+    if unclean:
+        again = pd.read_csv(path, usecols=unclean, **text)
+        raw[unclean] = again[unclean]
+    return raw
 
 
 def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):

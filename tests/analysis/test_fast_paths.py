@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mos_study.analysis import AnalysisOptions, build_results, prepare_ratings, render_files
+from mos_study.analysis import AnalysisOptions, build_results, prepare_ratings, read_ratings, render_files
 from mos_study.analysis import figures, ratings as ratings_module, results as results_module
 from mos_study.analysis.figures import score_counts
 from mos_study.analysis.ratings import KINDS, RatingsError
@@ -162,6 +162,50 @@ def test_bad_numbers_still_name_the_line(cell, message):
     raw.loc[7, "score"] = cell
     with pytest.raises(RatingsError, match=f"ratings:9: column {message}"):
         prepare_ratings(raw)
+
+
+def text_read(path):
+    """How read_ratings read a file before: every cell as text."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_read_ratings_equals_reading_every_cell_as_text(seed, tmp_path):
+    """Untidy cells (blanks, empty, "nan": read again as text) and clean full-precision numbers (parsed by the CSV
+    reader): the same table, to the bit."""
+    untidy, clean = tmp_path / "untidy.csv", tmp_path / "clean.csv"
+    untidy_table(seed).to_csv(untidy, index=False)
+    rng = np.random.default_rng(seed)
+    table = slow_prepare_ratings(untidy_table(seed)).drop(columns="line")
+    table["response_ms"] = rng.gamma(4.0, 600.0, len(table))  # 17 significant digits
+    table["expected_score"] = np.nan  # an empty column
+    table.to_csv(clean, index=False)
+    for path in (untidy, clean):
+        fast = read_ratings(path)
+        pd.testing.assert_frame_equal(fast, slow_prepare_ratings(text_read(path)))
+    assert (
+        fast["response_ms"].to_numpy().view(np.int64).tolist()
+        == table["response_ms"].to_numpy().view(np.int64).tolist()
+    )
+
+
+@pytest.mark.parametrize(
+    "column, cell, message",
+    [
+        ("score", "three", "'score' is not a number: 'three'"),
+        ("score", "Infinity", "'score' is not a number: 'Infinity'"),
+        ("score", "True", "'score' is not a number: 'True'"),
+        ("response_ms", "-inf", "'response_ms' is not a number: '-inf'"),
+        ("trial", "first", "'trial' is not a number: 'first'"),
+    ],
+)
+def test_a_bad_number_in_a_file_names_its_line_and_text(column, cell, message, tmp_path):
+    path = tmp_path / "ratings.csv"
+    table = slow_prepare_ratings(untidy_table(0, n=50)).drop(columns="line").astype({column: object})
+    table.loc[7, column] = cell
+    table.to_csv(path, index=False)
+    with pytest.raises(RatingsError, match=f"ratings.csv:9: column {message}"):
+        read_ratings(path)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
