@@ -120,8 +120,8 @@ def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
     if frame.empty:
         raise RatingsError(f"{source}: the table has no ratings")
     for key in ("dataset", "rater", "image", "method"):
-        frame[key] = per_value(frame[key], lambda values: values.astype(str).str.strip())
-        _fail_where(frame, is_empty(frame[key]), source, key, "is empty")
+        frame[key], empty = stripped(frame[key])
+        _fail_where(frame, empty, source, key, "is empty")
     frame["score"] = _numbers(frame, "score", source)
     _fail_where(frame, frame["score"].isna(), source, "score", "is empty")
     low, high = scale
@@ -137,7 +137,7 @@ def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
         frame[name] = _numbers(frame, name, source) if name in frame.columns else np.nan
     _fail_where(frame, frame["response_ms"] < 0, source, "response_ms", "is negative")
     for name in ("session", "timestamp"):
-        frame[name] = per_value(frame[name], lambda values: values.astype(str).str.strip()) if name in frame else ""
+        frame[name] = stripped(frame[name])[0] if name in frame else ""
     return frame[list(CANONICAL)].reset_index(drop=True)
 
 
@@ -145,15 +145,21 @@ def per_value(series, transform):
     """``transform(series)`` for an elementwise ``transform``, computed once per distinct value and spread back by
     the value's code: a million ratings hold a few thousand raters, images and methods, and string methods cost
     per row."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=False)
-    done = transform(pd.Series(uniques, dtype=series.dtype))
+    codes, done = _per_distinct(series, transform)
     return done.take(codes).set_axis(series.index)
 
 
-def is_empty(text):
-    """``text == ""`` as a numpy mask, compared once per distinct value."""
-    codes, uniques = pd.factorize(text, use_na_sentinel=False)
-    return (pd.Series(uniques, dtype=text.dtype) == "").to_numpy(dtype=bool)[codes]
+def stripped(series):
+    """``series`` as text with blanks stripped, and a numpy mask of the cells that leaves empty, both from one pass
+    over the distinct values."""
+    codes, done = _per_distinct(series, lambda values: values.astype(str).str.strip())
+    return done.take(codes).set_axis(series.index), (done == "").to_numpy(dtype=bool)[codes]
+
+
+def _per_distinct(series, transform):
+    """(each row's code, ``transform`` of the distinct values in code order)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    return codes, transform(pd.Series(uniques, dtype=series.dtype))
 
 
 def _numbers(frame, column, source):
