@@ -211,9 +211,10 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"max_retries": 1, "i
 # A running benchmark run whose command sent no heartbeat for this long (it stamps one every 30 s) was killed: it is
 # shown as failed, and workers skip its jobs (mos_study.services.benchmark).
 SRMOS_RUN_STALE_AFTER_S = int(os.environ.get("SRMOS_RUN_STALE_AFTER_S", "300"))
-# Benchmark jobs of one method sent to a worker as one task (upscaled as one batch; mos_study.tasks). A task must end
-# within the visibility timeout above, so lower it for very large images on CPU workers.
-SRMOS_JOBS_PER_TASK = int(os.environ.get("SRMOS_JOBS_PER_TASK", "4"))
+# Benchmark jobs of one method sent to a worker as one task (upscaled as one batch; mos_study.tasks): e.g. 8 for GPU
+# workers; 1 on CPUs, where batching gains nothing (perf.benchmark_throughput). A task must end within the
+# visibility timeout above.
+SRMOS_JOBS_PER_TASK = int(os.environ.get("SRMOS_JOBS_PER_TASK", "1"))
 # The dashboard's results job (mos_study.services.results_cache): it runs this long after the first new rating (one
 # job per burst), and a job queued this long ago without finishing was lost with its worker and is queued again.
 SRMOS_RESULTS_DEBOUNCE_S = float(os.environ.get("SRMOS_RESULTS_DEBOUNCE_S", "10"))

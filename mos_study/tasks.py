@@ -1,8 +1,9 @@
 """Celery tasks: benchmark jobs (one method on one image each), a few of one method per task.
 
 ``generate_outputs`` wraps ``benchmarks.runner.execute_jobs`` for a batch of ``benchmarks.runner.Job``s of one method
-(``SRMOS_JOBS_PER_TASK``, default 4: the network upscales same-sized images as one batch and the task's round trip is
-paid once), and ``generate_output`` for one; jobs cross the broker as JSON (``Job.to_dict()``/``Job.from_dict``): the
+(``SRMOS_JOBS_PER_TASK``, default 1: on a GPU the network upscales same-sized images as one batch and the task's
+round trip is paid once; on CPUs, one image per network call, batches only spread the work less evenly over the
+workers), and ``generate_output`` for one; jobs cross the broker as JSON (``Job.to_dict()``/``Job.from_dict``): the
 output is stored content-addressed and atomically
 (``sr_models.imageio.write_png``: temp file + ``os.replace``), so a retried or duplicated task rewrites nothing and
 leaves no half-written file. It writes no database row (the command records everything at the end of a run); it
@@ -37,7 +38,7 @@ WAIT_SLICE_S = 10  # a result is waited for in slices this long, the run's heart
 UPSCALER_CACHE_SIZE = 4  # loaded models kept per worker process, so a method's weights load once per process
 # Jobs of one method sent as one task: batched inference and one round trip, but a batch must finish within the
 # broker's visibility timeout (SRMOS_TASK_VISIBILITY_TIMEOUT, 90 s) or it is delivered again (harmless, wasted).
-DEFAULT_JOBS_PER_TASK = 4
+DEFAULT_JOBS_PER_TASK = 1
 
 
 def transient_errors():

@@ -140,7 +140,7 @@ def in_process(data, names, chosen, weights, tmp):
     return timed(run), timed(run)
 
 
-def app_env(tmp, database_url, broker, threads, jobs_per_task=4):
+def app_env(tmp, database_url, broker, threads, jobs_per_task=1):
     """The environment of the command and the workers: settings from the environment, as in the deployment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SRMOS_", "DATABASE_", "CELERY_"))}
     env.update(
@@ -235,7 +235,7 @@ def parse_args(argv):
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--images", type=int, default=1, help="first N images of each set (0: all, the full run)")
     parser.add_argument("--workers", default="1,2", help="Celery worker counts to time (empty: in-process only)")
-    parser.add_argument("--jobs-per-task", default="4", help="jobs per Celery task to time, e.g. 1,4")
+    parser.add_argument("--jobs-per-task", default="1", help="jobs per Celery task to time, e.g. 1,4")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0", help="Redis for the Celery modes")
     parser.add_argument("--database-url", default=None, help="for the Celery modes (default SQLite in the temp dir)")
     parser.add_argument("--keep", default=None, help="keep the outputs, logs and stand-in weights in this folder")

@@ -162,7 +162,7 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
         # fails on the worker, one on a queue no worker listens to, one with a broker that does not answer.
         no_broker = {**env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/15", "CELERY_RESULT_BACKEND": ""}
         runs = {
-            "done": ("nn,bicubic", queue, "180", env),
+            "done": ("nn,bicubic", queue, "180", {**env, "SRMOS_JOBS_PER_TASK": "4"}),
             "broken": (f"{__name__}:failing_upscale", queue, "180", env),
             "idle": ("nn", idle_queue, "2", env),
             "no broker": ("nn", queue, "180", no_broker),
@@ -196,7 +196,8 @@ def test_run_benchmark_on_a_real_worker(tmp_path, require_redis, postgres_databa
             count_rows(postgres_database, "SELECT count(DISTINCT output_id) FROM mos_study_benchmarkrun_outputs") == 10
         )
         assert len(files_under(tmp_path / "media" / "outputs")) == 10
-        # The worker, not the command, ran the jobs: 2 methods x 5 images in tasks of at most 4 jobs (4 + 1 each).
+        # The worker, not the command, ran the jobs: 2 methods x 5 images in tasks of at most 4 jobs (4 + 1 each;
+        # SRMOS_JOBS_PER_TASK, the other runs one job per task).
         assert worker_log.count("Task mos_study.generate_outputs[") >= 4
         assert "generated 4 outputs with bicubic" in worker_log and "generated 1 outputs with bicubic" in worker_log
         # (exactly once each is the database's count above; the log may also hold a discarded revoked job)
