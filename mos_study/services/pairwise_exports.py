@@ -8,18 +8,23 @@ neighbour fails it (``no preference`` fails too: the difference is obvious). A r
 study's ``gold_pass_percent`` of their trap pairs is screened out of the statistics (their choices stay in
 comparisons.csv). The statistics use test pairs only: calibration examples, trap pairs and repeats are left out
 (repeats are reported as each rater's test-retest agreement).
+
+MOS beside the scale: where the same owner's ACR study rated outputs this study compares and has finished results
+(``ResultsSnapshot``), the newest such study's ``mos.csv`` goes beside the scale per method (``mos``, its CI); the
+export says which study and when, and its version names that result, so a new ACR result recomputes this one.
 """
 
 import csv
 import io
-from dataclasses import dataclass, field
+import zipfile
+from dataclasses import dataclass, field, replace
 
 from django.core.cache import cache
 from django.db.models import Count, Max, Sum
 
 from sr_models.csvcells import safe_row
 
-from ..models import HR_METHOD, Comparison, Trial
+from ..models import HR_METHOD, Comparison, ResultsSnapshot, Stimulus, Study, Trial
 from .errors import StudyError
 
 CACHE_SECONDS = 3600
@@ -188,6 +193,7 @@ class PairwiseExport:
     all_rejected: bool = False
     version: str = ""
     protocol: str = "pairwise"
+    mos_source: str = ""  # the ACR study whose MOS is beside the scale ("" where none is)
 
     @classmethod
     def of_results(cls, files, results, screening, n_comparisons, all_rejected):
@@ -204,6 +210,44 @@ def comparisons_frame(rows):
     return pd.DataFrame([[str(row[c]) for c in columns] for row in rows], columns=columns)
 
 
+def mos_companion(study):
+    """The newest ACR study of the same owner that rated outputs this study compares and has finished results (its
+    ``ResultsSnapshot``), or None."""
+    outputs = Stimulus.objects.filter(study=study).values("output_id")
+    return (
+        ResultsSnapshot.objects.filter(
+            study__protocol=Study.Protocol.ACR,
+            study__owner_id=study.owner_id,
+            study__stimuli__output__in=outputs,
+            archive__isnull=False,
+        )
+        .exclude(study=study)
+        .select_related("study")
+        .order_by("-study__created", "-study__pk")
+        .defer("archive")
+        .first()
+    )
+
+
+def companion_mos(snapshot):
+    """(the companion's mos.csv as a table, a line naming it) or (None, "")."""
+    import pandas as pd
+
+    if snapshot is None:
+        return None, ""
+    archive = ResultsSnapshot.objects.values_list("archive", flat=True).get(pk=snapshot.pk)
+    with zipfile.ZipFile(io.BytesIO(bytes(archive))) as stored:
+        if "files/mos.csv" not in stored.namelist():
+            return None, ""
+        mos = pd.read_csv(io.BytesIO(stored.read("files/mos.csv")), dtype={"dataset": str, "method": str})
+    when = snapshot.computed_at.strftime("%Y-%m-%d %H:%M UTC") if snapshot.computed_at else "unknown time"
+    return mos, f"MOS from ACR study {snapshot.study.name!r} ({snapshot.n_ratings} ratings, results of {when})"
+
+
+def companion_version(snapshot):
+    return f"-mos{snapshot.pk}.{snapshot.computed_at.timestamp():.0f}" if snapshot and snapshot.computed_at else ""
+
+
 def build_pairwise_export(study, *, figures=True, bootstrap=1000, seed=0, rows=None):
     """Every file of a pairwise study's export; raises ``StudyError`` while it has no test choices."""
     from ..analysis.pairwise import build_pairwise_results, render_pairwise_files
@@ -217,23 +261,29 @@ def build_pairwise_export(study, *, figures=True, bootstrap=1000, seed=0, rows=N
     kept = [row for row in tests if row["rater"] not in rejected]
     all_rejected = not kept
     kept = kept or tests  # screening rejected everyone (a pilot): keep them all, and say so
-    results = build_pairwise_results(comparisons_frame(kept), bootstrap=bootstrap, seed=seed)
+    mos, mos_source = companion_mos(mos_companion(study))
+    results = build_pairwise_results(comparisons_frame(kept), bootstrap=bootstrap, seed=seed, mos=mos)
+    if mos_source:
+        results = replace(results, summary=(*results.summary, "", mos_source))
     files = render_pairwise_files(results, figures=figures)
     files["comparisons.csv"] = csv_text(rows, COMPARISON_COLUMNS).encode()
     files["pairwise_screening.csv"] = csv_text(screening, SCREENING_COLUMNS).encode()
-    return PairwiseExport.of_results(files, results, screening, len(kept), all_rejected)
+    export = PairwiseExport.of_results(files, results, screening, len(kept), all_rejected)
+    export.mos_source = mos_source
+    return export
 
 
 def comparisons_version(study, rows=None):
     """Names the choices an export is built from: last id, count, and the sum of response times (edits in place), of
     ``rows`` (``comparison_records``) or as stored now."""
+    mos = companion_version(mos_companion(study))  # a new result of the ACR study beside it makes this one stale
     if rows is not None:
         ms = sum(row["response_ms"] or 0 for row in rows)  # "" where none was recorded
-        return f"pairwise-{max((row['comparison_id'] for row in rows), default=0)}-{len(rows)}-{ms}"
+        return f"pairwise-{max((row['comparison_id'] for row in rows), default=0)}-{len(rows)}-{ms}{mos}"
     found = Comparison.objects.filter(trial__session__study=study).aggregate(
         last=Max("pk"), n=Count("pk"), ms=Sum("response_ms")
     )
-    return f"pairwise-{found['last'] or 0}-{found['n']}-{found['ms'] or 0}"
+    return f"pairwise-{found['last'] or 0}-{found['n']}-{found['ms'] or 0}{mos}"
 
 
 def dashboard_pairwise_export(study):

@@ -47,18 +47,24 @@ def table(data):
     return header, [[short(v) for v in row] for row in rows]
 
 
+def without_nan(row):
+    """A scale row with its missing numbers (NaN: e.g. no MOS for HR, which the ACR study did not rate) as None."""
+    return {key: None if isinstance(value, float) and value != value else value for key, value in row.items()}
+
+
 def pairwise_results_context(study, export, poll_seconds):
     files = export.files
     return {
         "study": study,
         "pairwise": True,
         "export": export,
-        "scale": export.scale,
+        "scale": [without_nan(row) for row in export.scale],
         "wins": win_matrix(files, export.scale),
         "screening": export.screening,
         "rejected": export.rejected,
         "all_rejected": export.all_rejected,
         "n_ratings": export.n_ratings,
+        "mos_source": getattr(export, "mos_source", ""),  # results stored before it was added have none
         # As of the stored result (counted by the job), as on an ACR study's page.
         "breakdown": getattr(export, "breakdown", None) or progress.rating_breakdown(study),
         "pairwise_tables": [
