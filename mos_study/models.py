@@ -266,7 +266,7 @@ class Stimulus(models.Model):
     calibration_score = models.PositiveSmallIntegerField(null=True, blank=True)
     # Test trials (kind "trial") of this stimulus that are rated or held by a session (``RatingSession.holds_trials``
     # or finished): what ``services.sessions`` balances on, kept in the transactions that change it, so that a
-    # session start reads one row per stimulus instead of counting the study's trials.
+    # session start reads the lowest counters (index below) instead of counting the study's trials.
     assigned = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
@@ -277,6 +277,16 @@ class Stimulus(models.Model):
                 condition=Q(calibration_score__isnull=True) | Q(calibration_score__gte=1, calibration_score__lte=5),
                 name="calibration_score_1_to_5",
             ),
+        ]
+        indexes = [
+            # A session start reads only the test stimuli of the lowest counts (ORDER BY assigned ... LIMIT), and
+            # the calibration and gold stimuli apart: a few rows, however many stimuli the study has.
+            models.Index(
+                fields=["study", "assigned", "id"],
+                condition=Q(is_calibration=False, is_gold=False),
+                name="stimulus_test_by_assigned",
+            ),
+            models.Index(fields=["study"], condition=Q(is_calibration=True) | Q(is_gold=True), name="stimulus_anchor"),
         ]
 
     def __str__(self):

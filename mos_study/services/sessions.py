@@ -13,7 +13,10 @@ a rater who comes back still finishes the session (a stimulus may then get a rat
 live leases, in how many minutes to try again.
 
 Counters: each stimulus's ``assigned`` holds its test trials rated or held by a session (``holds_trials``), kept in
-the transactions that change them, so that a session start reads one row per stimulus, whatever the study's size.
+the transactions that change them. An ACR session start reads only what it can take (``start_candidates``): the
+lowest counters from an index on (study, assigned), and of the tier of equal counts it fills from (often most of the
+study) a uniform random sample, drawn by probing the index at random keys; a few hundred rows whatever the study's
+size, chosen from as if the whole study had been read (fewest first, ties at random, spread over images).
 A session start first ends the holds of sessions whose lease ran out (``release_expired``, under the study lock);
 a rating or heartbeat of a rater who comes back takes them again (``take_back``). ``assigned_counts`` subtracts the
 holds run out since, so it equals the count of trials ``held`` now, exactly (``trial_counts``, the reference).
@@ -231,46 +234,164 @@ class Candidate(NamedTuple):
     assigned: int
 
 
-CANDIDATES = f"""
-    SELECT s.id, o.image_id, s.is_calibration, s.is_gold, s.calibration_score, s.assigned
-    FROM {Stimulus._meta.db_table} s JOIN {Output._meta.db_table} o ON o.id = s.output_id
-    WHERE s.study_id = %s ORDER BY s.id"""
+CANDIDATE_COLUMNS = "s.id, o.image_id, s.is_calibration, s.is_gold, s.calibration_score, s.assigned"
+STIMULI = Stimulus._meta.db_table
+WITH_IMAGES = f"SELECT {CANDIDATE_COLUMNS} FROM {STIMULI} s JOIN {Output._meta.db_table} o ON o.id = s.output_id"
+CANDIDATES = f"{WITH_IMAGES} WHERE s.study_id = %s ORDER BY s.id"
+# A start reads the test stimuli through the partial index on (study, assigned, id) of the test stimuli, the
+# calibration and gold stimuli ("anchors") through their own (models.Stimulus.Meta.indexes).
+TEST_ROWS = "study_id = %s AND NOT is_calibration AND NOT is_gold"
+LOWEST = f"SELECT id, assigned FROM {STIMULI} WHERE {TEST_ROWS} ORDER BY assigned, id LIMIT %s"
+TIER_END = f"SELECT max(id) FROM {STIMULI} WHERE {TEST_ROWS} AND assigned = %s"
+IN_TIER = f"SELECT id FROM {STIMULI} WHERE {TEST_ROWS} AND assigned = %s AND id IN ({{ids}})"
+TIER = f"SELECT id FROM {STIMULI} WHERE {TEST_ROWS} AND assigned = %s ORDER BY id"
+ANCHORS = f"{WITH_IMAGES} WHERE s.study_id = %s AND (s.is_calibration OR s.is_gold)"
+ANCHORS_AND_UP_TO = f"""{ANCHORS} UNION ALL {WITH_IMAGES}
+    WHERE s.study_id = %s AND NOT s.is_calibration AND NOT s.is_gold AND s.assigned <= %s"""
+# The image of each of a few stimuli, one primary-key lookup each (a join would scan the study's outputs).
+IMAGES_OF = f"""SELECT v.column1, (SELECT o.image_id FROM {STIMULI} s JOIN {Output._meta.db_table} o
+    ON o.id = s.output_id WHERE s.id = v.column1) FROM (VALUES {{rows}}) v"""
+LOOK_AHEAD = 4  # a start reads the lowest LOOK_AHEAD * k counters: the whole tier it takes from, unless large
+PROBE_COST = 3  # a random probe of the index costs about as much as reading this many of its rows in a row
+
+
+def sample_size(need):
+    """How many of a tier's stimuli to draw so that they likely show ``need`` images (else 4x as many are drawn)."""
+    return need + need // 4 + 8
 
 
 def candidates(study):
     """The study's stimuli as ``Candidate`` rows, in primary-key order (a seed's plan depends on it); plain SQL, as
     a study may hold tens of thousands (the ORM's rows cost several times the database's work)."""
+    return fetch_candidates(CANDIDATES, [study.pk])
+
+
+def fetch_candidates(sql, params):
     with connection.cursor() as cursor:
-        cursor.execute(CANDIDATES, [study.pk])
+        cursor.execute(sql, params)
         return list(map(Candidate._make, cursor.fetchall()))
 
 
+def start_candidates(study, k, rng):
+    """The candidates a session of ``k`` test trials is planned from, in primary-key order, in a few rows however
+    large the study: the calibration and gold stimuli; the test stimuli below the k-th lowest count (fewer than k,
+    all taken); of the tier at that count (often most of the study), a uniform random sample with at least as many
+    images as the session takes from it, so that ``choose_stimuli`` spreads its choice over images as over the
+    whole tier (the whole tier where it is small, or where no such sample turns up). ``k=None``: every stimulus.
+
+    Reads the lowest counters from the index (a few times k rows), a large tier by random probes of its key range
+    (``probe_tier``) or, where it is sparse in that range, by its keys; then the images of the stimuli drawn."""
+    if not k:
+        return candidates(study)
+    with connection.cursor() as cursor:
+        cursor.execute(LOWEST, [study.pk, LOOK_AHEAD * k])
+        lowest = cursor.fetchall()  # (pk, count), fewest first
+    if len(lowest) < k:  # a session takes every test stimulus
+        return candidates(study)
+    level = lowest[k - 1][1]
+    below = [(pk, n) for pk, n in lowest if n < level]
+    need = k - len(below)
+    tier = TierReader(study, level, [pk for pk, n in lowest if n == level])
+    if len(lowest) < LOOK_AHEAD * k or lowest[-1][1] > level:  # the tier ends among the counters read
+        tier.whole = True
+    size = sample_size(need)
+    for _attempt in range(3):
+        drawn, complete = tier.sample(size, rng)
+        test = test_candidates(below + [(pk, level) for pk in drawn])
+        if complete or len({s.image_id for s in test if s.assigned == level}) >= need:
+            return sorted(fetch_candidates(ANCHORS, [study.pk]) + test)
+        size *= 4  # too few images in the sample: a larger one
+    return sorted(fetch_candidates(ANCHORS_AND_UP_TO, [study.pk, study.pk, level]))
+
+
+class TierReader:
+    """Uniform random samples of the test stimuli at count ``level``, of which ``seen`` are the lowest keys (all of
+    them where ``whole``)."""
+
+    def __init__(self, study, level, seen):
+        self.study, self.level, self.seen, self.whole = study, level, seen, False
+        self.span = self.density = None
+
+    def sample(self, size, rng):
+        """(``size`` keys drawn at random, whether they are the whole tier)."""
+        if not self.whole and self.span is None:
+            self.measure(size)
+        if self.whole:
+            return (self.seen, True) if size >= len(self.seen) else (rng.sample(self.seen, size), False)
+        return probe_tier(self.study, self.level, self.seen[0], self.span, self.density, size, rng), False
+
+    def measure(self, size):
+        """The tier's key range, and the share of it in the tier as far as seen; where the tier is so sparse in its
+        range that probing costs more than reading its keys, read them."""
+        with connection.cursor() as cursor:
+            cursor.execute(TIER_END, [self.study.pk, self.level])
+            self.span = cursor.fetchone()[0] - self.seen[0] + 1
+            self.density = len(self.seen) / (self.seen[-1] - self.seen[0] + 1)
+            if self.density * self.span < PROBE_COST * size / self.density:  # tier size < cost of the probes
+                cursor.execute(TIER, [self.study.pk, self.level])
+                self.seen, self.whole = [row[0] for row in cursor.fetchall()], True
+
+
+def probe_tier(study, level, low, span, density, size, rng):
+    """``size`` test stimuli drawn uniformly at random from those at count ``level``, whose keys lie in
+    ``low .. low + span - 1`` (``density`` of them in the tier): keys drawn at random from that range, kept where
+    they are in the tier, in the order drawn. Fewer where half the range was tried without finding them."""
+    tried, drawn = set(), []
+    with connection.cursor() as cursor:
+        while len(drawn) < size and len(tried) < span // 2:
+            batch = []
+            for _ in range(min(span // 2 - len(tried), math.ceil(1.25 * (size - len(drawn)) / density) + 8)):
+                key = low + rng.randrange(span)
+                if key not in tried:
+                    tried.add(key)
+                    batch.append(key)
+            if batch:
+                cursor.execute(IN_TIER.format(ids=placeholders(batch)), [study.pk, level, *batch])
+                hits = {row[0] for row in cursor.fetchall()}
+                drawn += [key for key in batch if key in hits]
+    return drawn[:size]
+
+
+def test_candidates(counted):
+    """``Candidate`` rows of these (test stimulus pk, count) pairs."""
+    with connection.cursor() as cursor:
+        cursor.execute(IMAGES_OF.format(rows=", ".join(["(%s)"] * len(counted))), [pk for pk, _n in counted])
+        image_of_pk = dict(cursor.fetchall())
+    return [Candidate(pk, image_of_pk[pk], False, False, None, n) for pk, n in counted]
+
+
 def choose_stimuli(stimuli, counts, k, rng):
-    """The ``k`` stimuli with the fewest assigned ratings; ties broken at random, spread over test images."""
-    shuffled = list(stimuli)
-    rng.shuffle(shuffled)
-    if not shuffled or k <= 0:
+    """The ``k`` stimuli with the fewest assigned ratings; ties broken at random, spread over test images.
+
+    Tiers of one count, fewest first: a tier that fits is taken whole; of the one that does not, ``spread_sample``.
+    """
+    if k <= 0:
         return []
-    levels = [counts[s.pk] for s in shuffled]
-    by_count = sorted(range(len(shuffled)), key=levels.__getitem__)  # stable: random order within each count
     chosen = []
-    for _count, tier in groupby(by_count, key=levels.__getitem__):  # fewest first; only as many tiers as needed
-        chosen += spread_over_images([shuffled[i] for i in tier])
+    count_of = counts.__getitem__
+    for _count, tier in groupby(sorted(stimuli, key=lambda s: count_of(s.pk)), key=lambda s: count_of(s.pk)):
+        tier = list(tier)
+        need = k - len(chosen)
+        chosen += tier if len(tier) <= need else spread_sample(tier, need, rng)
         if len(chosen) >= k:
             break
-    return chosen[:k]
+    return chosen
 
 
-def spread_over_images(tier):
-    """One count's stimuli (in their random order), each image's 1st before any image's 2nd, and so on."""
-    rounds, seen = [], {}
+def spread_sample(tier, n, rng):
+    """``n`` of one count's stimuli at random, spread over images: every image of the tier gives one (images drawn
+    at random) before any gives a second, and so on. Costs one pass over the tier and O(n) draws."""
+    groups = defaultdict(list)
     for stimulus in tier:
-        n = seen.get(stimulus.image_id, 0)
-        seen[stimulus.image_id] = n + 1
-        if n == len(rounds):
-            rounds.append([])
-        rounds[n].append(stimulus)
-    return [stimulus for one_round in rounds for stimulus in one_round]
+        groups[stimulus.image_id].append(stimulus)
+    taken = []
+    while len(taken) < n and groups:
+        for image in rng.sample(list(groups), min(n - len(taken), len(groups))):
+            group = groups[image]
+            taken.append(group.pop(rng.randrange(len(group))))
+            if not group:
+                del groups[image]
+    return taken
 
 
 def arrangeable(counts, first_not=None):
@@ -352,6 +473,11 @@ def split_stimuli(stimuli):
     gold = [s for s in stimuli if s.is_gold and not s.is_calibration]
     test = [s for s in stimuli if not (s.is_calibration or s.is_gold)]
     return calibration, test, gold
+
+
+def session_size(study):
+    """The test trials of an ACR session (None: one per test stimulus)."""
+    return study.images_per_session or None
 
 
 def plan_session(study, calibration, stimuli, counts, rng, gold=()):
@@ -467,9 +593,14 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
         check_open(study, now)
         stamp = now or timezone.now()
         release_expired(study, stamp)  # the counters now hold exactly the trials held at ``stamp``
-        calibration, trial_stimuli, gold = split_stimuli(candidates(study))
+        pairwise = study.protocol == Study.Protocol.PAIRWISE
+        seed = secrets.randbits(62) if seed is None else seed
+        rng = random.Random(seed)
+        # An ACR session reads only the stimuli it can take (their lowest count is the study's, for check_capacity).
+        chosen_from = candidates(study) if pairwise else start_candidates(study, session_size(study), rng)
+        calibration, trial_stimuli, gold = split_stimuli(chosen_from)
         counts = {s.pk: s.assigned for s in trial_stimuli}
-        if study.protocol == Study.Protocol.PAIRWISE:  # both sides of a pair count: services.pairwise_sessions
+        if pairwise:  # both sides of a pair count: services.pairwise_sessions
             counts = pair_counts(study, stamp)
         check_capacity(study, counts, stamp)
         rater = Rater.objects.create(
@@ -479,17 +610,16 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
             user_agent=user_agent[:500],
             **panel,
         )
-        seed = secrets.randbits(62) if seed is None else seed
         lease = min(START_LEASE, timedelta(minutes=study.lease_minutes))
         session = RatingSession.objects.create(
             rater=rater, study=study, seed=seed, lease_until=stamp + lease, last_seen=stamp
         )
-        if study.protocol == Study.Protocol.PAIRWISE:
+        if pairwise:
             from .pairwise_sessions import create_pair_trials
 
-            create_pair_trials(study, session, calibration, trial_stimuli, counts, random.Random(seed), gold)
+            create_pair_trials(study, session, calibration, trial_stimuli, counts, rng, gold)
             return session
-        plan = plan_session(study, calibration, trial_stimuli, counts, random.Random(seed), gold)
+        plan = plan_session(study, calibration, trial_stimuli, counts, rng, gold)
         Trial.objects.bulk_create(
             [Trial(session=session, position=i, stimulus_id=s.pk, kind=kind) for i, (s, kind) in enumerate(plan)]
         )

@@ -17,6 +17,7 @@ SUITE = [
     "tests/mos_study/test_study_blind.py",
     "tests/mos_study/test_study_views.py",
     "tests/mos_study/test_study_service.py",
+    "tests/mos_study/test_session_start_reads.py",
     "tests/e2e/test_study_browser.py",
     "tests/e2e/test_study_panel_browser.py",
 ]
