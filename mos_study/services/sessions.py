@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ..models import Output, Rater, Rating, RatingSession, Stimulus, Study, Trial
+from ..models import Output, Rater, Rating, RatingSession, Stimulus, Study, Trial, new_token
 from .errors import StudyError, StudyFull, StudyNotOpen
 
 SESSION_TIMEOUT = timedelta(hours=2)  # sessions from before leases (no lease_until) hold their trials this long
@@ -117,6 +117,11 @@ def placeholders(values):
     return ", ".join(["%s"] * len(values))
 
 
+def value_rows(values):
+    """A VALUES list of one-column rows (its column is ``column1`` in PostgreSQL and SQLite alike)."""
+    return ", ".join(["(%s)"] * len(values))
+
+
 def unrated_of_holding(study, expired_since=None):
     """(stimulus pk, n) of the unrated test trials of the study's sessions that hold theirs; with ``expired_since``
     only those whose lease had run out by then (few: a session start releases them)."""
@@ -163,6 +168,18 @@ def take_back(session_id, study_id):
         )
         if cursor.fetchone() is not None:
             cursor.execute(ADD_TO_ASSIGNED.format(sign="+", sessions="%s"), [session_id])
+
+
+INSERT_TRIALS = f"""INSERT INTO {Trial._meta.db_table} (session_id, position, stimulus_id, kind, token, left_is_a)
+    VALUES {{rows}}"""
+
+
+def insert_trials(session_pk, plan):
+    """The session's ACR trials, one statement (the ORM's bulk_create of a hundred objects costs more than it)."""
+    if plan:
+        values = [v for i, (s, kind) in enumerate(plan) for v in (session_pk, i, s.pk, kind, new_token(), True)]
+        with connection.cursor() as cursor:
+            cursor.execute(INSERT_TRIALS.format(rows=", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(plan))), values)
 
 
 def count_assigned(stimulus_pks):
@@ -243,7 +260,10 @@ CANDIDATES = f"{WITH_IMAGES} WHERE s.study_id = %s ORDER BY s.id"
 TEST_ROWS = "study_id = %s AND NOT is_calibration AND NOT is_gold"
 LOWEST = f"SELECT id, assigned FROM {STIMULI} WHERE {TEST_ROWS} ORDER BY assigned, id LIMIT %s"
 TIER_END = f"SELECT max(id) FROM {STIMULI} WHERE {TEST_ROWS} AND assigned = %s"
-IN_TIER = f"SELECT id FROM {STIMULI} WHERE {TEST_ROWS} AND assigned = %s AND id IN ({{ids}})"
+# Which of some keys are test stimuli of the study at a count: one primary-key lookup each, as a subquery per key
+# (planners would rather scan the whole tier for ``id IN (...)``).
+IN_TIER = f"""SELECT v.column1 FROM (VALUES {{rows}}) v WHERE (SELECT s.assigned FROM {STIMULI} s
+    WHERE s.id = v.column1 AND s.study_id = %s AND NOT s.is_calibration AND NOT s.is_gold) = %s"""
 TIER = f"SELECT id FROM {STIMULI} WHERE {TEST_ROWS} AND assigned = %s ORDER BY id"
 ANCHORS = f"{WITH_IMAGES} WHERE s.study_id = %s AND (s.is_calibration OR s.is_gold)"
 ANCHORS_AND_UP_TO = f"""{ANCHORS} UNION ALL {WITH_IMAGES}
@@ -346,7 +366,7 @@ def probe_tier(study, level, low, span, density, size, rng):
                     tried.add(key)
                     batch.append(key)
             if batch:
-                cursor.execute(IN_TIER.format(ids=placeholders(batch)), [study.pk, level, *batch])
+                cursor.execute(IN_TIER.format(rows=value_rows(batch)), [*batch, study.pk, level])
                 hits = {row[0] for row in cursor.fetchall()}
                 drawn += [key for key in batch if key in hits]
     return drawn[:size]
@@ -355,7 +375,7 @@ def probe_tier(study, level, low, span, density, size, rng):
 def test_candidates(counted):
     """``Candidate`` rows of these (test stimulus pk, count) pairs."""
     with connection.cursor() as cursor:
-        cursor.execute(IMAGES_OF.format(rows=", ".join(["(%s)"] * len(counted))), [pk for pk, _n in counted])
+        cursor.execute(IMAGES_OF.format(rows=value_rows(counted)), [pk for pk, _n in counted])
         image_of_pk = dict(cursor.fetchall())
     return [Candidate(pk, image_of_pk[pk], False, False, None, n) for pk, n in counted]
 
@@ -620,9 +640,7 @@ def start_session(study, *, participant_id="", user_agent="", seed=None, now=Non
             create_pair_trials(study, session, calibration, trial_stimuli, counts, rng, gold)
             return session
         plan = plan_session(study, calibration, trial_stimuli, counts, rng, gold)
-        Trial.objects.bulk_create(
-            [Trial(session=session, position=i, stimulus_id=s.pk, kind=kind) for i, (s, kind) in enumerate(plan)]
-        )
+        insert_trials(session.pk, plan)
         count_assigned([s.pk for s, kind in plan if kind == Trial.Kind.TRIAL])
     return session
 
