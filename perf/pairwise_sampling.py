@@ -1,16 +1,22 @@
 """Sampling designs for pairwise studies: comparisons needed to recover a known quality scale.
 
-    .venv/bin/python -m perf.pairwise_sampling [--quick] [--conditions 10] [--spread 4,6] [--repeats 24]
+    .venv/bin/python -m perf.pairwise_sampling [--quick] [--conditions 10] [--spread 4,6] [--seeds 0,1,2,3]
+        [--repeats 24] [--budget 1500]
 
-Known true qualities (``--conditions`` spread uniformly at random over ``--spread`` JOD, new ones each repeat; one
-table per spread),
-simulated Thurstone Case V observers (unit-variance noise in Thurstone's unit, 1 JOD = 75 % preference), batches of
-n - 1 comparisons chosen by each design (``active``: expected information gain with a minimum-spanning-tree batch;
-``random``; ``full``: balanced round robin); after each batch the scale is fitted (Thurstone MLE, the reported
-scale's prior) and its RMSE to the truth taken (both centred). The RMSE is averaged over repeats (same true
-qualities and seeds for every design), and the comparisons at which that mean curve reaches each target are printed
-with the ratios active/random and active/full, for the scale as reported by default (maximum a posteriori with the
-weak prior) and with Firth's bias reduction (``--bias-reduction``).
+Known true qualities (``--conditions`` spread uniformly at random over ``--spread`` JOD, new ones each study; one
+table per spread), simulated Thurstone Case V observers (unit-variance noise in Thurstone's unit, 1 JOD = 75 %
+preference), batches of n - 1 comparisons chosen by each design (``active``: greedy batch by expected variance
+reduction; ``random``; ``full``: balanced round robin); after each batch the scale is fitted and its RMSE to the
+truth taken (both centred), for the scale as reported by default (maximum a posteriori with the weak 10 JOD prior,
+``map``) and with Firth's bias reduction (``bias-reduced``). Every design is scored by the same fits, on the same
+true qualities and seeds.
+
+Each seed runs ``--repeats`` studies. Per target RMSE the table gives the comparisons at which the mean RMSE curve
+of each seed's studies reaches it (``seeds``: one figure per seed, so the spread between seeds shows), and those of
+the mean and the median curve of all seeds' studies together (the median is not moved by a few studies whose fit
+went far off; the mean is). ``blow-ups`` counts the studies whose RMSE is still above 1 JOD somewhere after n(n - 1)
+comparisons. The ratio rows divide active's figures by random's and full's; the last line says whether active
+needed fewer comparisons than both in every seed and summary, and the largest ratio.
 
 It also times one ``next_pairs`` call (8 conditions, 7 pairs, some data: what a web request does) and, for context
 (project rule), this machine's torch.mm rate in the same run.
@@ -23,10 +29,11 @@ import numpy as np
 import torch
 
 from mos_study.analysis.pairwise.sampling import DESIGNS, next_pairs
-from mos_study.analysis.pairwise.simulation import ESTIMATORS, run_design, simulate_choices
+from mos_study.analysis.pairwise.simulation import ESTIMATORS, pooled, run_seeds, simulate_choices
 from perf.machine import mm_rate
 
 TARGETS = (0.3, 0.2)
+OTHERS = ("random", "full")
 
 
 def parse_args(argv=None):
@@ -34,13 +41,14 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="a small run for the smoke test (seconds)")
     parser.add_argument("--conditions", type=int, default=10)
     parser.add_argument("--spread", default="4,6", help="ranges of the true qualities, JOD (comma list)")
-    parser.add_argument("--repeats", type=int, default=24)
+    parser.add_argument("--seeds", default="0,1,2,3", help="comma list; each seed runs --repeats studies")
+    parser.add_argument("--repeats", type=int, default=24, help="studies per seed")
     parser.add_argument("--budget", type=int, default=1500, help="comparisons per simulated study")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.quick:
-        args.conditions, args.spread, args.repeats, args.budget = 8, "4", 4, 420
+        args.conditions, args.spread, args.seeds, args.repeats, args.budget = 8, "4", "0,1", 4, 420
     args.spread = [float(part) for part in args.spread.split(",") if part.strip()]
+    args.seeds = [int(part) for part in args.seeds.split(",") if part.strip()]
     return args
 
 
@@ -60,46 +68,82 @@ def request_latency(n_conditions=8, n_pairs=7, repeats=30):
     return float(np.median(times))
 
 
+def figures(runs, target, estimator):
+    """Comparisons needed: one per seed (its mean curve), then all seeds' mean and median curves."""
+    every = pooled(runs)
+    per_seed = [run.needed(target, estimator) for run in runs]
+    return per_seed, [every.needed(target, estimator, "mean"), every.needed(target, estimator, "median")]
+
+
 def design_table(args, spread):
-    """Print one spread's table (both estimators); returns {(design, estimator): comparisons needed per target}."""
-    options = dict(
-        n_conditions=args.conditions, spread=spread, budget=args.budget, repeats=args.repeats, seed=args.seed
-    )
+    """Print one spread's table (both estimators); returns {(design, estimator): {target: (per seed, summaries)}}
+    and the largest ratio of active's figures to another design's (NaN where a figure is missing)."""
+    options = dict(n_conditions=args.conditions, spread=spread, budget=args.budget, repeats=args.repeats)
+    studies = len(args.seeds) * args.repeats
     print(
-        f"{args.conditions} conditions over {spread:g} JOD, {args.repeats} repeats, up to {args.budget} "
-        f"comparisons, batches of {args.conditions - 1}"
+        f"{args.conditions} conditions over {spread:g} JOD: seeds {','.join(map(str, args.seeds))} x "
+        f"{args.repeats} studies, up to {args.budget} comparisons, batches of {args.conditions - 1}"
     )
     runs = {}
     for design in DESIGNS:
         start = time.perf_counter()
-        runs[design] = run_design(design, **options)
+        runs[design] = run_seeds(design, args.seeds, **options)
         print(f"  {design}: {time.perf_counter() - start:.1f} s")
-    needed = {}
+    needed, worst = {}, 0.0
     for estimator in ESTIMATORS:
-        print(f"{'scale: ' + estimator:<22s}" + "".join(f"  to RMSE {t:.1f} JOD" for t in TARGETS))
+        header = "".join(f"  RMSE {t:.1f}: seeds | mean median" for t in TARGETS)
+        print(f"{'scale: ' + estimator:<20s}{header}  blow-ups (of {studies})")
         for design in DESIGNS:
-            needed[design, estimator] = [runs[design].needed(t, estimator) for t in TARGETS]
-            cells = "".join(f"  {_count(n, args.budget):>15s}" for n in needed[design, estimator])
-            print(f"{design:<22s}{cells}")
-        for other in ("random", "full"):
-            pairs = zip(needed["active", estimator], needed[other, estimator])
-            print(f"{'active/' + other:<22s}" + "".join(f"  {_ratio(a, b):>15s}" for a, b in pairs))
-    return needed
+            needed[design, estimator] = {t: figures(runs[design], t, estimator) for t in TARGETS}
+            cells = "".join(_cells(*needed[design, estimator][t], _count(args.budget)) for t in TARGETS)
+            print(f"{design:<20s}{cells}  {pooled(runs[design]).blowups(estimator):>4d}")
+        for other in OTHERS:
+            cells = ""
+            for t in TARGETS:
+                (seeds_a, summary_a), (seeds_b, summary_b) = needed["active", estimator][t], needed[other, estimator][t]
+                ratios = _ratios(seeds_a, seeds_b, args.budget), _ratios(summary_a, summary_b, args.budget)
+                worst = max(worst, max(bound for bound, _ in ratios[0] + ratios[1]))
+                cells += _cells(*ratios, _show_ratio)
+            print(f"{'active/' + other:<20s}{cells}")
+    return needed, worst
 
 
-def _count(value, budget):
-    return f">{budget}" if np.isnan(value) else f"{value:.0f}"
+def _ratios(active, other, budget):
+    """Per figure (ratio or its bound, sign): active's comparisons over the other design's. Where the other never
+    reached the target within the budget, the ratio is below active/budget ("<"); where active did not, above
+    budget/other (">", counted as a loss); where neither did, unknown (infinite: counted as a loss)."""
+    out = []
+    for a, b in zip(active, other):
+        if np.isnan(a):
+            out.append((np.inf, "n/a") if np.isnan(b) else (budget / b, ">"))
+        else:
+            out.append((a / budget, "<") if np.isnan(b) else (a / b, ""))
+    return out
 
 
-def _ratio(a, b):
-    if np.isnan(a) or np.isnan(b):
-        return "n/a"
-    return f"{a / b:.2f}"
+def _cells(per_seed, summaries, show):
+    return f"  {'/'.join(show(v) for v in per_seed):>13s} | {show(summaries[0]):>4s} {show(summaries[1]):>6s}"
+
+
+def _count(budget):
+    return lambda value: f">{budget}" if np.isnan(value) else f"{value:.0f}"
+
+
+def _show_ratio(ratio):
+    bound, sign = ratio
+    return "n/a" if sign == "n/a" else f"{sign}{bound:.2f}"
 
 
 def main(argv=None):
     args = parse_args(argv)
-    tables = {spread: design_table(args, spread) for spread in args.spread}
+    tables = {}
+    for spread in args.spread:
+        tables[spread], worst = design_table(args, spread)
+        verdict = "yes" if worst < 1 else "no"
+        print(
+            f"active fewer than random and full in every seed, summary, scale and target: {verdict} "
+            f"(largest ratio {worst:.2f})\n"
+        )
     latency = request_latency()
     print(f"next_pairs, active, 8 conditions, 7 pairs: {latency * 1e3:.1f} ms per call (goal <= 20 ms)")
     print(f"machine context: torch.mm 2048x2048 float32 {mm_rate(torch.device('cpu')) / 1e9:.1f} GFLOP/s")

@@ -7,7 +7,8 @@ under the study's row lock by ``sessions.start_session``, as ACR sessions are:
 - test pairs: the session's ``images_per_session`` pairs (0: one per test image) go to the images whose stimuli have
   the fewest comparisons given or under way (``sessions.assigned_counts`` counts both sides of a pair); within an
   image, ``analysis.pairwise.sampling.next_pairs`` chooses the pairs over that image's methods (HR included when
-  the study includes it) from the choices stored so far (design ``active``), or at random, or all pairs (``full``);
+  the study includes it) from the choices stored so far and the pairs handed out to sessions under way but not yet
+  answered (design ``active``), or at random, or all pairs (``full``);
 - calibration: each calibration image's HR against its nearest-neighbour version, labelled with the better side;
 - trap pairs (``gold_trials``): HR against nearest neighbour of an image not used for calibration, shown as any test
   pair; a rater who prefers nearest neighbour fails it (``pairwise_exports.trap_screening``);
@@ -69,30 +70,42 @@ def anchor_pairs(stimuli):
     return pairs
 
 
-def stored_wins(study, groups, held_too=False):
+def stored_wins(study, groups):
     """{image id: n x n wins} from the study's stored test choices (wins[i, j]: times i beat j, ties 0.5 each), the
-    indices those of ``groups`` (the image's stimuli in primary-key order). ``held_too``: pairs given to sessions
-    under way and not answered yet count as ties, so that the ``full`` design, which balances on the number of
-    comparisons per pair, counts them as compared."""
+    indices those of ``groups`` (the image's stimuli in primary-key order)."""
+    rows = Comparison.objects.filter(trial__session__study=study, trial__kind=Trial.Kind.PAIR)
+    points = {Comparison.Choice.A: 1.0, Comparison.Choice.B: 0.0}
+    rows = rows.values_list("trial__stimulus_id", "trial__stimulus_b_id", "choice")
+    return _pair_matrices(groups, ((a, b, points.get(choice, 0.5)) for a, b, choice in rows))
+
+
+def pending_pairs(study, groups):
+    """{image id: n x n counts} of the test pairs given to sessions under way and not answered yet (pending[i, j]:
+    pairs with i as A). ``next_pairs`` counts them as expected answers (``active``) or as comparisons made
+    (``full``), so that raters who start together do not all get the same pairs before anyone has answered."""
+    rows = Trial.objects.filter(session__study=study, kind=Trial.Kind.PAIR, comparison__isnull=True)
+    rows = rows.filter(held(timezone.now())).values_list("stimulus_id", "stimulus_b_id")
+    return _pair_matrices(groups, ((a, b, None) for a, b in rows))
+
+
+def _pair_matrices(groups, rows):
+    """Per image an n x n matrix from rows (stimulus A, stimulus B, points of A): A's points at [i, j] and B's at
+    [j, i]; points None: a count of 1 at [i, j]. Stimuli no longer shown are left out."""
     import numpy as np
 
     index = {s.pk: (image, i) for image, group in groups.items() for i, s in enumerate(group)}
-    wins = {image: np.zeros((len(group), len(group))) for image, group in groups.items()}
-    rows = Comparison.objects.filter(trial__session__study=study, trial__kind=Trial.Kind.PAIR)
-    rows = list(rows.values_list("trial__stimulus_id", "trial__stimulus_b_id", "choice"))
-    if held_too:
-        pending = Trial.objects.filter(session__study=study, kind=Trial.Kind.PAIR, comparison__isnull=True)
-        pending = pending.filter(held(timezone.now()))
-        rows += [(a, b, Comparison.Choice.TIE) for a, b in pending.values_list("stimulus_id", "stimulus_b_id")]
-    for a, b, choice in rows:
+    matrices = {image: np.zeros((len(group), len(group))) for image, group in groups.items()}
+    for a, b, points in rows:
         if a not in index or b not in index:
-            continue  # a stimulus no longer shown
+            continue
         image, i = index[a]
         j = index[b][1]
-        points = {Comparison.Choice.A: 1.0, Comparison.Choice.B: 0.0}.get(choice, 0.5)
-        wins[image][i, j] += points
-        wins[image][j, i] += 1.0 - points
-    return wins
+        if points is None:
+            matrices[image][i, j] += 1.0
+        else:
+            matrices[image][i, j] += points
+            matrices[image][j, i] += 1.0 - points
+    return matrices
 
 
 def pairs_per_image(groups, counts, k, rng):
@@ -118,13 +131,13 @@ def test_pairs(study, groups, counts, rng):
     if not groups:
         return []
     k = study.images_per_session or len(groups)
-    wins = stored_wins(study, groups, held_too=study.pair_design == study.PairDesign.FULL)
+    wins, pending = stored_wins(study, groups), pending_pairs(study, groups)
     sampler = np.random.default_rng(rng.getrandbits(63))
     pairs = []
     for image, n in pairs_per_image(groups, counts, k, rng).items():
         group = groups[image]
         conditions = [s.pk for s in group]  # labels only: the sampler needs no names
-        chosen = next_pairs(conditions, wins[image], n, design=study.pair_design, rng=sampler)
+        chosen = next_pairs(conditions, wins[image], n, design=study.pair_design, rng=sampler, pending=pending[image])
         pairs += [(group[i], group[j]) for i, j in chosen[:n]]
     return pairs
 

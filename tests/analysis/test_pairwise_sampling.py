@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mos_study.analysis.pairwise.sampling import DESIGNS, information_gain, next_pairs
-from mos_study.analysis.pairwise.simulation import run_design
+from mos_study.analysis.pairwise.simulation import pooled, run_design, run_seeds
 from mos_study.analysis.ratings import RatingsError
 
 
@@ -94,12 +94,65 @@ def test_no_pairs_asked_or_possible():
     assert next_pairs(1, np.zeros((1, 1)), 3) == []
 
 
-def test_active_needs_clearly_fewer_comparisons_than_random():
-    """A small seeded simulation: 8 conditions over 4 JOD, 4 studies of 420 comparisons each."""
-    options = dict(n_conditions=8, spread=4.0, budget=420, repeats=4, seed=0)
-    active, random = run_design("active", **options), run_design("random", **options)
-    assert active.needed(0.3) < 0.8 * random.needed(0.3)
-    assert active.rmse.mean(axis=0)[-1] < random.rmse.mean(axis=0)[-1]
+def test_pending_pairs_are_not_handed_out_again():
+    """Sessions started before any answer: each call sees the pairs given to the earlier ones as pending."""
+    n, wins, pending = 5, np.zeros((5, 5)), np.zeros((5, 5))
+    seen = []
+    for call in range(5):
+        pairs = next_pairs(n, wins, 2, design="active", rng=call, pending=pending)
+        for i, j in pairs:
+            pending[i, j] += 1
+        seen += [tuple(sorted(p)) for p in pairs]
+    assert sorted(seen) == sorted((i, j) for i in range(n) for j in range(i + 1, n))  # all 10 pairs, once each
+
+
+def test_pending_answers_shrink_the_value_of_their_pair():
+    """After some answers, a pair handed out many times is worth less than before (expected answers), so a
+    concurrent session is given another pair first."""
+    wins = np.array([[0, 1, 0], [1, 0, 0], [40, 40, 0]], dtype=float)  # 0 and 1 close and little compared
+    assert sorted(next_pairs(3, wins, 1, design="active", rng=0)[0]) == [0, 1]
+    pending = np.zeros((3, 3))
+    pending[1, 0] = 30
+    assert sorted(next_pairs(3, wins, 1, design="active", rng=0, pending=pending)[0]) != [0, 1]
+
+
+def test_full_design_counts_pending_pairs_as_compared():
+    pending = np.zeros((4, 4))
+    pending[0, 1] = pending[2, 3] = 1
+    pairs = next_pairs(4, np.zeros((4, 4)), 4, design="full", rng=0, pending=pending)
+    assert {tuple(sorted(p)) for p in pairs} == {(0, 2), (0, 3), (1, 2), (1, 3)}
+
+
+def test_bad_pending_is_a_clear_error():
+    with pytest.raises(RatingsError, match="pending must be a 3 x 3"):
+        next_pairs(3, np.zeros((3, 3)), 1, pending=np.zeros((2, 2)))
+    with pytest.raises(RatingsError, match="pending must hold counts"):
+        next_pairs(3, np.zeros((3, 3)), 1, pending=-np.ones((3, 3)))
+
+
+SEEDS = (0, 1, 2, 3)
+
+
+@pytest.mark.slow
+def test_active_needs_clearly_fewer_comparisons_than_random_and_full_in_every_seed():
+    """10 conditions over 4 JOD, 4 seeds x 6 studies of 450 comparisons, the scale as reported by default: per
+    seed (mean RMSE over its studies), active reaches 0.3 JOD with under 0.8 of random's comparisons and 0.9 of
+    full's (a design that never got there counts as the budget); with all 24 studies' median RMSE, under 0.75 of
+    both. (Measured: active 177-228 per seed, random 301-356, full 244 to over 450; medians 199, 344, 282.)"""
+    budget = 450
+    options = dict(n_conditions=10, spread=4.0, budget=budget, repeats=6)
+    runs = {design: run_seeds(design, SEEDS, **options) for design in DESIGNS}
+
+    def needed(run, summary="mean"):
+        value = run.needed(0.3, summary=summary)
+        return budget if np.isnan(value) else value
+
+    for seed, active, random, full in zip(SEEDS, runs["active"], runs["random"], runs["full"]):
+        assert needed(active) < 0.8 * needed(random), seed
+        assert needed(active) < 0.9 * needed(full), seed
+    every = {design: pooled(run) for design, run in runs.items()}
+    others = min(needed(every["random"], "median"), needed(every["full"], "median"))
+    assert needed(every["active"], "median") < 0.75 * others
 
 
 def test_active_needs_fewer_comparisons_than_random_with_20_conditions():
@@ -122,8 +175,12 @@ def test_benchmark_quick_run_prints_the_table(repo_root):
         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
     )
     assert run.returncode == 0, run.stderr
-    rows = {line.split()[0]: line.split()[1:] for line in run.stdout.splitlines() if line.split()}
-    assert set(DESIGNS) <= set(rows)
-    assert float(rows["active/random"][0]) < 0.8
+    lines = [line.split() for line in run.stdout.splitlines() if line.split()]
+    for design in DESIGNS:  # per estimator: per-seed figures, mean and median, blow-ups
+        rows = [line for line in lines if line[0] == design and len(line) == 10]
+        assert len(rows) == 2, run.stdout
+        assert all(re.fullmatch(r"(>?\d+/)+>?\d+", row[1]) and row[9].isdigit() for row in rows)
+    assert sum(line[0] == "active/random" for line in lines) == 2
+    assert re.search(r"active fewer than random and full .*: (yes|no) \(largest ratio [\d.inf]+\)", run.stdout)
     assert re.search(r"next_pairs, active, 8 conditions, 7 pairs: [\d.]+ ms", run.stdout)
     assert "GFLOP/s" in run.stdout

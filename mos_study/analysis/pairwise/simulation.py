@@ -45,27 +45,59 @@ def rmse(estimate, truth):
 
 
 ESTIMATORS = ("map", "bias-reduced")  # the scale as reported by default, and with Firth's bias reduction
+SUMMARIES = ("mean", "median")  # of the RMSE over studies, at each checkpoint
+BLOWUP_JOD = 1.0
 
 
 @dataclass(frozen=True)
 class DesignRun:
     design: str
     comparisons: np.ndarray  # checkpoints: comparisons made so far
-    rmse: np.ndarray  # (repeats, checkpoints) RMSE of the recovered scale (JOD), the default (MAP) fit
+    rmse: np.ndarray  # (studies, checkpoints) RMSE of the recovered scale (JOD), the default (MAP) fit
     rmse_bias_reduced: np.ndarray  # the same with Firth's bias reduction
+    n_conditions: int
 
-    def needed(self, target, estimator="map"):
-        """Comparisons at which the mean RMSE over repeats first falls to ``target`` (linear interpolation between
-        checkpoints); NaN when it never does."""
-        curve = (self.rmse if estimator == "map" else self.rmse_bias_reduced).mean(axis=0)
-        below = np.flatnonzero(curve <= target)
-        if len(below) == 0:
-            return float("nan")
-        k = below[0]
-        if k == 0:
-            return float(self.comparisons[0])
-        x0, x1, y0, y1 = self.comparisons[k - 1], self.comparisons[k], curve[k - 1], curve[k]
-        return float(x0 + (y0 - target) / (y0 - y1) * (x1 - x0))
+    def errors(self, estimator="map"):
+        return self.rmse if estimator == "map" else self.rmse_bias_reduced
+
+    def needed(self, target, estimator="map", summary="mean"):
+        """Comparisons at which the mean (or median) RMSE over studies first falls to ``target`` (linear
+        interpolation between checkpoints); NaN when it never does. The median is not moved by a few studies
+        whose fit went far off; the mean is, and both are reported."""
+        errors = self.errors(estimator)
+        return crossing(
+            self.comparisons, errors.mean(axis=0) if summary == "mean" else np.median(errors, axis=0), target
+        )
+
+    def blowups(self, estimator="map", limit=BLOWUP_JOD):
+        """Studies whose RMSE is still above ``limit`` JOD at some checkpoint after n(n - 1) comparisons (every
+        pair twice on average): a fit stretched by unanimous pairs, or a design that left part of the scale open."""
+        n = self.n_conditions
+        late = self.comparisons >= n * (n - 1)
+        return int((self.errors(estimator)[:, late] > limit).any(axis=1).sum())
+
+
+def crossing(comparisons, curve, target):
+    below = np.flatnonzero(curve <= target)
+    if len(below) == 0:
+        return float("nan")
+    k = below[0]
+    if k == 0:
+        return float(comparisons[0])
+    x0, x1, y0, y1 = comparisons[k - 1], comparisons[k], curve[k - 1], curve[k]
+    return float(x0 + (y0 - target) / (y0 - y1) * (x1 - x0))
+
+
+def pooled(runs):
+    """One DesignRun of the studies of several (same design, same checkpoints)."""
+    first = runs[0]
+    return DesignRun(
+        first.design,
+        first.comparisons,
+        np.concatenate([run.rmse for run in runs]),
+        np.concatenate([run.rmse_bias_reduced for run in runs]),
+        first.n_conditions,
+    )
 
 
 def true_qualities(n_conditions, spread, rng):
@@ -92,4 +124,9 @@ def run_design(design, *, n_conditions=10, spread=4.0, budget=1500, batch=None, 
             estimate = fit_scale(wins)
             errors[0, repeat, step] = rmse(estimate, truth)
             errors[1, repeat, step] = rmse(fit_scale(wins, start=estimate, bias_reduction=True), truth)
-    return DesignRun(design, batch * np.arange(1, steps + 1), errors[0], errors[1])
+    return DesignRun(design, batch * np.arange(1, steps + 1), errors[0], errors[1], n_conditions)
+
+
+def run_seeds(design, seeds, **options):
+    """``run_design`` once per seed (each seed its own ``repeats`` studies): [DesignRun, ...] in seed order."""
+    return [run_design(design, seed=seed, **options) for seed in seeds]
