@@ -166,11 +166,11 @@ def _numbers(frame, column, source):
     """The column as floats; empty cells and "nan" are missing, anything else that is not a finite number fails.
 
     pandas parses numbers with surrounding blanks as they are, so only the rows it cannot parse (empty or bad cells)
-    go through the slow text checks."""
+    of a column of text go through the slow text checks."""
     values = pd.to_numeric(frame[column], errors="coerce").astype(float)
     missing = values.isna().to_numpy()
     bad = np.isinf(values.to_numpy())
-    if missing.any():
+    if missing.any() and not pd.api.types.is_float_dtype(frame[column]):  # a float column's NaN is no text
         text = frame[column][missing].astype(str).str.strip()
         again = pd.to_numeric(text.replace("", np.nan), errors="coerce").astype(float)
         values[missing] = again.to_numpy()

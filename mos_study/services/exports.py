@@ -88,6 +88,35 @@ def analysis_csv_lines(study):
 # --------------------------------------------------------------------------- the export
 
 
+NUMBER_COLUMNS = ("score", "expected_score", "trial", "repetition", "response_ms")  # numbers or "" in the records
+
+
+def ratings_table(rows):
+    """The records (``rating_records``) as the DataFrame ``analysis.prepare_ratings`` reads, built column by column:
+    text columns as text, number columns as floats with "" missing, the numbers ``prepare_ratings`` parses from
+    the text of the same cells (a million ratings were turned into text and parsed back: seconds)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            name: _numbers(values) if name in NUMBER_COLUMNS else pd.Series(values, dtype=object).astype(str)
+            for name, values in ((name, [row[name] for row in rows]) for name in RATING_COLUMNS)
+        }
+    )
+
+
+def _numbers(values):
+    """Floats, "" as NaN (the records hold ints or ""); where a value is no number, the text of every value, for
+    ``prepare_ratings`` to report as it reports a bad cell of a file."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        return pd.Series(np.array([np.nan if value == "" else value for value in values], dtype=float))
+    except (TypeError, ValueError):
+        return pd.Series(values, dtype=object).astype(str)
+
+
 def study_metrics(study, y_convention="integer", crop_border=4):
     """PSNR/SSIM per stimulus output of the study (dataset,image,method,psnr_y,ssim_y), or None without records."""
     import pandas as pd
@@ -208,7 +237,6 @@ def build_export(
     export is its comparisons and their statistics (``pairwise_exports``)."""
     if study.protocol == Study.Protocol.PAIRWISE:
         return pairwise_exports.build_pairwise_export(study, figures=figures, rows=rows)  # its choices' records
-    import pandas as pd
 
     from benchmarks.tables import SUMMARY_COLUMNS, csv_text, summarise
 
@@ -217,7 +245,7 @@ def build_export(
     rows = list(rating_records(study) if rows is None else rows)
     if not any(row["kind"] != Trial.Kind.CALIBRATION for row in rows):
         raise no_ratings(study)
-    ratings = prepare_ratings(pd.DataFrame(rows, columns=RATING_COLUMNS).astype(str), source=f"study {study.name}")
+    ratings = prepare_ratings(ratings_table(rows), source=f"study {study.name}")
     metrics = study_metrics(study, y_convention, crop_border)
     options = study_rules(study, options or AnalysisOptions(), gold_given)
     provenance = study_provenance(study)
