@@ -108,7 +108,7 @@ def _read_table(path, columns):
 
 def prepare_ratings(frame, *, source="ratings", scale=(1, 5)):
     """Check and normalise a ratings DataFrame (from a file or from the database) to the canonical columns."""
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # copy-on-write (pandas 3): the caller's frame is never changed, none copied
     if "line" not in frame.columns:
         frame["line"] = np.arange(len(frame)) + 2
     missing = [c for c in REQUIRED + ("dataset",) if c not in frame.columns]

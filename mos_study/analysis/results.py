@@ -119,7 +119,7 @@ def _text_categories(values):
 
 def sort_ratings(ratings):
     """Canonical order, with the key columns as sorted categoricals: group-bys on them are many times faster."""
-    ratings = ratings.copy()
+    ratings = ratings.copy(deep=False)  # copy-on-write (pandas 3): the caller's frame is never changed
     for key in KEYS:
         ratings[key] = pd.Categorical(ratings[key].astype(str))  # categories come sorted
     return ratings.sort_values(KEYS + ["repetition", "trial", "line"], na_position="first", kind="stable").reset_index(

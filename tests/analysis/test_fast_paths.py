@@ -317,3 +317,14 @@ def test_each_figure_built_once_gives_the_bytes_of_one_drawn_per_format():
     for name, make in figures.FIGURES.items():
         for fmt in figures.FORMATS:
             assert files[f"figures/{name}.{fmt}"] == make(results, fmt), (name, fmt)
+
+
+def test_the_callers_tables_are_left_as_they_were():
+    """prepare_ratings and sort_ratings copy shallowly (copy-on-write): the caller's frames must not change."""
+    raw = untidy_table(2)
+    before = raw.copy()
+    ratings = prepare_ratings(raw)
+    pd.testing.assert_frame_equal(raw, before)
+    canonical = ratings.copy()
+    build_results(ratings)
+    pd.testing.assert_frame_equal(ratings, canonical)
