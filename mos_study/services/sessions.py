@@ -25,7 +25,7 @@ holds run out since, so it equals the count of trials ``held`` now, exactly (``t
 import math
 import random
 import secrets
-from collections import defaultdict
+from collections import Counter, defaultdict
 from itertools import groupby
 from datetime import timedelta
 from typing import NamedTuple
@@ -170,16 +170,24 @@ def take_back(session_id, study_id):
             cursor.execute(ADD_TO_ASSIGNED.format(sign="+", sessions="%s"), [session_id])
 
 
-INSERT_TRIALS = f"""INSERT INTO {Trial._meta.db_table} (session_id, position, stimulus_id, kind, token, left_is_a)
-    VALUES {{rows}}"""
+TRIAL_COLUMNS = "session_id, position, stimulus_id, kind, token, left_is_a"
+INSERT_TRIALS = f"INSERT INTO {Trial._meta.db_table} ({TRIAL_COLUMNS}) VALUES {{rows}}"
+# PostgreSQL: the columns as six arrays, six parameters (the client spends about a millisecond on 600 placeholders).
+INSERT_TRIALS_PG = f"""INSERT INTO {Trial._meta.db_table} ({TRIAL_COLUMNS})
+    SELECT * FROM unnest(%s::bigint[], %s::integer[], %s::bigint[], %s::text[], %s::text[], %s::boolean[])"""
 
 
 def insert_trials(session_pk, plan):
-    """The session's ACR trials, one statement (the ORM's bulk_create of a hundred objects costs more than it)."""
-    if plan:
-        values = [v for i, (s, kind) in enumerate(plan) for v in (session_pk, i, s.pk, kind, new_token(), True)]
-        with connection.cursor() as cursor:
-            cursor.execute(INSERT_TRIALS.format(rows=", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(plan))), values)
+    """The session's ACR trials in one statement (the ORM's bulk_create of a hundred objects costs more than it)."""
+    if not plan:
+        return
+    rows = [(session_pk, i, s.pk, kind, new_token(), True) for i, (s, kind) in enumerate(plan)]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(INSERT_TRIALS_PG, [list(column) for column in zip(*rows, strict=True)])
+        else:
+            values = [value for row in rows for value in row]
+            cursor.execute(INSERT_TRIALS.format(rows=", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))), values)
 
 
 def count_assigned(stimulus_pks):
@@ -436,35 +444,41 @@ def arrangeable_after_taking(k, n, top, holders, second):
 
 
 def order_apart(items, image_of, rng, last=None):
-    """A random order of ``items`` in which no image follows itself (nor ``last``), wherever one exists."""
+    """A random order of ``items`` in which no image follows itself (nor ``last``), wherever one exists.
+
+    Each step draws the next image among those that leave an arrangement, weighted by their items left; whether an
+    image does depends only on its count, so it is worked out once per distinct count (``sizes``: how many images
+    hold each count), not per image."""
     groups = defaultdict(list)
     for item in items:
         groups[image_of(item)].append(item)
     for group in groups.values():
         rng.shuffle(group)
+    sizes = Counter(len(group) for group in groups.values())
     order = []
     n = len(items)
     while groups:
-        counts = {image: len(group) for image, group in groups.items()}
-        sizes = sorted(counts.values(), reverse=True)
-        top, second = sizes[0], sizes[1] if len(sizes) > 1 else 0
-        holders = sizes.count(top)
-        candidates = []
-        for image in groups:
-            if image == last:
-                continue
-            if arrangeable_after_taking(counts[image], n, top, holders, second):
-                candidates.append(image)
+        top = max(sizes)
+        holders = sizes[top]
+        second = max((size for size in sizes if size < top), default=0) if holders == 1 else top
+        allowed = {size: arrangeable_after_taking(size, n, top, holders, second) for size in sizes}
+        candidates = [image for image, group in groups.items() if image != last and allowed[len(group)]]
         if not candidates:
             # No arrangement exists (too many items of one image): spend the biggest group first, so that as few
             # neighbours as possible share an image.
             others = [image for image in groups if image != last] or list(groups)
-            biggest = max(counts[image] for image in others)
-            candidates = [image for image in others if counts[image] == biggest]
-        image = rng.choices(candidates, weights=[counts[c] for c in candidates])[0]
-        order.append(groups[image].pop())
+            biggest = max(len(groups[image]) for image in others)
+            candidates = [image for image in others if len(groups[image]) == biggest]
+        image = rng.choices(candidates, weights=[len(groups[c]) for c in candidates])[0]
+        group = groups[image]
+        sizes[len(group)] -= 1
+        if not sizes[len(group)]:
+            del sizes[len(group)]
+        order.append(group.pop())
         n -= 1
-        if not groups[image]:
+        if group:
+            sizes[len(group)] += 1
+        else:
             del groups[image]
         last = image
     return order
