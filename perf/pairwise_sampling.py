@@ -15,8 +15,10 @@ Each seed runs ``--repeats`` studies. Per target RMSE the table gives the compar
 of each seed's studies reaches it (``seeds``: one figure per seed, so the spread between seeds shows), and those of
 the mean and the median curve of all seeds' studies together (the median is not moved by a few studies whose fit
 went far off; the mean is). ``blow-ups`` counts the studies whose RMSE is still above 1 JOD somewhere after n(n - 1)
-comparisons. The ratio rows divide active's figures by random's and full's; the last line says whether active
-needed fewer comparisons than both in every seed and summary, and the largest ratio.
+comparisons. The ratio rows divide active's figures by random's and full's; then a line says whether active
+needed fewer comparisons than both in every seed and summary, and the largest ratio, and the last the ceiling of
+what any design could save: the share of uniform pairs' comparisons that the A-optimal fixed design, knowing the
+true qualities, needs in the limit of many comparisons (``simulation.optimal_share``, mean over the studies).
 
 It also times one ``next_pairs`` call (8 conditions, 7 pairs, some data: what a web request does) and, for context
 (project rule), this machine's torch.mm rate in the same run.
@@ -29,7 +31,14 @@ import numpy as np
 import torch
 
 from mos_study.analysis.pairwise.sampling import DESIGNS, next_pairs
-from mos_study.analysis.pairwise.simulation import ESTIMATORS, pooled, run_seeds, simulate_choices
+from mos_study.analysis.pairwise.simulation import (
+    ESTIMATORS,
+    optimal_share,
+    pooled,
+    run_seeds,
+    simulate_choices,
+    true_qualities,
+)
 from perf.machine import mm_rate
 
 TARGETS = (0.3, 0.2)
@@ -66,6 +75,16 @@ def request_latency(n_conditions=8, n_pairs=7, repeats=30):
         next_pairs(n_conditions, wins, n_pairs, design="active", rng=rng)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def ideal_share(args, spread):
+    """The mean over the benchmark's studies (same true qualities) of ``simulation.optimal_share``."""
+    shares = [
+        optimal_share(true_qualities(args.conditions, spread, np.random.default_rng([seed, repeat])))
+        for seed in args.seeds
+        for repeat in range(args.repeats)
+    ]
+    return float(np.mean(shares))
 
 
 def figures(runs, target, estimator):
@@ -140,9 +159,11 @@ def main(argv=None):
     for spread in args.spread:
         tables[spread], worst = design_table(args, spread)
         verdict = "yes" if worst < 1 else "no"
+        print(f"active fewer than random and full in every seed, summary, scale and target: {verdict} ", end="")
+        print(f"(largest ratio {worst:.2f})")
+        ceiling = ideal_share(args, spread)
         print(
-            f"active fewer than random and full in every seed, summary, scale and target: {verdict} "
-            f"(largest ratio {worst:.2f})\n"
+            f"ceiling: the A-optimal fixed design knowing the truth needs {ceiling:.2f} of uniform pairs' comparisons\n"
         )
     latency = request_latency()
     print(f"next_pairs, active, 8 conditions, 7 pairs: {latency * 1e3:.1f} ms per call (goal <= 20 ms)")

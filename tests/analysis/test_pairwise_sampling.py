@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mos_study.analysis.pairwise.sampling import DESIGNS, information_gain, next_pairs
-from mos_study.analysis.pairwise.simulation import pooled, run_design, run_seeds
+from mos_study.analysis.pairwise.scaling import fisher_weight
+from mos_study.analysis.pairwise.simulation import optimal_share, pooled, run_design, run_seeds
 from mos_study.analysis.ratings import RatingsError
 
 
@@ -184,3 +185,21 @@ def test_benchmark_quick_run_prints_the_table(repo_root):
     assert re.search(r"active fewer than random and full .*: (yes|no) \(largest ratio [\d.inf]+\)", run.stdout)
     assert re.search(r"next_pairs, active, 8 conditions, 7 pairs: [\d.]+ ms", run.stdout)
     assert "GFLOP/s" in run.stdout
+
+
+def test_optimal_share_is_the_ceiling_of_what_a_design_can_save():
+    """Equal qualities: uniform pairs are the best design (share 1). Spread out: far pairs say little, so the best
+    design needs fewer comparisons than uniform pairs, the more so the wider the spread; no other allocation does
+    better than the one found (checked against random ones)."""
+    from mos_study.analysis.pairwise.simulation import _error_and_gradient
+
+    assert optimal_share(np.zeros(6)) == pytest.approx(1.0, abs=1e-9)
+    wide, wider = optimal_share(np.linspace(0, 4, 10)), optimal_share(np.linspace(0, 6, 10))
+    assert wider < wide < 0.95
+    quality = np.linspace(0, 4, 6) * 0.6745
+    upper = np.triu_indices(6, 1)
+    weight = fisher_weight("thurstone", quality[:, None] - quality[None, :])[0][upper]
+    uniform = _error_and_gradient(6, upper, weight, np.full(15, 1 / 15))[0]
+    best = optimal_share(np.linspace(0, 4, 6)) * uniform
+    for share in np.random.default_rng(0).dirichlet(np.ones(15), 200):
+        assert _error_and_gradient(6, upper, weight, share)[0] >= best - 1e-9

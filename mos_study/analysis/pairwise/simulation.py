@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .sampling import next_pairs
-from .scaling import fit_scale, win_probability
+from .scaling import MODEL_UNITS_PER_JOD, fisher_weight, fit_scale, win_probability
 
 
 def simulate_choices(quality, pairs, rng):
@@ -130,3 +130,34 @@ def run_design(design, *, n_conditions=10, spread=4.0, budget=1500, batch=None, 
 def run_seeds(design, seeds, **options):
     """``run_design`` once per seed (each seed its own ``repeats`` studies): [DesignRun, ...] in seed order."""
     return [run_design(design, seed=seed, **options) for seed in seeds]
+
+
+def optimal_share(quality, iterations=1000):
+    """The comparisons that the best fixed design, knowing the true qualities, needs for a given squared error of
+    the scale, as a share of what uniform pairs (``random``, ``full``) need, in the limit of many comparisons: the
+    A-optimal allocation over pairs (minimum trace of the centred inverse Fisher information per comparison), by the
+    multiplicative algorithm (Silvey, Titterington & Torsney 1978). No design that learns the qualities as it goes
+    can beat it by much once every pair has a few answers; it is the ceiling of what active sampling can save."""
+    quality = np.asarray(quality, dtype=float) * MODEL_UNITS_PER_JOD["thurstone"]
+    n = len(quality)
+    upper = np.triu_indices(n, 1)
+    weight = fisher_weight("thurstone", quality[:, None] - quality[None, :])[0][upper]
+    share = np.full(len(weight), 1.0 / len(weight))
+    uniform = _error_and_gradient(n, upper, weight, share)[0]
+    for _ in range(iterations):
+        error, gradient = _error_and_gradient(n, upper, weight, share)
+        share = share * gradient / np.sum(share * gradient)
+    return float(error / uniform)
+
+
+def _error_and_gradient(n, upper, weight, share):
+    """trace(C I⁻¹ C) of the design ``share`` (C the centring), and minus its derivative per pair."""
+    coupling = np.zeros((n, n))
+    coupling[upper] = share * weight
+    coupling = coupling + coupling.T
+    information = np.diag(coupling.sum(axis=1)) - coupling + np.ones((n, n)) / n
+    centre = np.eye(n) - 1.0 / n
+    covariance = centre @ np.linalg.inv(information) @ centre
+    squared = covariance @ covariance
+    diagonal = np.diag(squared)
+    return np.trace(covariance), weight * (diagonal[:, None] + diagonal[None, :] - 2 * squared)[upper]
