@@ -56,15 +56,15 @@ def fit_p910(ratings, tolerance=1e-8, max_iterations=1000):
     psi = mean_by(j, u, n_j)
     delta = mean_by(i, u - psi[j], n_i)
     for iteration in range(1, max_iterations + 1):
-        previous = psi
-        residual = u - psi[j] - delta[i]
+        previous, delta_i = psi, delta[i]
+        residual = u - psi[j] - delta_i
         upsilon = std_by(i, residual, n_i)
-        sigma = std_by(j, residual, n_j)
-        weight = 1.0 / (upsilon**2 + 1e-8)
-        psi = np.bincount(j, weight[i] * (u - delta[i]), len(n_j)) / np.bincount(j, weight[i], len(n_j))
+        weight_i = (1.0 / (upsilon**2 + 1e-8))[i]
+        psi = np.bincount(j, weight_i * (u - delta_i), len(n_j)) / np.bincount(j, weight_i, len(n_j))
         delta = mean_by(i, u - psi[j], n_i)
         if np.linalg.norm(psi - previous) < tolerance:
             break
+    sigma = std_by(j, residual, n_j)  # of the last iteration's residuals; only the standard errors use it
     shift = delta.mean()
     delta, psi = delta - shift, psi + shift
 
