@@ -276,9 +276,11 @@ TIER = f"SELECT id FROM {STIMULI} WHERE {TEST_ROWS} AND assigned = %s ORDER BY i
 ANCHORS = f"{WITH_IMAGES} WHERE s.study_id = %s AND (s.is_calibration OR s.is_gold)"
 ANCHORS_AND_UP_TO = f"""{ANCHORS} UNION ALL {WITH_IMAGES}
     WHERE s.study_id = %s AND NOT s.is_calibration AND NOT s.is_gold AND s.assigned <= %s"""
-# The image of each of a few stimuli, one primary-key lookup each (a join would scan the study's outputs).
-IMAGES_OF = f"""SELECT v.column1, (SELECT o.image_id FROM {STIMULI} s JOIN {Output._meta.db_table} o
-    ON o.id = s.output_id WHERE s.id = v.column1) FROM (VALUES {{rows}}) v"""
+# The calibration and gold stimuli, and a few test stimuli given as (key, count) rows: their images one primary-key
+# lookup each (a join would scan the study's outputs).
+ANCHORS_AND_COUNTED = f"""{ANCHORS} UNION ALL SELECT v.column1, (SELECT o.image_id FROM {STIMULI} s
+    JOIN {Output._meta.db_table} o ON o.id = s.output_id WHERE s.id = v.column1), FALSE, FALSE, NULL, v.column2
+    FROM (VALUES {{rows}}) v"""
 LOOK_AHEAD = 4  # a start reads the lowest LOOK_AHEAD * k counters: the whole tier it takes from, unless large
 PROBE_COST = 3  # a random probe of the index costs about as much as reading this many of its rows in a row
 
@@ -325,9 +327,10 @@ def start_candidates(study, k, rng):
     size = sample_size(need)
     for _attempt in range(3):
         drawn, complete = tier.sample(size, rng)
-        test = test_candidates(below + [(pk, level) for pk in drawn])
-        if complete or len({s.image_id for s in test if s.assigned == level}) >= need:
-            return sorted(fetch_candidates(ANCHORS, [study.pk]) + test)
+        rows = candidates_counted(study, below + [(pk, level) for pk in drawn])
+        drawn = set(drawn)
+        if complete or len({s.image_id for s in rows if s.pk in drawn}) >= need:
+            return rows
         size *= 4  # too few images in the sample: a larger one
     return sorted(fetch_candidates(ANCHORS_AND_UP_TO, [study.pk, study.pk, level]))
 
@@ -380,12 +383,13 @@ def probe_tier(study, level, low, span, density, size, rng):
     return drawn[:size]
 
 
-def test_candidates(counted):
-    """``Candidate`` rows of these (test stimulus pk, count) pairs."""
-    with connection.cursor() as cursor:
-        cursor.execute(IMAGES_OF.format(rows=value_rows(counted)), [pk for pk, _n in counted])
-        image_of_pk = dict(cursor.fetchall())
-    return [Candidate(pk, image_of_pk[pk], False, False, None, n) for pk, n in counted]
+def candidates_counted(study, counted):
+    """``Candidate`` rows of the study's calibration and gold stimuli and of these (test stimulus key, count)
+    pairs, in key order: one statement."""
+    if not counted:
+        return fetch_candidates(ANCHORS, [study.pk])
+    params = [study.pk, *(value for pair in counted for value in pair)]
+    return sorted(fetch_candidates(ANCHORS_AND_COUNTED.format(rows=", ".join(["(%s, %s)"] * len(counted))), params))
 
 
 def choose_stimuli(stimuli, counts, k, rng):

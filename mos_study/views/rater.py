@@ -102,6 +102,7 @@ def in_rater_language(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         study = study_of(kwargs)
+        request.rater_study = study  # the view's study, read once (a session start counts its queries)
         language = rater_language(request, study) if study is not None else "en"
         with translation.override(language):
             response = view(request, *args, **kwargs)
@@ -240,7 +241,7 @@ def refuse_device(request, study_token):
 @in_rater_language
 @rate_limit("session", token_kwarg="study_token")
 def start(request, study_token):
-    study = get_object_or_404(Study, token=study_token)
+    study = getattr(request, "rater_study", None) or get_object_or_404(Study, token=study_token)
     try:
         participant_id = sessions.clean_participant_id(participant_from(request))
     except StudyError as error:
