@@ -104,8 +104,9 @@ def cached_upscaler(job):
     return _upscalers[key]
 
 
-@shared_task(
-    name="mos_study.generate_output",
+# Benchmark job tasks: acknowledged late (a job whose worker dies is delivered again), retried with backoff on
+# transient errors, never on errors that waiting cannot mend.
+JOB_TASK_OPTIONS = dict(
     autoretry_for=transient_errors(),
     dont_autoretry_for=PERMANENT_OS_ERRORS,
     retry_backoff=2,
@@ -114,6 +115,9 @@ def cached_upscaler(job):
     max_retries=5,
     acks_late=True,
 )
+
+
+@shared_task(name="mos_study.generate_output", **JOB_TASK_OPTIONS)
 def generate_output(job, run_id=None):
     """Generate, store and measure one (method, image) output; returns the runner's JSON-serialisable result row.
 
@@ -133,16 +137,7 @@ def generate_output(job, run_id=None):
     return result
 
 
-@shared_task(
-    name="mos_study.generate_outputs",
-    autoretry_for=transient_errors(),
-    dont_autoretry_for=PERMANENT_OS_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=5,
-    acks_late=True,
-)
+@shared_task(name="mos_study.generate_outputs", **JOB_TASK_OPTIONS)
 def generate_outputs(jobs, run_id=None):
     """``generate_output`` for a batch of jobs of one method (``benchmarks.runner.group_jobs``), upscaled together:
     the list of their result rows, in order, or ``{"skipped": reason}`` when their run has ended."""
